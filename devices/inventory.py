@@ -1,0 +1,404 @@
+"""The operator's estate inventory (SPEC §4): strict models and the cross-reference checks.
+
+Strict: an unknown key is refused, since a misspelt ``parnet`` must not silently take a device out of
+topology suppression. Reading YAML and placing errors on lines is :mod:`devices.loader`'s job.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date, time, timedelta
+from enum import StrEnum
+from functools import cached_property
+from typing import Annotated, NamedTuple, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    field_validator,
+    model_validator,
+)
+
+from devices.base import IdStr, Kind, Severity, Trade
+from devices.registry import spec
+
+#: STANDARDS.md §1: no shift (control room, crews) longer than 8 h.
+MAX_SHIFT = timedelta(hours=8)
+_HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+_DURATION = re.compile(r"([1-9]\d*)(m|h|d|wd)")
+
+#: Where a cross-reference issue sits: keys and list indexes from the root, as pydantic's ``loc``.
+Loc = tuple[str | int, ...]
+
+
+def _clock_time(value: object) -> object:
+    if isinstance(value, int) and not isinstance(value, bool):
+        # YAML 1.1 reads an unquoted 06:00 as the base-60 number 360: say so rather than "not a time".
+        raise ValueError('write times as quoted "HH:MM" text (unquoted, YAML reads 06:00 as a number)')
+    if isinstance(value, str):
+        if not (match := _HHMM.fullmatch(value)):
+            raise ValueError(f'{value!r} is not a time "HH:MM" from 00:00 to 23:59')
+        return time(int(match[1]), int(match[2]))
+    return value
+
+
+def _duration(value: object) -> object:
+    if isinstance(value, SlaDuration):
+        return value
+    if not isinstance(value, str) or not (match := _DURATION.fullmatch(value)):
+        raise ValueError(f"{value!r} is not a duration: a whole number and m, h, d or wd (working days)")
+    return SlaDuration(int(match[1]), DurationUnit(match[2]))
+
+
+def _rule_value(value: object) -> bool | int | float | str:
+    if isinstance(value, bool | int | float | str):
+        return value
+    raise ValueError("a rule setting is a number, true/false or text")
+
+
+#: A local wall-clock time written "HH:MM" in YAML.
+ClockTime = Annotated[
+    time, BeforeValidator(_clock_time), PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str)
+]
+RuleValue = Annotated[
+    bool | int | float | str, PlainValidator(_rule_value, json_schema_input_type=bool | int | float | str)
+]
+
+
+def span(start: time, end: time) -> timedelta:
+    """Length of ``start``→``end`` on a 24-hour clock: an earlier end crosses midnight, equal is 24 h."""
+    minutes = (end.hour * 60 + end.minute - start.hour * 60 - start.minute) % 1440
+    return timedelta(minutes=minutes or 1440)
+
+
+class DurationUnit(StrEnum):
+    MINUTES = "m"
+    HOURS = "h"
+    DAYS = "d"
+    WORKING_DAYS = "wd"
+
+
+class SlaDuration(NamedTuple):
+    """An SLA clock: written "30m", "2h", "2d" or "5wd" (working days on the holiday calendar)."""
+
+    amount: int
+    unit: DurationUnit
+
+    def __str__(self) -> str:
+        return f"{self.amount}{self.unit}"
+
+
+Duration = Annotated[SlaDuration, BeforeValidator(_duration), PlainSerializer(str, return_type=str)]
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class Region(_Config):
+    id: IdStr = Field(description="Region id, unique in the whole tree")
+    name: str = Field(min_length=1, description="Display name, e.g. XX区")
+    children: list[Region] = Field(default_factory=list, description="Sub-regions, any depth")
+
+
+class DeviceConfig(_Config):
+    id: IdStr = Field(description="Device id as in its MQTT topic; unique in the estate")
+    kind: Kind = Field(description="Device kind: selects its payload models, rules and trade")
+    building: IdStr | None = Field(None, description="One of the estate's buildings; none for grounds")
+    location: str | None = Field(None, description="Where it is, for people, e.g. 一单元大门")
+    heartbeat_s: int | None = Field(None, gt=0, description="Reporting interval, s; default per kind")
+    key: bool = Field(False, description="Key device (gate, lift car, pump room, perimeter camera)")
+    parent: IdStr | None = Field(None, description="Upstream device of the same estate (camera → NVR)")
+
+    def effective_heartbeat_s(self) -> int | None:
+        """The configured interval, else the kind's default (None: not expected on a clock)."""
+        return self.heartbeat_s if self.heartbeat_s is not None else spec(self.kind).default_heartbeat_s
+
+
+class Checkpoint(_Config):
+    id: IdStr = Field(description="Checkpoint id, as scanned by patrol handsets; unique in the estate")
+    building: IdStr | None = Field(None, description="One of the estate's buildings; none for grounds")
+    location: str | None = Field(None, description="Where it is, for people")
+
+
+class PatrolWindow(_Config):
+    name: str = Field(min_length=1, description="Window name, e.g. day or night")
+    start: ClockTime = Field(description='Local start time "HH:MM"')
+    end: ClockTime = Field(description='Local end time "HH:MM"; earlier than start crosses midnight')
+    rounds: int = Field(ge=1, description="Rounds of the whole route due in the window")
+    min_guards: int = Field(1, ge=1, description="Guards that must scan each checkpoint together")
+
+    @property
+    def duration(self) -> timedelta:
+        return span(self.start, self.end)
+
+
+class PatrolPlan(_Config):
+    id: IdStr = Field(description="Plan id, unique in the estate")
+    route: list[IdStr] = Field(min_length=1, description="Checkpoint ids in the order to visit them")
+    grace_min: int = Field(10, ge=0, le=1440, description="Minutes a checkpoint may be late")
+    windows: list[PatrolWindow] = Field(min_length=1, description="Time windows with their rounds")
+
+
+class Guard(_Config):
+    id: IdStr = Field(description="Guard id as sent by handsets; unique in the estate")
+    name: str = Field(min_length=1, description="Guard's name")
+
+
+class HolidayCalendar(_Config):
+    holidays: list[date] = Field(default_factory=list, description="Days off, including weekdays")
+    workdays: list[date] = Field(default_factory=list, description="Make-up working days (调休)")
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> HolidayCalendar:
+        if both := sorted(set(self.holidays) & set(self.workdays)):
+            raise ValueError(f"both a holiday and a workday: {', '.join(map(str, both))}")
+        return self
+
+    @cached_property
+    def _days(self) -> tuple[frozenset[date], frozenset[date]]:
+        return frozenset(self.holidays), frozenset(self.workdays)
+
+    def is_working_day(self, day: date) -> bool:
+        """Monday to Friday unless a holiday; a listed make-up workday always is one."""
+        holidays, workdays = self._days
+        return day in workdays or (day.weekday() < 5 and day not in holidays)
+
+
+class Estate(_Config):
+    id: IdStr = Field(description="Estate id as in MQTT topics")
+    name: str = Field(min_length=1, description="Display name, e.g. 朝阳小区")
+    region: IdStr | None = Field(None, description="Region of the tree the estate belongs to")
+    timezone: str = Field("Asia/Shanghai", description="IANA time zone for windows, shifts and display")
+    buildings: list[IdStr] = Field(default_factory=list, description="Building ids")
+    devices: list[DeviceConfig] = Field(default_factory=list, description="Registered devices")
+    checkpoints: list[Checkpoint] = Field(default_factory=list, description="Patrol checkpoints")
+    patrols: list[PatrolPlan] = Field(default_factory=list, description="Patrol plans")
+    guards: list[Guard] = Field(default_factory=list, description="Guards who carry the handsets")
+    rules: dict[str, dict[str, RuleValue]] = Field(
+        default_factory=dict, description="Rule overrides: rule name → setting → value (read by alerts)"
+    )
+    holidays: HolidayCalendar | None = Field(None, description="Replaces the inventory's calendar")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+            raise ValueError(f"unknown time zone {value!r}: use an IANA name such as Asia/Shanghai") from exc
+        return value
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @cached_property
+    def _devices(self) -> dict[str, DeviceConfig]:
+        index: dict[str, DeviceConfig] = {}
+        for device in self.devices:
+            index.setdefault(device.id, device)
+        return index
+
+    @cached_property
+    def _children(self) -> dict[str, list[DeviceConfig]]:
+        index: dict[str, list[DeviceConfig]] = {}
+        for device in self.devices:
+            if device.parent is not None:
+                index.setdefault(device.parent, []).append(device)
+        return index
+
+    def device(self, device_id: str) -> DeviceConfig | None:
+        return self._devices.get(device_id)
+
+    def children(self, parent_id: str) -> list[DeviceConfig]:
+        """Devices whose ``parent`` is ``parent_id`` (for topology suppression and grouping)."""
+        return list(self._children.get(parent_id, ()))
+
+
+class Shift(_Config):
+    name: str = Field(min_length=1, description="Shift name, e.g. 白班")
+    start: ClockTime = Field(description='Local start time "HH:MM"')
+    end: ClockTime = Field(description='Local end time "HH:MM"; earlier than start crosses midnight')
+    members: list[str] = Field(default_factory=list, description="Crew members on duty in this shift")
+
+    @model_validator(mode="after")
+    def _at_most_8h(self) -> Shift:
+        if (length := span(self.start, self.end)) > MAX_SHIFT:
+            hours = length.total_seconds() / 3600
+            raise ValueError(f"shift {self.name!r} lasts {hours:g} h, longer than 8 h")
+        return self
+
+
+class Crew(_Config):
+    id: IdStr = Field(description="Crew id, as in crew/{crew}/orders")
+    name: str | None = Field(None, description="Display name")
+    trades: list[Trade] = Field(min_length=1, description="Trades the crew repairs")
+    estates: list[IdStr] = Field(min_length=1, description="Estates the crew serves")
+    members: list[str] = Field(default_factory=list, description="Names of the crew's members")
+    roster: list[Shift] | None = Field(None, description="On-duty shifts; none: always on duty")
+
+
+class SlaPolicy(_Config):
+    id: IdStr = Field(description="Policy id")
+    trade: Trade | None = Field(None, description="Trade it applies to; none: every trade")
+    severity: Severity | None = Field(None, description="Severity it applies to; none: every severity")
+    accept: Duration | None = Field(None, description='Time to accept, e.g. "15m"')
+    arrive: Duration | None = Field(None, description='Time to arrive on site, e.g. "1h"')
+    resolve: Duration | None = Field(None, description='Time to resolve, e.g. "24h" or "3wd"')
+
+
+class Inventory(_Config):
+    regions: list[Region] = Field(default_factory=list, description="Region tree above the estates")
+    estates: list[Estate] = Field(description="The estates monitored")
+    crews: list[Crew] = Field(default_factory=list, description="Maintenance crews")
+    calendar: HolidayCalendar = Field(
+        default_factory=HolidayCalendar, description="Holidays and make-up workdays for working-day clocks"
+    )
+    sla_policies: list[SlaPolicy] = Field(default_factory=list, description="Work-order deadlines")
+
+    @cached_property
+    def _estates(self) -> dict[str, Estate]:
+        index: dict[str, Estate] = {}
+        for estate in self.estates:
+            index.setdefault(estate.id, estate)
+        return index
+
+    def estate(self, estate_id: str) -> Estate | None:
+        return self._estates.get(estate_id)
+
+    def device(self, estate_id: str, device_id: str) -> DeviceConfig | None:
+        estate = self._estates.get(estate_id)
+        return None if estate is None else estate.device(device_id)
+
+    def calendar_for(self, estate_id: str) -> HolidayCalendar:
+        """The estate's own calendar if it has one, else the inventory's."""
+        estate = self._estates.get(estate_id)
+        return estate.holidays if estate is not None and estate.holidays is not None else self.calendar
+
+
+# --- cross-reference checks -------------------------------------------------------------------
+
+
+class RefIssue(NamedTuple):
+    loc: Loc
+    message: str
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+class _Placed(_HasId, Protocol):
+    @property
+    def building(self) -> str | None: ...
+
+
+def _ids(items: Sequence[_HasId], loc: Loc) -> Iterator[tuple[Loc, str]]:
+    return (((*loc, i, "id"), item.id) for i, item in enumerate(items))
+
+
+def _duplicates(values: Iterable[tuple[Loc, str]], what: str) -> Iterator[RefIssue]:
+    seen: set[str] = set()
+    for loc, value in values:
+        if value in seen:
+            yield RefIssue(loc, f"duplicate {what} {value!r}")
+        seen.add(value)
+
+
+def _walk_regions(regions: Sequence[Region], loc: Loc) -> Iterator[tuple[Loc, Region]]:
+    for i, region in enumerate(regions):
+        yield (*loc, i), region
+        yield from _walk_regions(region.children, (*loc, i, "children"))
+
+
+def _loops(start: str, parents: dict[str, str | None]) -> bool:
+    seen: set[str] = set()
+    current = parents.get(start)
+    while current is not None and current not in seen:
+        if current == start:
+            return True
+        seen.add(current)
+        current = parents.get(current)
+    return False
+
+
+def _estate_issues(estate: Estate, loc: Loc, regions: set[str]) -> Iterator[RefIssue]:
+    if estate.region is not None and estate.region not in regions:
+        yield RefIssue((*loc, "region"), f"region {estate.region!r} is not in the regions tree")
+    yield from _duplicates((((*loc, "buildings", i), b) for i, b in enumerate(estate.buildings)), "building")
+    groups: tuple[tuple[str, Sequence[_HasId]], ...] = (
+        ("devices", estate.devices),
+        ("checkpoints", estate.checkpoints),
+        ("patrols", estate.patrols),
+        ("guards", estate.guards),
+    )
+    for name, items in groups:
+        yield from _duplicates(_ids(items, (*loc, name)), f"{name[:-1]} id")
+    yield from _placement_issues(estate, loc)
+    yield from _topology_issues(estate, loc)
+    yield from _route_issues(estate, loc)
+
+
+def _placement_issues(estate: Estate, loc: Loc) -> Iterator[RefIssue]:
+    buildings = set(estate.buildings)
+    groups: tuple[tuple[str, Sequence[_Placed]], ...] = (
+        ("devices", estate.devices),
+        ("checkpoints", estate.checkpoints),
+    )
+    for name, items in groups:
+        for i, item in enumerate(items):
+            if item.building is not None and item.building not in buildings:
+                yield RefIssue((*loc, name, i, "building"), f"building {item.building!r} is not in buildings")
+
+
+def _route_issues(estate: Estate, loc: Loc) -> Iterator[RefIssue]:
+    checkpoints = {checkpoint.id for checkpoint in estate.checkpoints}
+    for p, plan in enumerate(estate.patrols):
+        for r, checkpoint in enumerate(plan.route):
+            if checkpoint not in checkpoints:
+                yield RefIssue((*loc, "patrols", p, "route", r), f"checkpoint {checkpoint!r} is not defined")
+
+
+def _topology_issues(estate: Estate, loc: Loc) -> Iterator[RefIssue]:
+    parents = {device.id: device.parent for device in estate.devices}
+    for i, device in enumerate(estate.devices):
+        where = (*loc, "devices", i, "parent")
+        if device.parent is not None and device.parent not in parents:
+            yield RefIssue(where, f"parent {device.parent!r} is not a device of estate {estate.id!r}")
+        elif _loops(device.id, parents):
+            yield RefIssue(where, f"parent chain of {device.id!r} loops back to it")
+
+
+def _crew_issues(crew: Crew, loc: Loc, estates: set[str]) -> Iterator[RefIssue]:
+    for i, estate in enumerate(crew.estates):
+        if estate not in estates:
+            yield RefIssue((*loc, "estates", i), f"estate {estate!r} is not defined")
+    members = set(crew.members)
+    for s, shift in enumerate(crew.roster or ()):
+        for m, member in enumerate(shift.members):
+            if member not in members:
+                yield RefIssue((*loc, "roster", s, "members", m), f"{member!r} is not a member of the crew")
+
+
+def check_references(inventory: Inventory) -> list[RefIssue]:
+    """Every broken reference and duplicate id of a schema-valid inventory, with its location."""
+    regions = list(_walk_regions(inventory.regions, ("regions",)))
+    issues = list(_duplicates((((*loc, "id"), region.id) for loc, region in regions), "region id"))
+    issues += _duplicates(_ids(inventory.estates, ("estates",)), "estate id")
+    issues += _duplicates(_ids(inventory.crews, ("crews",)), "crew id")
+    issues += _duplicates(_ids(inventory.sla_policies, ("sla_policies",)), "SLA policy id")
+    region_ids = {region.id for _, region in regions}
+    for i, estate in enumerate(inventory.estates):
+        issues += _estate_issues(estate, ("estates", i), region_ids)
+    estate_ids = {estate.id for estate in inventory.estates}
+    for i, crew in enumerate(inventory.crews):
+        issues += _crew_issues(crew, ("crews", i), estate_ids)
+    return issues
