@@ -1,0 +1,109 @@
+"""Shared fixtures: real mosquitto and InfluxDB servers on 127.0.0.1 (see tests/support/servers.py).
+
+* ``mosquitto``  - function scope: a fresh ``MosquittoServer`` (own port, own tmp dir), started.
+* ``influx_v1``  - session scope: one ``InfluxV1Server`` (influxd 1.6.7) for the whole run.
+* ``influx_db``  - function scope: ``InfluxDatabase(server, name)``, a new uniquely named
+  database on ``influx_v1``.
+* ``influx_v2``  - function scope: ``InfluxV2Target`` - an ``InfluxV2Shim`` in front of
+  ``influx_v1`` plus the database to use as bucket (``.url``, ``.org``, ``.token``,
+  ``.bucket``, ``.shim``, ``.server``, ``.query()``).
+
+Servers are SIGKILLed on teardown, whatever the test did.  A test may stop/kill the
+session ``influx_v1`` to simulate an outage: the fixtures start it again (same port, same
+data) before the next test.  Tests using these fixtures get the ``integration`` marker.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import uuid
+from collections.abc import Generator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.servers import (
+    InfluxDatabase,
+    InfluxV1Server,
+    InfluxV2Shim,
+    InfluxV2Target,
+    MosquittoServer,
+)
+
+_SERVER_FIXTURES = {"mosquitto", "influx_v1", "influx_db", "influx_v2"}
+_CALL_REPORT = pytest.StashKey[pytest.TestReport]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.when == "call":
+        item.stash[_CALL_REPORT] = report
+    return report
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
+def _test_failed(request: pytest.FixtureRequest) -> bool:
+    report = request.node.stash.get(_CALL_REPORT, None)
+    return report is None or report.failed
+
+
+def _unique_db_name(request: pytest.FixtureRequest) -> str:
+    base = re.sub(r"\W+", "_", request.node.name).strip("_")[:40] or "test"
+    return f"{base}_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[MosquittoServer]:
+    server = MosquittoServer(tmp_path / "mosquitto")
+    try:
+        server.start()
+        yield server
+        if _test_failed(request):
+            print(f"--- mosquitto log ({server.log_path}) ---\n{server.log_text()[-5000:]}", file=sys.stderr)
+    finally:
+        server.kill()
+
+
+@pytest.fixture(scope="session")
+def influx_v1(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxV1Server]:
+    server = InfluxV1Server(tmp_path_factory.mktemp("influxd"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+def influx_db(influx_v1: InfluxV1Server, request: pytest.FixtureRequest) -> Iterator[InfluxDatabase]:
+    if not influx_v1.is_running:  # an earlier test stopped or killed it
+        influx_v1.start()
+    name = _unique_db_name(request)
+    influx_v1.create_database(name)
+    yield InfluxDatabase(influx_v1, name)
+    if not influx_v1.is_running:  # this test stopped or killed it: bring it back for the next one
+        influx_v1.start()
+    if _test_failed(request):
+        where = f"{influx_v1.url} ({influx_v1.workdir})"
+        print(f"--- InfluxDB database {name!r} kept on {where} ---", file=sys.stderr)
+    else:
+        influx_v1.drop_database(name)
+
+
+@pytest.fixture
+def influx_v2(influx_db: InfluxDatabase) -> Iterator[InfluxV2Target]:
+    shim = InfluxV2Shim(influx_db.server.url)
+    shim.start()
+    try:
+        yield InfluxV2Target(shim, influx_db)
+    finally:
+        shim.stop()
