@@ -1,0 +1,43 @@
+"""``GET /api/deadletters``: rejected messages with their reason, newest first, and counts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from api.auth import Role, require_roles
+from api.deps import GatewayDep
+
+router = APIRouter(prefix="/api", tags=["dead letters"])
+
+
+class DeadLetterPublic(BaseModel):
+    id: int
+    received_at: datetime
+    topic: str
+    reason: str
+    detail: str
+    excerpt: str
+
+
+class DeadLetterPage(BaseModel):
+    counts: dict[str, int]
+    items: list[DeadLetterPublic]
+
+
+@router.get(
+    "/deadletters",
+    response_model=DeadLetterPage,
+    dependencies=[require_roles(Role.OPERATOR, Role.MANAGER, Role.SIMULATOR)],
+)
+def list_dead_letters(
+    gateway: GatewayDep,
+    reason: str | None = Query(None, description="Only this reason, e.g. malformed_json"),
+    limit: int = Query(100, ge=1, le=1000),
+    before_id: int | None = Query(None, description="Page back from this id"),
+) -> DeadLetterPage:
+    store = gateway.dead_letters
+    items = [DeadLetterPublic(**vars(d)) for d in store.list(reason, limit, before_id)]
+    return DeadLetterPage(counts=dict(store.counts()), items=items)

@@ -1,0 +1,105 @@
+"""Devices: list, detail, readings (SPEC §8)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from api.auth import CurrentPrincipal, check_estate
+from api.deps import GatewayDep
+from devices.base import FieldValue, Kind
+from devices.clock import from_ns, to_ns
+from gateway.sinks.sql import SqlSink
+from gateway.state import DeviceState, DeviceStatus
+
+router = APIRouter(prefix="/api/devices", tags=["devices"])
+
+
+class DevicePublic(BaseModel):
+    estate: str
+    id: str
+    kind: Kind
+    building: str | None
+    parent: str | None
+    status: DeviceStatus
+    last_seen: datetime | None
+    latest: dict[str, FieldValue] = Field(description="Field → last value")
+
+
+class ReadingPublic(BaseModel):
+    time: datetime
+    fields: dict[str, FieldValue]
+
+
+def _public(state: DeviceState, now_ns: int) -> DevicePublic:
+    return DevicePublic(
+        estate=state.estate,
+        id=state.id,
+        kind=state.kind,
+        building=state.building or None,
+        parent=state.parent,
+        status=state.status(now_ns),
+        last_seen=from_ns(state.last_seen_ns) if state.last_seen_ns is not None else None,
+        latest=dict(state.latest),
+    )
+
+
+@router.get("", response_model=list[DevicePublic], summary="Devices in the caller's scope")
+def list_devices(
+    gateway: GatewayDep,
+    principal: CurrentPrincipal,
+    estate: str | None = None,
+    kind: Kind | None = None,
+    status: DeviceStatus | None = None,
+) -> list[DevicePublic]:
+    if estate is not None:
+        check_estate(principal, estate)
+    now_ns = gateway.now_ns()
+    states = gateway.registry.list(now_ns, estate=estate, kind=kind, status=status)
+    return [_public(s, now_ns) for s in states if principal.sees(s.estate)]
+
+
+def _device(gateway: GatewayDep, principal: CurrentPrincipal, estate: str, device: str) -> DeviceState:
+    check_estate(principal, estate)
+    state = gateway.registry.get(estate, device)
+    if state is None:
+        raise HTTPException(404, f"no device {device!r} in estate {estate!r}")
+    return state
+
+
+@router.get("/{estate}/{device}", response_model=DevicePublic)
+def get_device(gateway: GatewayDep, principal: CurrentPrincipal, estate: str, device: str) -> DevicePublic:
+    return _public(_device(gateway, principal, estate, device), gateway.now_ns())
+
+
+@router.get("/{estate}/{device}/readings", response_model=list[ReadingPublic])
+def get_readings(
+    gateway: GatewayDep,
+    principal: CurrentPrincipal,
+    estate: str,
+    device: str,
+    field: str | None = Query(None, description="Only this field"),
+    start: datetime | None = Query(None, description="ISO 8601 with offset; default: 24 h ago"),
+    stop: datetime | None = Query(None, description="ISO 8601 with offset; default: now"),
+    limit: int = Query(1000, ge=1, le=10_000),
+) -> list[ReadingPublic]:
+    _device(gateway, principal, estate, device)
+    for name, value in (("start", start), ("stop", stop)):
+        if value is not None and value.tzinfo is None:
+            raise HTTPException(422, f"{name} needs a UTC offset, e.g. 2026-11-22T08:00:00+08:00")
+    sink = gateway.sink
+    if not isinstance(sink, SqlSink):
+        raise HTTPException(
+            501, "reading history is served from the SQL store; with InfluxDB, query it directly"
+        )
+    stop_ns = to_ns(stop) if stop else gateway.now_ns()
+    start_ns = to_ns(start) if start else stop_ns - 86_400 * 1_000_000_000
+    points = sink.query(estate, device, start_ns, stop_ns, limit)
+    out = []
+    for p in points:
+        fields = {field: p.fields[field]} if field and field in p.fields else p.fields
+        if field is None or field in p.fields:
+            out.append(ReadingPublic(time=from_ns(p.time_ns), fields=fields))
+    return out

@@ -1,0 +1,66 @@
+"""Dead letters: every rejected message kept with its reason (SPEC §11), counted by reason."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, func, insert, select
+
+from devices.clock import from_ns
+from gateway.db import dead_letters
+from gateway.ingest import Rejection
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: int
+    received_at: datetime
+    topic: str
+    reason: str
+    detail: str
+    excerpt: str
+
+
+class DeadLetterStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def add_many(self, rejections: Sequence[Rejection]) -> None:
+        if not rejections:
+            return
+        rows = [
+            {
+                "received_ns": r.received_ns,
+                "topic": r.topic,
+                "reason": r.reason.value,
+                "detail": r.detail,
+                "excerpt": r.excerpt,
+            }
+            for r in rejections
+        ]
+        with self._engine.begin() as conn:
+            conn.execute(insert(dead_letters), rows)
+
+    def list(
+        self, reason: str | None = None, limit: int = 100, before_id: int | None = None
+    ) -> list[DeadLetter]:
+        t = dead_letters
+        stmt = select(t).order_by(t.c.id.desc()).limit(limit)
+        if reason:
+            stmt = stmt.where(t.c.reason == reason)
+        if before_id is not None:
+            stmt = stmt.where(t.c.id < before_id)
+        with self._engine.connect() as conn:
+            return [
+                DeadLetter(r.id, from_ns(r.received_ns), r.topic, r.reason, r.detail, r.excerpt)
+                for r in conn.execute(stmt)
+            ]
+
+    def counts(self) -> Counter[str]:
+        t = dead_letters
+        stmt = select(t.c.reason, func.count()).group_by(t.c.reason)
+        with self._engine.connect() as conn:
+            return Counter({reason: int(n) for reason, n in conn.execute(stmt)})

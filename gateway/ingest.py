@@ -1,0 +1,249 @@
+"""Raw MQTT message → validated :class:`Reading`, or a :class:`Rejection` with its reason.
+
+Pure: no I/O, time passed in. Tolerant of devices (unknown fields ignored), strict about values
+(SPEC §11): every rejection names one :class:`Reason` so it can be counted and dead-lettered.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import ValidationError
+
+from devices.base import ID_PATTERN, Channel, FieldValue, Kind, KindSpec, Payload, Reading
+from devices.clock import to_ns
+from devices.registry import REGISTRY
+
+TOPIC_ROOT = "estate"
+#: Subscription that matches exactly the device topics estate/{estate}/{kind}/{device}/{channel}.
+DEVICE_TOPIC_FILTER = "estate/+/+/+/+"
+EXCERPT_BYTES = 512
+
+
+class Reason(StrEnum):
+    """Why a message was not stored; the label of the dead-letter counter."""
+
+    BAD_TOPIC = "bad_topic"
+    BAD_ID = "bad_id"
+    UNKNOWN_KIND = "unknown_kind"
+    UNKNOWN_CHANNEL = "unknown_channel"
+    OVERSIZED = "oversized"
+    BAD_ENCODING = "bad_encoding"
+    MALFORMED_JSON = "malformed_json"
+    NOT_AN_OBJECT = "not_an_object"
+    NAN_OR_INFINITY = "nan_or_infinity"
+    WRONG_TYPE = "wrong_type"
+    OUT_OF_RANGE = "out_of_range"
+    MISSING_FIELD = "missing_field"
+    UNKNOWN_EVENT = "unknown_event"
+    BAD_TIMESTAMP = "bad_timestamp"
+    TIMESTAMP_OUT_OF_RANGE = "timestamp_out_of_range"
+    BAD_STATUS = "bad_status"
+    KIND_MISMATCH = "kind_mismatch"
+    STORAGE_REJECTED = "storage_rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    topic: str
+    reason: Reason
+    detail: str
+    excerpt: str
+    received_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    estate: str
+    kind: Kind
+    device: str
+    channel: Channel
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """What the inventory says of a device, as the decoder needs it."""
+
+    kind: Kind
+    building: str
+
+
+#: Looks a device up in the inventory: (estate, device) → info, or None when unregistered.
+DeviceLookup = Callable[[str, str], DeviceInfo | None]
+
+
+class _Reject(Exception):
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_payload_bytes: int = 64 * 1024
+    max_future_s: int = 300
+    max_past_s: int = 7 * 86_400
+
+
+def parse_topic(topic: str) -> Topic:
+    parts = topic.split("/")
+    if len(parts) != 5 or parts[0] != TOPIC_ROOT:
+        raise _Reject(Reason.BAD_TOPIC, "expected estate/{estate}/{kind}/{device}/{channel}")
+    _, estate, kind, device, channel = parts
+    for name, value in (("estate", estate), ("device", device)):
+        if not ID_PATTERN.fullmatch(value):
+            raise _Reject(Reason.BAD_ID, f"{name} id {value[:80]!r} is not [A-Za-z0-9_-]{{1,64}}")
+    try:
+        parsed_kind = Kind(kind)
+    except ValueError:
+        raise _Reject(Reason.UNKNOWN_KIND, f"unknown kind {kind[:64]!r}") from None
+    try:
+        parsed_channel = Channel(channel)
+    except ValueError:
+        raise _Reject(Reason.UNKNOWN_CHANNEL, f"unknown channel {channel[:64]!r}") from None
+    return Topic(estate, parsed_kind, device, parsed_channel)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _Reject(Reason.NAN_OR_INFINITY, f"{name} is not a number JSON allows")
+
+
+def _parse_json(payload: bytes) -> Any:
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Reject(Reason.BAD_ENCODING, f"payload is not UTF-8: {exc.reason}") from None
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise _Reject(Reason.MALFORMED_JSON, f"malformed JSON: {exc.msg} at {exc.pos}") from None
+
+
+_PYDANTIC_REASONS: dict[str, Reason] = {
+    "finite_number": Reason.NAN_OR_INFINITY,
+    "greater_than": Reason.OUT_OF_RANGE,
+    "greater_than_equal": Reason.OUT_OF_RANGE,
+    "less_than": Reason.OUT_OF_RANGE,
+    "less_than_equal": Reason.OUT_OF_RANGE,
+    "too_short": Reason.OUT_OF_RANGE,
+    "too_long": Reason.OUT_OF_RANGE,
+    "missing": Reason.MISSING_FIELD,
+}
+
+
+def _validate(model: type[Payload], data: dict[str, Any]) -> Payload:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "payload"
+        reason = _PYDANTIC_REASONS.get(first["type"], Reason.WRONG_TYPE)
+        raise _Reject(reason, f"{where}: {first['msg']}") from None
+
+
+def parse_ts(value: Any, received_ns: int, limits: Limits) -> int:
+    """The reading time in UTC ns: ISO 8601 with offset, or integer epoch milliseconds."""
+    if value is None:
+        return received_ns
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise _Reject(Reason.BAD_TIMESTAMP, "ts must be ISO 8601 with offset or integer epoch ms")
+    if isinstance(value, int):
+        ts_ns = value * 1_000_000
+    else:
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            raise _Reject(Reason.BAD_TIMESTAMP, f"ts {value[:40]!r} is not ISO 8601") from None
+        if when.tzinfo is None:
+            raise _Reject(Reason.BAD_TIMESTAMP, "ts has no UTC offset")
+        ts_ns = to_ns(when)
+    if ts_ns > received_ns + limits.max_future_s * 1_000_000_000:
+        raise _Reject(Reason.TIMESTAMP_OUT_OF_RANGE, "ts is too far in the future")
+    if ts_ns < received_ns - limits.max_past_s * 1_000_000_000:
+        raise _Reject(Reason.TIMESTAMP_OUT_OF_RANGE, "ts is too far in the past")
+    return ts_ns
+
+
+_STATUS_VALUES = {"online", "offline"}
+
+
+def _status_fields(payload: bytes) -> dict[str, Any]:
+    """``status`` is a bare ``online``/``offline``; a JSON string or {"status": …} is accepted too."""
+    raw = payload.strip()
+    if raw in (b"online", b"offline"):
+        return {"status": raw.decode()}
+    try:
+        data = _parse_json(payload)
+    except _Reject:
+        raise _Reject(Reason.BAD_STATUS, "status must be 'online' or 'offline'") from None
+    value = data.get("status") if isinstance(data, dict) else data
+    if not isinstance(value, str) or value not in _STATUS_VALUES:
+        raise _Reject(Reason.BAD_STATUS, "status must be 'online' or 'offline'")
+    out: dict[str, Any] = {"status": value}
+    if isinstance(data, dict) and "ts" in data:
+        out["ts"] = data["ts"]
+    return out
+
+
+def _fields_for(
+    spec: KindSpec, channel: Channel, data: dict[str, Any]
+) -> tuple[dict[str, FieldValue], str | None]:
+    if channel is Channel.TELEMETRY:
+        return _validate(spec.telemetry, data).stored_fields(), None
+    if channel is Channel.HEARTBEAT:
+        return _validate(spec.heartbeat, data).stored_fields(), None
+    if channel is Channel.STATUS:
+        return {"status": str(data["status"])}, None
+    event_type = data.get("type")
+    model = spec.events.get(event_type) if isinstance(event_type, str) else None
+    if model is None or not isinstance(event_type, str):
+        raise _Reject(Reason.UNKNOWN_EVENT, f"unknown {spec.kind} event type {str(event_type)[:64]!r}")
+    return {"event": event_type, **_validate(model, data).stored_fields()}, event_type
+
+
+def excerpt(payload: bytes) -> str:
+    return payload[:EXCERPT_BYTES].decode("utf-8", errors="backslashreplace")
+
+
+def decode(
+    topic: str, payload: bytes, received_ns: int, lookup: DeviceLookup, limits: Limits = Limits()
+) -> Reading | Rejection:
+    """Validate and normalise one message; never raises for bad input."""
+    try:
+        return _decode(topic, payload, received_ns, lookup, limits)
+    except _Reject as rej:
+        return Rejection(topic[:512], rej.reason, rej.detail, excerpt(payload), received_ns)
+
+
+def _decode(topic: str, payload: bytes, received_ns: int, lookup: DeviceLookup, limits: Limits) -> Reading:
+    parsed = parse_topic(topic)
+    if len(payload) > limits.max_payload_bytes:
+        raise _Reject(Reason.OVERSIZED, f"payload of {len(payload)} bytes > {limits.max_payload_bytes}")
+    if parsed.channel is Channel.STATUS:
+        data = _status_fields(payload)
+    else:
+        data = _parse_json(payload)
+        if not isinstance(data, dict):
+            raise _Reject(Reason.NOT_AN_OBJECT, "payload must be one JSON object")
+    time_ns = parse_ts(data.pop("ts", None), received_ns, limits)
+    info = lookup(parsed.estate, parsed.device)
+    if info is not None and info.kind is not parsed.kind:
+        raise _Reject(Reason.KIND_MISMATCH, f"device is a {info.kind} in the inventory, not a {parsed.kind}")
+    fields, event = _fields_for(REGISTRY[parsed.kind], parsed.channel, data)
+    return Reading(
+        estate=parsed.estate,
+        kind=parsed.kind,
+        device=parsed.device,
+        channel=parsed.channel,
+        building=info.building if info else "",
+        time_ns=time_ns,
+        fields=fields,
+        event=event,
+        registered=info is not None,
+    )

@@ -1,0 +1,177 @@
+"""MQTT in and out, over paho-mqtt.
+
+paho's callbacks only convert and enqueue. The hand-off queue is bounded: when it is full the
+MQTT thread waits (backpressure reaches the broker through TCP) and the overflow is counted,
+never silent. Messages are acknowledged by hand, only after the pipeline has stored or spooled
+them (at-least-once, across crashes), in the order they arrived. The session is persistent
+(clean_session=False, fixed client id) so the broker keeps messages while the gateway restarts;
+``gateway/{instance}/status`` is retained ``online`` with last will ``offline``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    topic: str
+    payload: bytes
+    received_ns: int
+    mid: int
+    qos: int
+
+
+class MessageSource(Protocol):
+    """Where the pipeline takes messages from, and tells when they are safe."""
+
+    def get_batch(self, max_items: int, timeout_s: float) -> list[Inbound]: ...
+
+    def ack(self, items: Sequence[Inbound]) -> None: ...
+
+    @property
+    def depth(self) -> int: ...
+
+
+class Publisher(Protocol):
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None: ...
+
+
+class QueueSource:
+    """A bounded hand-off queue; the in-memory fake of the MQTT side is this plus ``put``."""
+
+    def __init__(self, maxsize: int, on_overflow: Callable[[], None] = lambda: None) -> None:
+        self._queue: queue.Queue[Inbound] = queue.Queue(maxsize=maxsize)
+        self._on_overflow = on_overflow
+        self.acked: list[int] = []
+
+    def put(self, item: Inbound) -> None:
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self._on_overflow()
+            self._queue.put(item)  # wait: nothing is dropped
+
+    def get_batch(self, max_items: int, timeout_s: float) -> list[Inbound]:
+        """The first message waits up to ``timeout_s``; the rest are what is already queued."""
+        try:
+            items = [self._queue.get(timeout=timeout_s)]
+        except queue.Empty:
+            return []
+        while len(items) < max_items:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return items
+
+    def ack(self, items: Sequence[Inbound]) -> None:
+        self.acked.extend(i.mid for i in items)
+
+    @property
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerAddress:
+        parts = urlsplit(url)
+        return cls(parts.hostname or "127.0.0.1", parts.port or 1883, parts.username, parts.password)
+
+
+class MqttClient(QueueSource):
+    """The gateway's MQTT connection: subscribe, hand off, acknowledge, publish."""
+
+    def __init__(
+        self,
+        url: str,
+        instance: str,
+        subscriptions: Sequence[str],
+        *,
+        queue_size: int,
+        on_overflow: Callable[[], None] = lambda: None,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        super().__init__(queue_size, on_overflow)
+        self.address = BrokerAddress.parse(url)
+        self.status_topic = f"gateway/{instance}/status"
+        self._subscriptions = list(subscriptions)
+        self._clock_ns = clock_ns
+        self._connected = threading.Event()
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"estate-gateway-{instance}",
+            clean_session=False,
+            manual_ack=True,
+        )
+        if self.address.username:
+            self._client.username_pw_set(self.address.username, self.address.password)
+        self._client.will_set(self.status_topic, b"offline", qos=1, retain=True)
+        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self._client.max_queued_messages_set(0)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+
+    # paho callbacks: convert and enqueue, never raise.
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.warning("MQTT connection refused: %s", reason)
+            return
+        client.subscribe([(topic, 1) for topic in self._subscriptions])
+        client.publish(self.status_topic, b"online", qos=1, retain=True)
+        self._connected.set()
+        log.info("MQTT connected to %s:%s", self.address.host, self.address.port)
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self._connected.clear()
+        log.warning("MQTT disconnected (%s); paho reconnects with backoff", reason)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self.put(Inbound(msg.topic, bytes(msg.payload), self._clock_ns(), msg.mid, msg.qos))
+
+    def ack(self, items: Sequence[Inbound]) -> None:
+        for item in items:
+            if item.qos > 0:
+                self._client.ack(item.mid, item.qos)
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
+        self._client.publish(topic, payload, qos=qos, retain=retain)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def start(self) -> None:
+        self._client.connect_async(self.address.host, self.address.port, keepalive=30)
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        """Say ``offline`` (a clean stop does not trigger the last will) and disconnect."""
+        if self.connected:
+            info = self._client.publish(self.status_topic, b"offline", qos=1, retain=True)
+            info.wait_for_publish(timeout=5)
+        self._client.disconnect()
+        self._client.loop_stop()

@@ -1,0 +1,139 @@
+"""Builds the gateway's parts from settings and starts and stops them in order.
+
+Nothing here runs at import time; :func:`build_gateway` is the factory the CLI and tests use.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+
+from devices.clock import Clock, SystemClock, to_ns
+from devices.inventory import Inventory
+from gateway.db import make_engine
+from gateway.deadletters import DeadLetterStore
+from gateway.ingest import DEVICE_TOPIC_FILTER, Limits, Reason, Rejection, excerpt
+from gateway.metrics import GatewayMetrics
+from gateway.mqtt import MqttClient
+from gateway.pipeline import Pipeline
+from gateway.settings import Settings
+from gateway.sinks import ReadingSink
+from gateway.sinks.influx import InfluxClientWriter, InfluxSink
+from gateway.sinks.spool import Spool
+from gateway.sinks.sql import SqlSink
+from gateway.state import DeviceRegistry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    inventory: Inventory
+    clock: Clock
+    engine: Engine
+    registry: DeviceRegistry
+    dead_letters: DeadLetterStore
+    metrics: GatewayMetrics
+    sink: ReadingSink
+    mqtt: MqttClient
+    pipeline: Pipeline
+    started: bool = field(default=False)
+
+    def start(self) -> None:
+        self.sink.start()
+        self.pipeline.start()
+        self.mqtt.start()
+        self.started = True
+
+    def stop(self) -> None:
+        if not self.started:
+            return
+        self.mqtt.stop()
+        self.pipeline.stop()
+        self.sink.close()
+        self.started = False
+
+    def now_ns(self) -> int:
+        return to_ns(self.clock.now())
+
+    def health(self) -> dict[str, Any]:
+        sink = self.sink.health()
+        database_ok = True
+        try:
+            self.dead_letters.counts()
+        except Exception:
+            database_ok = False
+        checks: dict[str, dict[str, Any]] = {
+            "broker": {
+                "ok": self.mqtt.connected,
+                "detail": f"{self.mqtt.address.host}:{self.mqtt.address.port}",
+            },
+            "database": {"ok": database_ok, "detail": self.engine.dialect.name},
+            "readings": {"ok": sink.ok, "sink": sink.name, "detail": sink.detail},
+            "spool": {"ok": True, "batches": sink.spool_batches, "points": sink.spool_points},
+            "queue": {"ok": True, "depth": self.mqtt.depth},
+        }
+        return {"ok": all(c["ok"] for c in checks.values()), "instance": self.settings.instance, **checks}
+
+
+def build_sink(
+    settings: Settings, engine: Engine, dead_letters: DeadLetterStore, clock: Clock
+) -> ReadingSink:
+    if not settings.influx_url:
+        return SqlSink(engine)
+
+    def keep_refused(body: str, why: str) -> None:
+        # The server refused the data itself (e.g. a field type conflict): keep it visible.
+        rejection = Rejection(
+            "influxdb", Reason.STORAGE_REJECTED, why[:2000], excerpt(body.encode()), to_ns(clock.now())
+        )
+        dead_letters.add_many([rejection])
+
+    writer = InfluxClientWriter(
+        settings.influx_url,
+        settings.influx_token.get_secret_value(),
+        settings.influx_org,
+        settings.influx_bucket,
+    )
+    return InfluxSink(
+        writer,
+        Spool(settings.spool_dir),
+        retries=settings.write_retries,
+        backoff_s=settings.write_backoff_s,
+        replay_backoff_max_s=settings.replay_backoff_max_s,
+        on_rejected=keep_refused,
+    )
+
+
+def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None = None) -> Gateway:
+    clock = clock or SystemClock()
+    engine = make_engine(settings.resolved_database_url)
+    metrics = GatewayMetrics()
+    registry = DeviceRegistry(inventory)
+    dead_letters = DeadLetterStore(engine)
+    sink = build_sink(settings, engine, dead_letters, clock)
+    mqtt = MqttClient(
+        settings.mqtt_url,
+        settings.instance,
+        [DEVICE_TOPIC_FILTER],
+        queue_size=settings.queue_size,
+        on_overflow=metrics.queue_overflow.inc,
+        clock_ns=lambda: to_ns(clock.now()),
+    )
+    limits = Limits(settings.max_payload_bytes, settings.max_future_s, settings.max_past_s)
+    pipeline = Pipeline(
+        mqtt, registry, sink, dead_letters, metrics, limits=limits, batch_size=settings.batch_size
+    )
+    spool = getattr(sink, "spool", None)
+    metrics.bind_gauges(
+        queue_depth=lambda: mqtt.depth,
+        spool_batches=lambda: spool.batches if spool else 0,
+        spool_points=lambda: spool.points if spool else 0,
+        devices=lambda: len(registry),
+        connected=lambda: 1.0 if mqtt.connected else 0.0,
+    )
+    return Gateway(settings, inventory, clock, engine, registry, dead_letters, metrics, sink, mqtt, pipeline)

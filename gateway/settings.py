@@ -1,0 +1,69 @@
+"""Settings from environment variables (SPEC §12); a settings file may add to them.
+
+Built once by :func:`load_settings`, never at import time.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ESTATE_", extra="forbid", frozen=True)
+
+    inventory: Path | None = Field(None, description="Path of the estate inventory YAML (SPEC §4).")
+    mqtt_url: str = Field(
+        "mqtt://127.0.0.1:1883", description="Broker URL mqtt://[user[:password]@]host:port."
+    )
+    database_url: str = Field(
+        "", description="sqlite:///path or postgresql://…; default: SQLite in the data directory."
+    )
+    influx_url: str = Field("", description="InfluxDB URL; empty: readings go to the SQL database.")
+    influx_token: SecretStr = Field(SecretStr(""), description="InfluxDB API token.")
+    influx_org: str = Field("estate", description="InfluxDB organisation.")
+    influx_bucket: str = Field("estate", description="InfluxDB bucket for readings.")
+    api_host: str = Field("127.0.0.1", description="Address the HTTP API listens on.")
+    api_port: int = Field(8000, ge=0, le=65535, description="Port of the HTTP API (0: any free port).")
+    admin_token: SecretStr = Field(SecretStr(""), description="Bootstrap admin bearer token.")
+
+    # Beyond SPEC §12: documented in the README, all optional.
+    instance: str = Field(
+        default_factory=socket.gethostname,
+        description="Gateway instance name: MQTT client id and gateway/{instance}/status.",
+    )
+    data_dir: Path = Field(Path("estate-data"), description="Where the spool and default SQLite live.")
+    queue_size: int = Field(20_000, ge=10, description="Bound of the MQTT → pipeline hand-off queue.")
+    batch_size: int = Field(5_000, ge=1, description="Most messages processed and written as one batch.")
+    flush_ms: int = Field(200, ge=1, description="Longest a message waits for its batch to fill.")
+    max_payload_bytes: int = Field(64 * 1024, ge=1, description="Larger payloads are dead-lettered.")
+    max_future_s: int = Field(300, ge=0, description="A ts further ahead than this is rejected.")
+    max_past_s: int = Field(7 * 86_400, ge=0, description="A ts older than this is rejected.")
+    write_retries: int = Field(3, ge=0, description="Retries of a failed batch before it is spooled.")
+    write_backoff_s: float = Field(0.5, ge=0, description="First retry delay; doubles each retry.")
+    replay_backoff_max_s: float = Field(30.0, gt=0, description="Longest wait between replay tries.")
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"mqtt", "tcp"} or not parts.hostname:
+            raise ValueError("expected mqtt://[user[:password]@]host:port")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'estate.db'}"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+
+def load_settings(env_file: Path | None = None) -> Settings:
+    """Settings from the environment; ``env_file`` (KEY=value lines) adds to it."""
+    return Settings(_env_file=env_file)

@@ -1,0 +1,121 @@
+"""Device state: latest values, last seen, and online/offline/unknown/unregistered (SPEC §8).
+
+Every message of a device is a sign of life. A device is offline when its last word was the
+retained ``offline`` status (its last will) or when it has been silent for 3 × its heartbeat.
+Devices that publish but are not in the inventory are kept and listed as ``unregistered``.
+Written by the pipeline thread, read by the API: a lock guards the table.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from devices.base import Channel, FieldValue, Kind, Reading
+from devices.inventory import Inventory
+from gateway.ingest import DeviceInfo
+
+STALE_HEARTBEATS = 3
+
+
+class DeviceStatus(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+    UNKNOWN = "unknown"
+    UNREGISTERED = "unregistered"
+
+
+@dataclass(slots=True)
+class DeviceState:
+    estate: str
+    id: str
+    kind: Kind
+    building: str
+    parent: str | None
+    heartbeat_s: int | None
+    registered: bool
+    last_seen_ns: int | None = None
+    latest_ns: int = 0
+    said_offline: bool = False
+    latest: dict[str, FieldValue] = field(default_factory=dict)
+
+    def status(self, now_ns: int) -> DeviceStatus:
+        if not self.registered:
+            return DeviceStatus.UNREGISTERED
+        if self.last_seen_ns is None:
+            return DeviceStatus.UNKNOWN
+        if self.said_offline:
+            return DeviceStatus.OFFLINE
+        if self.heartbeat_s is not None:
+            silent_ns = now_ns - self.last_seen_ns
+            if silent_ns > STALE_HEARTBEATS * self.heartbeat_s * 1_000_000_000:
+                return DeviceStatus.OFFLINE
+        return DeviceStatus.ONLINE
+
+    def observe(self, reading: Reading, received_ns: int) -> None:
+        self.last_seen_ns = received_ns
+        self.said_offline = reading.channel is Channel.STATUS and reading.fields.get("status") == "offline"
+        # Telemetry and heartbeat fields are the device's values; an older (replayed) reading
+        # does not overwrite a newer one.
+        if reading.channel in (Channel.TELEMETRY, Channel.HEARTBEAT) and reading.time_ns >= self.latest_ns:
+            self.latest.update(reading.fields)
+            self.latest_ns = reading.time_ns
+
+
+class DeviceRegistry:
+    def __init__(self, inventory: Inventory | None = None) -> None:
+        self._lock = threading.Lock()
+        self._devices: dict[tuple[str, str], DeviceState] = {}
+        if inventory is not None:
+            for estate in inventory.estates:
+                for dev in estate.devices:
+                    self._devices[(estate.id, dev.id)] = DeviceState(
+                        estate=estate.id,
+                        id=dev.id,
+                        kind=dev.kind,
+                        building=dev.building or "",
+                        parent=dev.parent,
+                        heartbeat_s=dev.effective_heartbeat_s(),
+                        registered=True,
+                    )
+
+    def lookup(self, estate: str, device: str) -> DeviceInfo | None:
+        """The decoder's view of the inventory (registered devices only)."""
+        state = self._devices.get((estate, device))
+        if state is None or not state.registered:
+            return None
+        return DeviceInfo(state.kind, state.building)
+
+    def observe(self, reading: Reading, received_ns: int) -> None:
+        key = (reading.estate, reading.device)
+        with self._lock:
+            state = self._devices.get(key)
+            if state is None:
+                state = DeviceState(reading.estate, reading.device, reading.kind, "", None, None, False)
+                self._devices[key] = state
+            state.observe(reading, received_ns)
+
+    def get(self, estate: str, device: str) -> DeviceState | None:
+        with self._lock:
+            return self._devices.get((estate, device))
+
+    def list(
+        self,
+        now_ns: int,
+        estate: str | None = None,
+        kind: Kind | None = None,
+        status: DeviceStatus | None = None,
+    ) -> list[DeviceState]:
+        with self._lock:
+            candidates = list(self._devices.values())
+        return [
+            d
+            for d in candidates
+            if (estate is None or d.estate == estate)
+            and (kind is None or d.kind is kind)
+            and (status is None or d.status(now_ns) is status)
+        ]
+
+    def __len__(self) -> int:
+        return len(self._devices)

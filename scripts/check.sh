@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs everything the tests need on a fresh Debian machine (root) and runs every check:
+# ruff, mypy --strict, and pytest against real mosquitto and InfluxDB 1.6.7 servers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+debian_packages=(mosquitto influxdb)
+missing=()
+for pkg in "${debian_packages[@]}"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    echo "== installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+echo "== installing Python packages"
+python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+
+echo "== ruff"
+ruff check .
+ruff format --check .
+echo "== mypy (strict)"
+mypy
+echo "== pytest"
+set +e
+python3 -m pytest -p no:cacheprovider "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+    echo "pytest collected no tests: that is a failure here" >&2
+    exit 1
+fi
+exit "$status"
