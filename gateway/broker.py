@@ -51,8 +51,10 @@ class EmbeddedBroker:
         self._loop.run_forever()
 
     def start(self, timeout: float = 10.0) -> None:
-        # amqtt logs every connection at INFO; the demo's console is for the operator.
-        logging.getLogger("amqtt").setLevel(logging.WARNING)
+        # amqtt and its state machine library log every connection at INFO; the demo's
+        # console is for the operator.
+        for name in ("amqtt", "transitions"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         self._thread.start()
         if not self._ready.wait(timeout):
             raise RuntimeError("the embedded MQTT broker did not start in time")

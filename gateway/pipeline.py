@@ -42,6 +42,7 @@ class Pipeline:
         limits: Limits = Limits(),
         batch_size: int = 5_000,
         idle_s: float = 0.2,
+        retry_s: float = 1.0,
         consumers: Sequence[ReadingConsumer] = (),
     ) -> None:
         self._source = source
@@ -52,6 +53,7 @@ class Pipeline:
         self._limits = limits
         self._batch_size = batch_size
         self._idle_s = idle_s
+        self._retry_s = retry_s
         self._consumers = list(consumers)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -105,7 +107,7 @@ class Pipeline:
                 # broker redelivers it to the next start.
                 self.errors += 1
                 log.exception("storing a batch failed; retrying")
-                if self._stop.wait(1.0):
+                if self._stop.wait(self._retry_s):
                     return 0
         self._source.ack(items)
         self.batches += 1

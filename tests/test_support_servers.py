@@ -247,9 +247,9 @@ def test_influx_v1_json_gives_integral_floats_as_ints(influx_db: InfluxDatabase)
 
 
 def test_missing_binary_fails_with_setup_hint(tmp_path: Path) -> None:
-    with pytest.raises(ServerBinaryMissingError, match="scripts/check.sh"):
+    with pytest.raises(ServerBinaryMissingError, match=r"scripts/check\.sh"):
         MosquittoServer(tmp_path, binary=tmp_path / "no-mosquitto")
-    with pytest.raises(ServerBinaryMissingError, match="scripts/check.sh"):
+    with pytest.raises(ServerBinaryMissingError, match=r"scripts/check\.sh"):
         InfluxV1Server(tmp_path, binary=tmp_path / "no-influxd")
 
 

@@ -1,0 +1,154 @@
+"""The HTTP API over a real gateway object (SQLite, never connected to a broker): messages are fed
+to its pipeline directly, time comes from a manual clock."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.auth import Principal, Role, TokenBook
+from devices.clock import ManualClock
+from devices.loader import load_inventory
+from gateway.mqtt import Inbound
+from gateway.service import Gateway, build_gateway
+from gateway.settings import Settings
+from tests.support.gateway import SPEC_EXAMPLE
+
+TOKENS = {
+    "admin": Principal("admin", Role.ADMIN),
+    "operator": Principal("operator", Role.OPERATOR),
+    "other-estate": Principal("far", Role.OPERATOR, estates=frozenset({"elsewhere"})),
+    "crew": Principal("crew", Role.CREW, crew="lift-team"),
+}
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, clock: ManualClock) -> Gateway:
+    settings = Settings(mqtt_url="mqtt://127.0.0.1:9", data_dir=tmp_path, instance="api-test")
+    return build_gateway(settings, load_inventory(SPEC_EXAMPLE), clock=clock)
+
+
+@pytest.fixture
+def client(gateway: Gateway) -> Iterator[TestClient]:
+    book = TokenBook()
+    for token, principal in TOKENS.items():
+        book.add(token, principal)
+    with TestClient(create_app(gateway, book, manage_lifecycle=False)) as test_client:
+        yield test_client
+
+
+def feed(gateway: Gateway, *messages: tuple[str, dict[str, object] | bytes]) -> None:
+    for i, (topic, payload) in enumerate(messages):
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        gateway.mqtt.put(Inbound(topic, body, gateway.now_ns(), i + 1, 0))
+    gateway.pipeline.run_once()
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/devices", "/api/devices/sunrise/L1", "/api/deadletters", "/api/devices/sunrise/L1/readings"],
+)
+def test_401_without_or_with_a_bad_token(client: TestClient, path: str) -> None:
+    assert client.get(path).status_code == 401
+    assert client.get(path, headers=auth("nope")).status_code == 401
+    assert client.get(path, headers={"Authorization": "Basic b3A6b3A="}).status_code == 401
+    assert client.get(path, headers=auth("admin")).status_code == 200
+
+
+def test_health_and_metrics_need_no_token(client: TestClient) -> None:
+    health = client.get("/health")
+    assert health.status_code == 503  # never connected to a broker: not healthy, and it says why
+    body = health.json()
+    assert body["broker"]["ok"] is False
+    assert body["database"]["ok"] is True
+    assert body["readings"] == {"ok": True, "sink": "sql", "detail": "sqlite"}
+    assert body["spool"] == {"ok": True, "batches": 0, "points": 0}
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200
+    assert 'estate_dead_letters_total{reason="malformed_json"} 0.0' in metrics.text
+    assert "estate_queue_depth 0.0" in metrics.text
+
+
+def test_device_json_has_the_spec_fields(client: TestClient, gateway: Gateway) -> None:
+    feed(gateway, ("estate/sunrise/cctv/CAM1/heartbeat", {"recording": True, "disk_ok": True}))
+    body = client.get("/api/devices/sunrise/CAM1", headers=auth("operator")).json()
+    assert body == {
+        "estate": "sunrise",
+        "id": "CAM1",
+        "kind": "cctv",
+        "building": "B1",
+        "parent": "NVR1",
+        "status": "online",
+        "last_seen": gateway.clock.now().isoformat().replace("+00:00", "Z"),
+        "latest": {"recording": True, "disk_ok": True},
+    }
+
+
+def test_device_list_filters(client: TestClient, gateway: Gateway, clock: ManualClock) -> None:
+    feed(
+        gateway,
+        ("estate/sunrise/lift/L1/telemetry", {"floor": 1}),
+        ("estate/sunrise/light/LP1/telemetry", {"on": False}),
+    )
+    clock.advance(timedelta(minutes=4))  # L1's heartbeat is 60 s: silent for > 3 beats
+    get = lambda **q: client.get("/api/devices", params=q, headers=auth("operator")).json()  # noqa: E731
+    assert len(get()) == 8
+    assert [d["id"] for d in get(kind="lift")] == ["L1"]
+    assert [d["id"] for d in get(status="offline")] == ["L1"]
+    assert {d["id"] for d in get(status="online")} == {"LP1"}  # no heartbeat declared: not stale
+    assert len(get(status="unknown")) == 6
+    assert client.get("/api/devices", params={"kind": "toaster"}, headers=auth("operator")).status_code == 422
+
+
+def test_estate_scope(client: TestClient, gateway: Gateway) -> None:
+    feed(gateway, ("estate/sunrise/lift/L1/telemetry", {"floor": 1}))
+    assert client.get("/api/devices", headers=auth("other-estate")).json() == []
+    assert client.get("/api/devices?estate=sunrise", headers=auth("other-estate")).status_code == 403
+    assert client.get("/api/devices/sunrise/L1", headers=auth("other-estate")).status_code == 403
+    assert client.get("/api/devices/sunrise/NOPE", headers=auth("operator")).status_code == 404
+
+
+def test_dead_letters_listed_with_counts_and_role(client: TestClient, gateway: Gateway) -> None:
+    feed(
+        gateway,
+        ("estate/sunrise/lift/L1/telemetry", b"{oops"),
+        ("estate/sunrise/lift/L1/telemetry", {"floor": "x"}),
+        ("estate/sunrise/lift/L1/telemetry", {"floor": "y"}),
+    )
+    page = client.get("/api/deadletters", headers=auth("operator")).json()
+    assert page["counts"] == {"malformed_json": 1, "wrong_type": 2}
+    assert [i["reason"] for i in page["items"]] == ["wrong_type", "wrong_type", "malformed_json"]
+    only = client.get("/api/deadletters?reason=malformed_json&limit=5", headers=auth("operator")).json()
+    assert [i["excerpt"] for i in only["items"]] == ["{oops"]
+    assert client.get("/api/deadletters", headers=auth("crew")).status_code == 403
+
+
+def test_readings_history(client: TestClient, gateway: Gateway, clock: ManualClock) -> None:
+    start = clock.now()
+    for level in (70.0, 71.5, 73.0):
+        feed(gateway, ("estate/sunrise/water_tank/T1/telemetry", {"level_pct": level, "ph": 7.2}))
+        clock.advance(timedelta(minutes=5))
+    url = "/api/devices/sunrise/T1/readings"
+    rows = client.get(url, params={"field": "level_pct"}, headers=auth("operator")).json()
+    assert [r["fields"] for r in rows] == [{"level_pct": 70.0}, {"level_pct": 71.5}, {"level_pct": 73.0}]
+    later = (start + timedelta(minutes=4)).isoformat()
+    rows = client.get(url, params={"start": later}, headers=auth("operator")).json()
+    assert [r["fields"]["level_pct"] for r in rows] == [71.5, 73.0]
+    naive = client.get(url, params={"start": "2026-01-05T08:00:00"}, headers=auth("operator"))
+    assert naive.status_code == 422
+    assert "offset" in naive.json()["detail"]
