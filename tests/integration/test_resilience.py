@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,7 +18,7 @@ from gateway.service import build_gateway
 from gateway.settings import Settings
 from gateway.sinks.influx import InfluxSink
 from gateway.sinks.sql import SqlSink
-from tests.support.gateway import SPEC_EXAMPLE, GatewayProcess, Pacer, Publisher
+from tests.support.gateway import SPEC_EXAMPLE, GatewayProcess, Pacer, Publisher, gateway_settings
 from tests.support.servers import InfluxV2Target, MosquittoServer, wait_until
 
 OUTAGE_S = float(os.environ.get("ESTATE_TEST_OUTAGE_S", "60"))
@@ -36,30 +34,13 @@ def _influx_count(target: InfluxV2Target) -> int:
     return int(rows[0]["count"]) if rows else 0  # type: ignore[call-overload]
 
 
-def _settings(tmp_path: Path, mosquitto: MosquittoServer, **extra: Any) -> Settings:
-    return Settings(
-        mqtt_url=mosquitto.url,
-        data_dir=tmp_path / "data",
-        instance=f"t-{uuid.uuid4().hex[:6]}",
-        api_port=0,
-        write_backoff_s=0.2,
-        replay_backoff_max_s=2.0,
-        **extra,
-    )
-
-
 @pytest.mark.slow
 def test_influx_down_while_10000_readings_arrive(
     tmp_path: Path, mosquitto: MosquittoServer, influx_v2: InfluxV2Target
 ) -> None:
     total = 10_000
-    settings = _settings(
-        tmp_path,
-        mosquitto,
-        influx_url=influx_v2.url,
-        influx_token=influx_v2.token,
-        influx_org=influx_v2.org,
-        influx_bucket=influx_v2.bucket,
+    settings = gateway_settings(
+        tmp_path, mosquitto.url, influx_v2, write_backoff_s=0.2, replay_backoff_max_s=2.0
     )
     gateway = build_gateway(settings, load_inventory(SPEC_EXAMPLE))
     sink = gateway.sink
@@ -163,7 +144,10 @@ def test_sigkill_mid_stream_loses_nothing(tmp_path: Path, mosquitto: MosquittoSe
 
 def test_mosquitto_restart_while_devices_publish(tmp_path: Path, mosquitto: MosquittoServer) -> None:
     total = 3_000
-    gateway = build_gateway(_settings(tmp_path, mosquitto), load_inventory(SPEC_EXAMPLE))
+    gateway = build_gateway(
+        gateway_settings(tmp_path, mosquitto.url, write_backoff_s=0.2, replay_backoff_max_s=2.0),
+        load_inventory(SPEC_EXAMPLE),
+    )
     sink = gateway.sink
     assert isinstance(sink, SqlSink)
     publisher = Publisher(mosquitto.host, mosquitto.port)

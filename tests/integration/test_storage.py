@@ -4,7 +4,6 @@ and through the SQLite sink."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,8 @@ import pytest
 
 from devices.loader import load_inventory
 from gateway.service import Gateway, build_gateway
-from gateway.settings import Settings
 from gateway.sinks.sql import SqlSink
-from tests.support.gateway import SPEC_EXAMPLE, Publisher
+from tests.support.gateway import SPEC_EXAMPLE, Publisher, gateway_settings
 from tests.support.servers import InfluxV2Target, MosquittoServer, wait_until
 
 T0_MS = 1_790_000_000_000  # fixed device timestamps, well inside the accepted window below
@@ -91,17 +89,6 @@ MESSAGES: list[tuple[str, dict[str, Any], str, dict[str, str], dict[str, tuple[A
 ]
 
 
-def _settings(tmp_path: Path, mosquitto: MosquittoServer, **extra: Any) -> Settings:
-    return Settings(
-        mqtt_url=mosquitto.url,
-        data_dir=tmp_path / "data",
-        instance=f"t-{uuid.uuid4().hex[:6]}",
-        max_past_s=10 * 365 * 86_400,
-        api_port=0,
-        **extra,
-    )
-
-
 @pytest.fixture
 def publisher(mosquitto: MosquittoServer) -> Iterator[Publisher]:
     pub = Publisher(mosquitto.host, mosquitto.port)
@@ -124,14 +111,7 @@ def _run_messages(gateway: Gateway, publisher: Publisher) -> None:
 def test_each_kind_lands_in_influxdb_typed(
     tmp_path: Path, mosquitto: MosquittoServer, publisher: Publisher, influx_v2: InfluxV2Target
 ) -> None:
-    settings = _settings(
-        tmp_path,
-        mosquitto,
-        influx_url=influx_v2.url,
-        influx_token=influx_v2.token,
-        influx_org=influx_v2.org,
-        influx_bucket=influx_v2.bucket,
-    )
+    settings = gateway_settings(tmp_path, mosquitto.url, influx_v2, max_past_s=10 * 365 * 86_400)
     _run_messages(build_gateway(settings, load_inventory(SPEC_EXAMPLE)), publisher)
 
     for i, (_suffix, _payload, measurement, tags, fields) in enumerate(MESSAGES):
@@ -153,7 +133,9 @@ def test_each_kind_lands_in_influxdb_typed(
 def test_each_kind_lands_in_sqlite_typed(
     tmp_path: Path, mosquitto: MosquittoServer, publisher: Publisher
 ) -> None:
-    gateway = build_gateway(_settings(tmp_path, mosquitto), load_inventory(SPEC_EXAMPLE))
+    gateway = build_gateway(
+        gateway_settings(tmp_path, mosquitto.url, max_past_s=10 * 365 * 86_400), load_inventory(SPEC_EXAMPLE)
+    )
     assert isinstance(gateway.sink, SqlSink)
     _run_messages(gateway, publisher)
     python_types = {"integer": int, "float": float, "boolean": bool, "string": str}

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,27 @@ import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.support.servers import free_port, wait_until
+from gateway.settings import Settings
+from tests.support.servers import InfluxV2Target, free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC_EXAMPLE = REPO / "devices" / "samples" / "spec_example.yaml"
 ADMIN_TOKEN = "test-admin-token"
+
+
+def gateway_settings(
+    tmp_path: Path, mqtt_url: str, influx: InfluxV2Target | None = None, **extra: Any
+) -> Settings:
+    """Settings for an in-process gateway: own data dir and instance, InfluxDB if given."""
+    if influx is not None:
+        extra |= {
+            "influx_url": influx.url,
+            "influx_token": influx.token,
+            "influx_org": influx.org,
+            "influx_bucket": influx.bucket,
+        }
+    instance = f"t-{uuid.uuid4().hex[:6]}"
+    return Settings(mqtt_url=mqtt_url, data_dir=tmp_path / "data", instance=instance, api_port=0, **extra)
 
 
 class Publisher:

@@ -172,12 +172,21 @@ class _ServerProcess:
 
     name = "server"
 
-    def __init__(self, workdir: Path, binary: Path) -> None:
+    def __init__(self, workdir: Path, binary: Path, port: int | None = None) -> None:
         self.workdir = Path(workdir).resolve()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.binary = binary
+        self._port = port if port is not None else free_port()
         self._proc: subprocess.Popen[bytes] | None = None
         self.console_log = self.workdir / f"{self.name}.console.log"
+
+    @property
+    def host(self) -> str:
+        return LOCALHOST
+
+    @property
+    def port(self) -> int:
+        return self._port
 
     # subclasses ------------------------------------------------------------------
     def _command(self) -> list[str]:
@@ -317,20 +326,11 @@ class MosquittoServer(_ServerProcess):
         binary: str | Path | None = None,
         extra_config: Sequence[str] = (),
     ) -> None:
-        super().__init__(workdir, _find_binary(DEFAULT_MOSQUITTO, "mosquitto", binary))
-        self._port = port if port is not None else free_port()
+        super().__init__(workdir, _find_binary(DEFAULT_MOSQUITTO, "mosquitto", binary), port)
         self.extra_config = list(extra_config)
         self.config_path = self.workdir / "mosquitto.conf"
         self.data_dir = self.workdir / "data"
         self.log_path = self.workdir / "mosquitto.log"
-
-    @property
-    def host(self) -> str:
-        return LOCALHOST
-
-    @property
-    def port(self) -> int:
-        return self._port
 
     @property
     def url(self) -> str:
@@ -410,18 +410,9 @@ class InfluxV1Server(_ServerProcess):
         rpc_port: int | None = None,
         binary: str | Path | None = None,
     ) -> None:
-        super().__init__(workdir, _find_binary(DEFAULT_INFLUXD, "influxd", binary))
-        self._port = port if port is not None else free_port()
+        super().__init__(workdir, _find_binary(DEFAULT_INFLUXD, "influxd", binary), port)
         self.rpc_port = rpc_port if rpc_port is not None else free_port()
         self.config_path = self.workdir / "influxd.conf"
-
-    @property
-    def host(self) -> str:
-        return LOCALHOST
-
-    @property
-    def port(self) -> int:
-        return self._port
 
     @property
     def url(self) -> str:
