@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
 
+from alerts.book import AlertClosed, AlertError, AlertNotFound
+from alerts.rules import RuleOverrideError
 from api.auth import TokenBook
-from api.routes import deadletters, devices, system
+from api.routes import alerts, deadletters, devices, system
 from gateway.service import Gateway
 
 
@@ -37,4 +40,24 @@ def create_app(gateway: Gateway, tokens: TokenBook, *, manage_lifecycle: bool = 
     app.include_router(system.router)
     app.include_router(devices.router)
     app.include_router(deadletters.router)
+    app.include_router(alerts.router)
+    _map_errors(app)
     return app
+
+
+#: Domain errors → HTTP, in one place.
+_STATUS: list[tuple[type[Exception], int]] = [
+    (AlertNotFound, status.HTTP_404_NOT_FOUND),
+    (AlertClosed, status.HTTP_409_CONFLICT),
+    (AlertError, status.HTTP_422_UNPROCESSABLE_CONTENT),
+    (RuleOverrideError, status.HTTP_422_UNPROCESSABLE_CONTENT),
+]
+
+
+def _map_errors(app: FastAPI) -> None:
+    for error, code in _STATUS:
+
+        async def handler(_request: Request, exc: Exception, code: int = code) -> JSONResponse:
+            return JSONResponse({"detail": str(exc)}, status_code=code)
+
+        app.add_exception_handler(error, handler)

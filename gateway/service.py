@@ -11,8 +11,13 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from alerts.book import AlertBook
+from alerts.catalogue import DEFAULT_RULES
+from alerts.engine import AlarmEngine
+from alerts.store import AlertStore
 from devices.clock import Clock, SystemClock, to_ns
 from devices.inventory import Inventory
+from gateway.alerting import MqttAlertPublisher, Ticker
 from gateway.db import make_engine
 from gateway.deadletters import DeadLetterStore
 from gateway.ingest import DEVICE_TOPIC_FILTER, Limits, Reason, Rejection, excerpt
@@ -41,17 +46,22 @@ class Gateway:
     sink: ReadingSink
     mqtt: MqttClient
     pipeline: Pipeline
+    alarms: AlarmEngine
+    ticker: Ticker
     started: bool = field(default=False)
 
     def start(self) -> None:
+        self.alarms.start()  # open alerts and their timers first: readings may raise at once
         self.sink.start()
         self.pipeline.start()
         self.mqtt.start()
+        self.ticker.start()
         self.started = True
 
     def stop(self) -> None:
         if not self.started:
             return
+        self.ticker.stop()
         self.mqtt.stop()
         self.pipeline.stop()
         self.sink.close()
@@ -124,9 +134,18 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
         on_overflow=metrics.queue_overflow.inc,
         clock_ns=lambda: to_ns(clock.now()),
     )
+    book = AlertBook(AlertStore(engine), clock, [MqttAlertPublisher(mqtt)])
+    alarms = AlarmEngine(inventory, book, clock, DEFAULT_RULES, registry.latest)
     limits = Limits(settings.max_payload_bytes, settings.max_future_s, settings.max_past_s)
     pipeline = Pipeline(
-        mqtt, registry, sink, dead_letters, metrics, limits=limits, batch_size=settings.batch_size
+        mqtt,
+        registry,
+        sink,
+        dead_letters,
+        metrics,
+        limits=limits,
+        batch_size=settings.batch_size,
+        consumers=[alarms],
     )
     spool = getattr(sink, "spool", None)
     metrics.bind_gauges(
@@ -136,4 +155,17 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
         devices=lambda: len(registry),
         connected=lambda: 1.0 if mqtt.connected else 0.0,
     )
-    return Gateway(settings, inventory, clock, engine, registry, dead_letters, metrics, sink, mqtt, pipeline)
+    return Gateway(
+        settings,
+        inventory,
+        clock,
+        engine,
+        registry,
+        dead_letters,
+        metrics,
+        sink,
+        mqtt,
+        pipeline,
+        alarms,
+        Ticker(alarms),
+    )

@@ -96,6 +96,12 @@ class DeviceRegistry:
                 self._devices[key] = state
             state.observe(reading, received_ns)
 
+    def latest(self, estate: str, device: str) -> dict[str, FieldValue]:
+        """A copy of the device's latest values (what the alarm rules look at)."""
+        with self._lock:
+            state = self._devices.get((estate, device))
+            return dict(state.latest) if state is not None else {}
+
     def get(self, estate: str, device: str) -> DeviceState | None:
         with self._lock:
             return self._devices.get((estate, device))

@@ -1,0 +1,349 @@
+"""The alert lifecycle (ISA-18.2 / SPEC §5): one open alert per key, its transitions and timers.
+
+Raise, repeat (count), clear, acknowledge, close, shelve/unshelve, suppress/unsuppress; chattering
+(≥ 3 activations in 60 s) marks the alert and delays its clearing (an off-delay), escalation when
+unacknowledged too long, and flood mode per estate. Every change goes to the alert's history;
+``flush`` stores a batch of changes in one transaction, then notifies (MQTT, the event stream).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from alerts.model import SYSTEM, Action, Alert, HistoryEntry, alert_key
+from alerts.store import AlertStore
+from devices.base import Severity
+from devices.clock import Clock
+
+FLOOD = "flood"
+FLOOD_RULE = "alarm_flood"
+_RANK = {Severity.INFO: 0, Severity.MINOR: 1, Severity.MAJOR: 2, Severity.CRITICAL: 3}
+
+
+class Notifier(Protocol):
+    def notify(self, alert: Alert, action: Action) -> None: ...
+
+
+class AlertError(ValueError):
+    """An operator action that cannot be done as asked (e.g. a bad shelve time)."""
+
+
+class AlertNotFound(AlertError):
+    pass
+
+
+class AlertClosed(AlertError):
+    pass
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Alarm-management figures, STANDARDS.md §8 defaults."""
+
+    escalate_after: dict[Severity, timedelta | None] = field(
+        default_factory=lambda: {
+            Severity.CRITICAL: timedelta(minutes=1),
+            Severity.MAJOR: timedelta(minutes=5),
+            Severity.MINOR: timedelta(minutes=30),
+            Severity.INFO: None,
+        }
+    )
+    chatter_count: int = 3
+    chatter_window: timedelta = timedelta(seconds=60)
+    chatter_off_delay: timedelta = timedelta(seconds=60)
+    flood_start: int = 10  # more than this many annunciated in the window starts a flood
+    flood_end: int = 5  # fewer than this ends it
+    flood_window: timedelta = timedelta(minutes=10)
+    max_shelve: timedelta = timedelta(hours=8)  # one shift at most
+
+
+@dataclass
+class Raise:
+    estate: str
+    building: str | None
+    device: str | None
+    kind: str | None
+    rule: str
+    severity: Severity
+    message: str
+    message_en: str
+    latched: bool = False
+    suppressed_by: str | None = None
+
+
+class AlertBook:
+    def __init__(
+        self,
+        store: AlertStore,
+        clock: Clock,
+        notifiers: Sequence[Notifier] = (),
+        policy: Policy | None = None,
+    ) -> None:
+        self.store, self.clock, self.policy = store, clock, policy or Policy()
+        self.notifiers = list(notifiers)
+        self.lock = threading.RLock()
+        self._open: dict[str, Alert] = {}
+        self._next_id = 1
+        self._dirty: dict[int, Alert] = {}
+        self._history: list[tuple[int, HistoryEntry]] = []
+        self._events: list[tuple[Alert, Action]] = []
+        self.pending: dict[str, tuple[int, int] | None] = {}
+        self._activations: dict[str, deque[datetime]] = defaultdict(deque)
+        self._clear_due: dict[str, datetime] = {}
+        self._annunciated: dict[str, deque[datetime]] = defaultdict(deque)
+        self.flooding: set[str] = set()
+
+    def load(self) -> None:
+        with self.lock:
+            self._open = {a.key: a for a in self.store.open_alerts()}
+            self._next_id = self.store.next_id()
+            self.flooding = {a.estate for a in self._open.values() if a.rule == FLOOD_RULE and a.active}
+
+    # -- queries -----------------------------------------------------------------------------
+    def open_alert(self, key: str) -> Alert | None:
+        return self._open.get(key)
+
+    def open_alerts(self) -> list[Alert]:
+        with self.lock:
+            return list(self._open.values())
+
+    def find(self, alert_id: int) -> Alert | None:
+        """The alert, open (from memory, always current) or closed (from the store)."""
+        with self.lock:
+            for alert in self._open.values():
+                if alert.id == alert_id:
+                    return alert
+        return self.store.get(alert_id)
+
+    def _by_id(self, alert_id: int) -> Alert:
+        alert = self.find(alert_id)
+        if alert is None:
+            raise AlertNotFound(f"no alert {alert_id}")
+        if not alert.is_open:
+            raise AlertClosed(f"alert {alert_id} is closed")
+        return alert
+
+    # -- changes -----------------------------------------------------------------------------
+    def _change(
+        self, alert: Alert, action: Action, by: str = SYSTEM, note: str = "", *, log: bool = True
+    ) -> None:
+        if log:
+            self._history.append((alert.id, alert.record(self.clock.now(), by, action, note)))
+        self._dirty[alert.id] = alert
+        self._events.append((alert, action))
+
+    def raise_(self, r: Raise) -> Alert:
+        with self.lock:
+            now = self.clock.now()
+            key = alert_key(r.estate, r.device, r.rule)
+            alert = self._open.get(key)
+            if alert is None:
+                return self._new(r, now)
+            alert.count += 1
+            self._clear_due.pop(key, None)
+            if _RANK[r.severity] > _RANK[alert.severity]:
+                alert.severity = r.severity
+                self._change(alert, Action.SEVERITY, note=r.severity.value)
+            if alert.active:
+                self._change(alert, Action.REPEAT, log=False)
+                return alert
+            alert.active, alert.cleared_at = True, None
+            self._change(alert, Action.REACTIVATE, note=f"count {alert.count}")
+            self._arm_escalation(alert, now)
+            self._chatter(alert, now)
+            self._annunciate(alert, now)
+            return alert
+
+    def _new(self, r: Raise, now: datetime) -> Alert:
+        alert = Alert(
+            self._next_id,
+            r.estate,
+            r.building,
+            r.device,
+            r.kind,
+            r.rule,
+            r.severity,
+            r.message,
+            r.message_en,
+            now,
+            latched=r.latched,
+        )
+        self._next_id += 1
+        self._open[alert.key] = alert
+        if r.suppressed_by is None and r.estate in self.flooding and _RANK[r.severity] <= 1:
+            r.suppressed_by = FLOOD  # in a flood, low-priority alarms wait
+        alert.suppressed_by = r.suppressed_by
+        self._change(alert, Action.RAISE, note=f"suppressed: {r.suppressed_by}" if r.suppressed_by else "")
+        self._arm_escalation(alert, now)
+        self._chatter(alert, now)
+        self._annunciate(alert, now)
+        return alert
+
+    def clear(self, key: str, by: str = SYSTEM, note: str = "") -> Alert | None:
+        with self.lock:
+            alert = self._open.get(key)
+            if alert is None or not alert.active:
+                return alert
+            if alert.chattering and by == SYSTEM and key not in self._clear_due:
+                self._clear_due[key] = self.clock.now() + self.policy.chatter_off_delay
+                return alert
+            self._clear_due.pop(key, None)
+            alert.active, alert.cleared_at = False, self.clock.now()
+            self._change(alert, Action.CLEAR, by, note)
+            self._close_if_done(alert, by)
+            return alert
+
+    def ack(self, alert_id: int, by: str, note: str = "") -> Alert:
+        with self.lock:
+            alert = self._by_id(alert_id)
+            if not alert.acknowledged:
+                alert.acknowledged, alert.acknowledged_at, alert.acknowledged_by = True, self.clock.now(), by
+                alert.escalate_at = None
+                self._change(alert, Action.ACK, by, note)
+                self._close_if_done(alert, by)
+            return alert
+
+    def _close_if_done(self, alert: Alert, by: str) -> None:
+        if not alert.active and alert.acknowledged and alert.closed_at is None:
+            alert.closed_at = self.clock.now()
+            self._open.pop(alert.key, None)
+            self._change(alert, Action.CLOSE, by)
+
+    def shelve(self, alert_id: int, by: str, minutes: float, reason: str) -> Alert:
+        with self.lock:
+            alert = self._by_id(alert_id)
+            span = timedelta(minutes=minutes)
+            if not timedelta(0) < span <= self.policy.max_shelve:
+                raise AlertError(f"shelve for more than 0 and at most {self.policy.max_shelve} (one shift)")
+            if not reason.strip():
+                raise AlertError("shelving needs a reason")
+            alert.shelved_until, alert.shelve_reason = self.clock.now() + span, reason
+            self._change(alert, Action.SHELVE, by, f"{minutes:g} min: {reason}")
+            return alert
+
+    def unshelve(self, alert_id: int, by: str, note: str = "") -> Alert:
+        with self.lock:
+            alert = self._by_id(alert_id)
+            if alert.shelved_until is not None:
+                alert.shelved_until, alert.shelve_reason = None, None
+                self._change(alert, Action.UNSHELVE, by, note)
+            return alert
+
+    def suppress(self, key: str, reason: str) -> None:
+        with self.lock:
+            alert = self._open.get(key)
+            if alert is not None and alert.suppressed_by != reason:
+                alert.suppressed_by = reason
+                self._change(alert, Action.SUPPRESS, note=reason)
+
+    def unsuppress(self, key: str, reason: str | None = None) -> None:
+        """Lift suppression (only if it was for ``reason``, when given)."""
+        with self.lock:
+            alert = self._open.get(key)
+            if alert is None or alert.suppressed_by is None:
+                return
+            if reason is not None and alert.suppressed_by != reason:
+                return
+            note, alert.suppressed_by = alert.suppressed_by, None
+            self._change(alert, Action.UNSUPPRESS, note=note)
+
+    def set_work_order(self, alert_id: int, work_order: str, by: str) -> Alert:
+        with self.lock:
+            alert = self._by_id(alert_id)
+            alert.work_order = work_order
+            self._change(alert, Action.DISPATCH, by, work_order)
+            return alert
+
+    # -- timers --------------------------------------------------------------------------------
+    def _arm_escalation(self, alert: Alert, now: datetime) -> None:
+        after = self.policy.escalate_after.get(alert.severity)
+        if after is not None and not alert.acknowledged and not alert.escalated:
+            alert.escalate_at = now + after
+
+    def _chatter(self, alert: Alert, now: datetime) -> None:
+        times = self._activations[alert.key]
+        times.append(now)
+        while times and now - times[0] > self.policy.chatter_window:
+            times.popleft()
+        if len(times) >= self.policy.chatter_count and not alert.chattering:
+            alert.chattering = True
+            self._change(
+                alert,
+                Action.CHATTERING,
+                note=f"{len(times)} activations in {self.policy.chatter_window.seconds} s",
+            )
+
+    def _annunciate(self, alert: Alert, now: datetime) -> None:
+        if not alert.annunciated or alert.rule == FLOOD_RULE:
+            return
+        window = self._annunciated[alert.estate]
+        window.append(now)
+        self._trim(window, now)
+        if len(window) > self.policy.flood_start and alert.estate not in self.flooding:
+            self._flood_on(alert.estate, now, len(window))
+
+    def _trim(self, window: deque[datetime], now: datetime) -> None:
+        while window and now - window[0] > self.policy.flood_window:
+            window.popleft()
+
+    def _flood_on(self, estate: str, now: datetime, count: int) -> None:
+        self.flooding.add(estate)
+        self.store.flood_started(estate, now)
+        minutes = self.policy.flood_window.seconds // 60
+        self.raise_(
+            Raise(
+                estate,
+                None,
+                None,
+                None,
+                FLOOD_RULE,
+                Severity.MAJOR,
+                f"报警泛滥：{minutes} 分钟内 {count} 条报警，低级别报警暂缓显示",
+                f"Alarm flood: {count} alarms in {minutes} min; low-priority alarms held back",
+            )
+        )
+
+    def _flood_off(self, estate: str, now: datetime) -> None:
+        self.flooding.discard(estate)
+        self.store.flood_ended(estate, now)
+        self.clear(alert_key(estate, None, FLOOD_RULE))
+        for key in [k for k, a in self._open.items() if a.estate == estate and a.suppressed_by == FLOOD]:
+            self.unsuppress(key, FLOOD)
+
+    def tick(self) -> None:
+        """Apply what time has made due: escalations, shelve expiries, delayed clears, flood end."""
+        with self.lock:
+            now = self.clock.now()
+            for alert in list(self._open.values()):
+                if alert.escalate_at is not None and now >= alert.escalate_at and not alert.acknowledged:
+                    alert.escalate_at, alert.escalated = None, True
+                    self._change(alert, Action.ESCALATE, note="unacknowledged: duty manager notified")
+                if alert.shelved_until is not None and now >= alert.shelved_until:
+                    alert.shelved_until, alert.shelve_reason = None, None
+                    self._change(alert, Action.UNSHELVE, note="shelving expired")
+            for key, due in list(self._clear_due.items()):
+                if now >= due:
+                    self.clear(key, by="off-delay")
+            for estate in list(self.flooding):
+                window = self._annunciated[estate]
+                self._trim(window, now)
+                if len(window) < self.policy.flood_end:
+                    self._flood_off(estate, now)
+
+    def flush(self) -> list[tuple[Alert, Action]]:
+        """Store this batch's changes in one transaction, then notify. Returns what changed."""
+        with self.lock:
+            if not self._dirty and not self.pending:
+                return []
+            self.store.save(list(self._dirty.values()), self._history, self.pending)
+            events = self._events
+            self._dirty, self._history, self._events, self.pending = {}, [], [], {}
+        for alert, action in events:
+            for notifier in self.notifiers:
+                notifier.notify(alert, action)
+        return events

@@ -1,0 +1,182 @@
+"""Pure evaluation of device rules: (rule, memory, reading, context) → (memory, outcome).
+
+``RuleMemory`` is what a rule remembers about one device between readings (when a condition
+started, recent event times, a flat-lined value). Nothing here reads a clock or does I/O; the
+engine passes the time in and acts on the outcome (raise, clear, or check again at ``due_ns``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from alerts.rules import ConditionRule, CountRule, DeviceRule, EventRule, FlatlineRule, Predicate
+from devices.base import FieldValue, Reading, Severity
+
+NS = 1_000_000_000
+
+
+class Verdict(StrEnum):
+    RAISE = "raise"
+    CLEAR = "clear"
+    WAIT = "wait"  # nothing now; look again at due_ns (an on-delay or a window running)
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleMemory:
+    active: bool = False
+    since_ns: int | None = None
+    readings: int = 0
+    events: tuple[int, ...] = ()
+    flat_value: FieldValue | None = None
+    code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    verdict: Verdict
+    severity: Severity | None = None
+    due_ns: int | None = None
+    code: str | None = None
+
+
+NOTHING = Outcome(Verdict.NONE)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a rule may look at besides the reading: the device's latest values and the time."""
+
+    values: dict[str, FieldValue]
+    now_ns: int
+    daytime: bool
+    #: When the device last sent each event type (ns).
+    events: dict[str, int] = field(default_factory=dict)
+
+
+def severity_for(rule: DeviceRule, values: dict[str, FieldValue]) -> Severity:
+    if rule.severity_with_passenger is not None and values.get("passenger") is True:
+        return rule.severity_with_passenger
+    return rule.severity
+
+
+def _all(predicates: tuple[Predicate, ...], values: dict[str, FieldValue]) -> bool:
+    return all(p.holds(values) is True for p in predicates)
+
+
+def evaluate(rule: DeviceRule, mem: RuleMemory, reading: Reading, ctx: Context) -> tuple[RuleMemory, Outcome]:
+    if isinstance(rule, EventRule):
+        return _event(rule, mem, reading, ctx)
+    if isinstance(rule, ConditionRule):
+        if reading.event is None or reading.event == rule.after_event:
+            return _condition(rule, mem, ctx)
+        return mem, NOTHING
+    if isinstance(rule, CountRule):
+        return _count(rule, mem, reading, ctx)
+    return _flatline(rule, mem, reading, ctx)
+
+
+def on_time(rule: DeviceRule, mem: RuleMemory, ctx: Context) -> tuple[RuleMemory, Outcome]:
+    """A timer came due with no new reading: an on-delay may have run out, a window closed."""
+    if isinstance(rule, ConditionRule) and not mem.active and mem.since_ns is not None:
+        return _maybe_raise(rule, mem, ctx)
+    if isinstance(rule, CountRule):
+        return _count_window(rule, mem, ctx)
+    if isinstance(rule, FlatlineRule) and not mem.active and mem.since_ns is not None:
+        if ctx.now_ns - mem.since_ns >= rule.for_s * NS:
+            return replace(mem, active=True), Outcome(Verdict.RAISE, rule.severity)
+        return mem, Outcome(Verdict.WAIT, due_ns=mem.since_ns + int(rule.for_s * NS))
+    return mem, NOTHING
+
+
+def _event(rule: EventRule, mem: RuleMemory, reading: Reading, ctx: Context) -> tuple[RuleMemory, Outcome]:
+    code = reading.fields.get("code")
+    code = code if isinstance(code, str) else None
+    if reading.event in rule.events and (rule.codes is None or code in rule.codes):
+        return replace(mem, active=True, code=code), Outcome(
+            Verdict.RAISE, severity_for(rule, ctx.values), code=code
+        )
+    if reading.event is None and rule.raise_when and not mem.active and _all(rule.raise_when, ctx.values):
+        return replace(mem, active=True), Outcome(Verdict.RAISE, severity_for(rule, ctx.values))
+    if not mem.active:
+        return mem, NOTHING
+    if rule.latch:
+        cleared = reading.event == "maintenance"
+    elif reading.event is not None:
+        cleared = reading.event in rule.clear_events and (rule.codes is None or code == mem.code)
+    else:
+        cleared = bool(rule.clear_when) and _all(rule.clear_when, ctx.values)
+    if cleared:
+        return replace(mem, active=False, code=None), Outcome(Verdict.CLEAR)
+    return mem, NOTHING
+
+
+def _condition(rule: ConditionRule, mem: RuleMemory, ctx: Context) -> tuple[RuleMemory, Outcome]:
+    holds = _all(rule.when, ctx.values) and (rule.daytime is None or rule.daytime == ctx.daytime)
+    if rule.after_event is not None:
+        last = ctx.events.get(rule.after_event)
+        holds = holds and last is not None and ctx.now_ns - last <= rule.after_window_s * NS
+    if holds:
+        mem = replace(
+            mem, since_ns=mem.since_ns if mem.since_ns is not None else ctx.now_ns, readings=mem.readings + 1
+        )
+        return (mem, NOTHING) if mem.active else _maybe_raise(rule, mem, ctx)
+    if not mem.active:
+        return RuleMemory(), NOTHING  # a pending on-delay is dropped with its memory
+    if rule.latch:
+        return mem, NOTHING
+    if not rule.clear_when or _all(rule.clear_when, ctx.values):
+        return RuleMemory(), Outcome(Verdict.CLEAR)
+    return mem, NOTHING  # between the raise and the clear level: hysteresis
+
+
+def _maybe_raise(rule: ConditionRule, mem: RuleMemory, ctx: Context) -> tuple[RuleMemory, Outcome]:
+    assert mem.since_ns is not None
+    due = mem.since_ns + int(rule.for_s * NS)
+    if ctx.now_ns >= due and mem.readings >= rule.min_readings:
+        return replace(mem, active=True), Outcome(Verdict.RAISE, severity_for(rule, ctx.values))
+    return mem, Outcome(Verdict.WAIT, due_ns=due if ctx.now_ns < due else None)
+
+
+def _count(rule: CountRule, mem: RuleMemory, reading: Reading, ctx: Context) -> tuple[RuleMemory, Outcome]:
+    if reading.event in rule.reset_events:
+        mem = replace(mem, events=())
+        return (RuleMemory(), Outcome(Verdict.CLEAR)) if mem.active else (mem, NOTHING)
+    if reading.event != rule.event:
+        return mem, NOTHING
+    horizon = ctx.now_ns - int(rule.window_s * NS)
+    # Keep at most `count` times: enough to decide, bounded memory under a burst.
+    events = (*(t for t in mem.events if t > horizon), ctx.now_ns)[-rule.count :]
+    mem = replace(mem, events=events)
+    due = events[0] + int(rule.window_s * NS)
+    if len(events) >= rule.count and not mem.active:
+        return replace(mem, active=True), Outcome(Verdict.RAISE, rule.severity, due_ns=due)
+    return mem, Outcome(Verdict.WAIT, due_ns=due)
+
+
+def _count_window(rule: CountRule, mem: RuleMemory, ctx: Context) -> tuple[RuleMemory, Outcome]:
+    horizon = ctx.now_ns - int(rule.window_s * NS)
+    events = tuple(t for t in mem.events if t > horizon)
+    if mem.active and len(events) < rule.count:
+        return RuleMemory(events=events), Outcome(Verdict.CLEAR)
+    mem = replace(mem, events=events)
+    return mem, Outcome(Verdict.WAIT, due_ns=events[0] + int(rule.window_s * NS)) if events else NOTHING
+
+
+def _flatline(
+    rule: FlatlineRule, mem: RuleMemory, reading: Reading, ctx: Context
+) -> tuple[RuleMemory, Outcome]:
+    value = reading.fields.get(rule.field)
+    if value is None:
+        return mem, NOTHING
+    if value != mem.flat_value or mem.since_ns is None:
+        fresh = RuleMemory(since_ns=ctx.now_ns, flat_value=value)
+        return fresh, (
+            Outcome(Verdict.CLEAR)
+            if mem.active
+            else Outcome(Verdict.WAIT, due_ns=ctx.now_ns + int(rule.for_s * NS))
+        )
+    if not mem.active and ctx.now_ns - mem.since_ns >= rule.for_s * NS:
+        return replace(mem, active=True), Outcome(Verdict.RAISE, rule.severity)
+    return mem, NOTHING

@@ -1,0 +1,284 @@
+"""Persistence of alerts, their history and their timers (SQLAlchemy: SQLite or PostgreSQL).
+
+Everything the engine needs to resume after a crash is here: open alerts with their deadlines
+(escalation, shelving), conditions waiting out an on-delay, maintenance windows, flood periods.
+Writes happen once per batch (``save``), in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from alerts.model import Action, Alert, HistoryEntry
+from devices.base import Severity
+
+metadata = MetaData()
+
+
+def _ts(name: str, **kw: object) -> Column[datetime]:
+    return Column(name, DateTime(timezone=True), **kw)  # type: ignore[arg-type]
+
+
+alerts_t = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(200), nullable=False, index=True),
+    Column("estate", String(64), nullable=False, index=True),
+    Column("building", String(64)),
+    Column("device", String(64)),
+    Column("kind", String(32)),
+    Column("rule", String(64), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("state", String(16), nullable=False, index=True),
+    Column("active", Boolean, nullable=False),
+    Column("acknowledged", Boolean, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("message_en", Text, nullable=False),
+    _ts("raised_at", nullable=False, index=True),
+    _ts("cleared_at"),
+    _ts("acknowledged_at"),
+    Column("acknowledged_by", String(64)),
+    Column("work_order", String(64)),
+    _ts("closed_at"),
+    _ts("shelved_until"),
+    Column("shelve_reason", Text),
+    Column("suppressed_by", String(200)),
+    _ts("escalate_at"),
+    Column("escalated", Boolean, nullable=False),
+    Column("chattering", Boolean, nullable=False),
+    Column("latched", Boolean, nullable=False),
+)
+
+history_t = Table(
+    "alert_history",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("alert_id", Integer, nullable=False, index=True),
+    _ts("at", nullable=False),
+    Column("by", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("note", Text, nullable=False),
+)
+
+pending_t = Table(
+    "alert_pending",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("since_ns", BigInteger, nullable=False),
+    Column("readings", Integer, nullable=False),
+)
+
+windows_t = Table(
+    "maintenance_windows",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("estate", String(64), nullable=False),
+    Column("building", String(64)),
+    Column("device", String(64)),
+    _ts("start", nullable=False),
+    _ts("end", nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_by", String(64), nullable=False),
+)
+
+floods_t = Table(
+    "alarm_floods",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("estate", String(64), nullable=False, index=True),
+    _ts("started", nullable=False),
+    _ts("ended"),
+)
+
+_FIELDS = [c.name for c in alerts_t.columns if c.name not in ("state",)]
+
+
+@dataclass(frozen=True)
+class MaintenanceWindow:
+    id: int
+    estate: str
+    building: str | None
+    device: str | None
+    start: datetime
+    end: datetime
+    reason: str
+    created_by: str
+
+    def covers(self, estate: str, building: str | None, device: str | None, at: datetime) -> bool:
+        return (
+            self.estate == estate
+            and self.start <= at < self.end
+            and (self.building is None or self.building == building)
+            and (self.device is None or self.device == device)
+        )
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+class AlertStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        metadata.create_all(engine)
+
+    def next_id(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.coalesce(func.max(alerts_t.c.id), 0))).scalar_one()) + 1
+
+    def save(
+        self,
+        alerts: Iterable[Alert],
+        history: Sequence[tuple[int, HistoryEntry]],
+        pending: dict[str, tuple[int, int] | None],
+    ) -> None:
+        """Upsert changed alerts, append history, and set or drop pending on-delays, atomically."""
+        with self.engine.begin() as conn:
+            for alert in alerts:
+                row = {name: getattr(alert, name) for name in _FIELDS if name != "key"}
+                row |= {"key": alert.key, "severity": alert.severity.value, "state": alert.state.value}
+                done = conn.execute(update(alerts_t).where(alerts_t.c.id == alert.id).values(**row))
+                if done.rowcount == 0:
+                    conn.execute(insert(alerts_t).values(**row))
+            if history:
+                conn.execute(
+                    insert(history_t),
+                    [
+                        {"alert_id": aid, "at": h.at, "by": h.by, "action": h.action.value, "note": h.note}
+                        for aid, h in history
+                    ],
+                )
+            for key, value in pending.items():
+                conn.execute(delete(pending_t).where(pending_t.c.key == key))
+                if value is not None:
+                    conn.execute(insert(pending_t).values(key=key, since_ns=value[0], readings=value[1]))
+
+    def _alerts(self, stmt: object, with_history: bool) -> list[Alert]:
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(stmt))  # type: ignore[call-overload]
+            alerts = [self._alert(r) for r in rows]
+            if with_history and alerts:
+                by_id = {a.id: a for a in alerts}
+                hq = select(history_t).where(history_t.c.alert_id.in_(by_id)).order_by(history_t.c.id)
+                for h in conn.execute(hq):
+                    by_id[h.alert_id].history.append(
+                        HistoryEntry(_utc(h.at) or h.at, h.by, Action(h.action), h.note)
+                    )
+        return alerts
+
+    @staticmethod
+    def _alert(r: object) -> Alert:
+        values = {name: getattr(r, name) for name in _FIELDS if name != "key"}
+        for name in (
+            "raised_at",
+            "cleared_at",
+            "acknowledged_at",
+            "closed_at",
+            "shelved_until",
+            "escalate_at",
+        ):
+            values[name] = _utc(values[name])
+        values["severity"] = Severity(values["severity"])
+        return Alert(**values)
+
+    def open_alerts(self) -> list[Alert]:
+        return self._alerts(select(alerts_t).where(alerts_t.c.closed_at.is_(None)), with_history=True)
+
+    def get(self, alert_id: int) -> Alert | None:
+        found = self._alerts(select(alerts_t).where(alerts_t.c.id == alert_id), with_history=True)
+        return found[0] if found else None
+
+    def query(
+        self,
+        estate: str | None = None,
+        state: str | None = None,
+        severity: str | None = None,
+        since: datetime | None = None,
+        estates: frozenset[str] | None = None,
+        limit: int = 500,
+        with_history: bool = False,
+    ) -> list[Alert]:
+        t = alerts_t
+        stmt = select(t).order_by(t.c.raised_at.desc(), t.c.id.desc()).limit(limit)
+        for column, value in ((t.c.estate, estate), (t.c.state, state), (t.c.severity, severity)):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        if since is not None:
+            stmt = stmt.where(t.c.raised_at >= since)
+        if estates:
+            stmt = stmt.where(t.c.estate.in_(estates))
+        return self._alerts(stmt, with_history=with_history)
+
+    def pending(self) -> dict[str, tuple[int, int]]:
+        with self.engine.connect() as conn:
+            return {r.key: (int(r.since_ns), int(r.readings)) for r in conn.execute(select(pending_t))}
+
+    def add_window(self, window: MaintenanceWindow) -> MaintenanceWindow:
+        values = {k: v for k, v in vars(window).items() if k != "id"}
+        with self.engine.begin() as conn:
+            new_id = conn.execute(insert(windows_t).values(**values)).inserted_primary_key[0]  # type: ignore[index]
+        return MaintenanceWindow(int(new_id), **values)
+
+    def windows(self, after: datetime) -> list[MaintenanceWindow]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(windows_t).where(windows_t.c.end > after))
+            return [
+                MaintenanceWindow(
+                    r.id,
+                    r.estate,
+                    r.building,
+                    r.device,
+                    _utc(r.start) or r.start,
+                    _utc(r.end) or r.end,
+                    r.reason,
+                    r.created_by,
+                )
+                for r in rows
+            ]
+
+    def flood_started(self, estate: str, at: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(floods_t).values(estate=estate, started=at, ended=None))
+
+    def flood_ended(self, estate: str, at: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(floods_t)
+                .where(floods_t.c.estate == estate, floods_t.c.ended.is_(None))
+                .values(ended=at)
+            )
+
+    def floods(
+        self, estate: str | None, start: datetime, stop: datetime
+    ) -> list[tuple[datetime, datetime | None]]:
+        stmt = select(floods_t).where(floods_t.c.started < stop)
+        if estate is not None:
+            stmt = stmt.where(floods_t.c.estate == estate)
+        with self.engine.connect() as conn:
+            spans = [(_utc(r.started) or r.started, _utc(r.ended)) for r in conn.execute(stmt)]
+        return [(begin, end) for begin, end in spans if end is None or end >= start]

@@ -1,0 +1,101 @@
+"""What the estate's structure says about alerts: suppression by design and grouped alarms.
+
+- Maintenance windows suppress a device, a building or a whole estate.
+- A parent that is down (offline, or a grouped alarm on it) suppresses its children's alerts;
+  when it returns, the children's own state decides again.
+- A lift in fire/firefighter/earthquake mode suppresses its other alerts; a power loss
+  suppresses the consequential lift faults of its building for 10 minutes.
+- Many children of one parent offline together → one grouped alarm on the parent (CCTV → NVR).
+- The share of working lamps of an estate (完好率), and failed lamps per circuit.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from alerts.model import alert_key
+from alerts.store import MaintenanceWindow
+from devices.inventory import DeviceConfig, Inventory
+
+SPECIAL_MODE_RULE = "lift.special_mode"
+POWER_LOSS_RULE = "lift.power_loss"
+#: Lift faults that follow from a power cut; entrapment and unintended movement never do.
+CONSEQUENTIAL_LIFT_RULES = frozenset(
+    {
+        "lift.stopped_outside_door_zone",
+        "lift.stopped_empty",
+        "lift.position_lost",
+        "lift.door_failure",
+        "lift.safety_circuit",
+        "lift.offline",
+    }
+)
+
+
+def offline_rule(kind: str) -> str:
+    return f"{kind}.offline"
+
+
+@dataclass
+class Topology:
+    inventory: Inventory
+    power_loss_window: timedelta = timedelta(minutes=10)
+    windows: list[MaintenanceWindow] = field(default_factory=list)
+    power_loss_at: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    #: Parents currently down (offline or grouped), per estate.
+    down: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    #: Lifts in a special mode, per estate.
+    special: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    #: Lamps reported failed, per estate.
+    failed_lamps: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+    def device(self, estate: str, device: str | None) -> DeviceConfig | None:
+        return self.inventory.device(estate, device) if device else None
+
+    def reason(
+        self, estate: str, building: str | None, device: str | None, rule: str, now: datetime
+    ) -> str | None:
+        """Why an alert raised now should be suppressed, or None."""
+        for window in self.windows:
+            if window.covers(estate, building, device, now):
+                return f"maintenance window {window.id}: {window.reason}"
+        config = self.device(estate, device)
+        if config is not None and config.parent and config.parent in self.down[estate]:
+            return f"parent {config.parent} down"
+        if device in self.special[estate] and rule != SPECIAL_MODE_RULE:
+            return f"lift {device} in a special mode"
+        since = self.power_loss_at.get((estate, building or ""))
+        if rule in CONSEQUENTIAL_LIFT_RULES and since is not None and now - since < self.power_loss_window:
+            return f"power loss in building {building} at {since:%H:%M}"
+        return None
+
+    def children_keys(self, estate: str, parent: str) -> list[str]:
+        found = self.inventory.estate(estate)
+        if found is None:
+            return []
+        return [alert_key(estate, c.id, rule) for c in found.children(parent) for rule in self._rules_of(c)]
+
+    @staticmethod
+    def _rules_of(child: DeviceConfig) -> list[str]:
+        # The alerts a child can have that a parent outage explains: going silent, first of all.
+        return [offline_rule(child.kind.value)]
+
+    def group_share(self, estate: str, parent: str, offline: set[str]) -> tuple[int, int]:
+        """(children offline, children) of ``parent``."""
+        found = self.inventory.estate(estate)
+        children = found.children(parent) if found else []
+        return sum(1 for c in children if c.id in offline), len(children)
+
+    def lamp_ratio(self, estate: str) -> tuple[float, int, int]:
+        """(share working, failed, lamps): lamps are lights hanging off a circuit (with a parent)."""
+        found = self.inventory.estate(estate)
+        lamps = [d for d in found.devices if d.kind == "light" and d.parent] if found else []
+        failed = len(self.failed_lamps[estate] & {d.id for d in lamps})
+        return (1.0 - failed / len(lamps) if lamps else 1.0), failed, len(lamps)
+
+    def failed_on_circuit(self, estate: str, circuit: str) -> int:
+        found = self.inventory.estate(estate)
+        ids = {c.id for c in found.children(circuit)} if found else set()
+        return len(ids & self.failed_lamps[estate])

@@ -1,0 +1,161 @@
+"""Alerts (SPEC §5, §8): list, detail with history, acknowledge, shelve, unshelve; maintenance
+windows; alarm KPIs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
+
+from alerts.kpis import alarm_kpis
+from alerts.model import Alert, AlertState
+from alerts.store import MaintenanceWindow
+from api.auth import CurrentPrincipal, Principal, Role, check_estate, require_roles
+from api.deps import GatewayDep
+from devices.base import Severity
+
+router = APIRouter(prefix="/api", tags=["alerts"])
+_READ = require_roles(Role.OPERATOR, Role.MANAGER, Role.SIMULATOR)
+_ACT = require_roles(Role.OPERATOR)
+
+
+class AckBody(BaseModel):
+    note: str = Field("", max_length=2000)
+
+
+class ShelveBody(BaseModel):
+    minutes: float = Field(gt=0, le=480, description="At most one shift (8 h)")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class UnshelveBody(BaseModel):
+    note: str = Field("", max_length=2000)
+
+
+class WindowBody(BaseModel):
+    estate: str
+    building: str | None = None
+    device: str | None = None
+    start: AwareDatetime
+    end: AwareDatetime
+    reason: str = Field(min_length=1, max_length=2000)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WindowBody:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+def _visible(gateway: GatewayDep, principal: Principal, alert_id: int) -> Alert:
+    alert = gateway.alarms.book.find(alert_id)
+    if alert is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id}")
+    check_estate(principal, alert.estate)
+    return alert
+
+
+@router.get("/alerts", dependencies=[_READ], summary="Alerts in the caller's scope, newest first")
+def list_alerts(
+    gateway: GatewayDep,
+    principal: CurrentPrincipal,
+    estate: str | None = None,
+    state: AlertState | None = None,
+    severity: Severity | None = None,
+    since: AwareDatetime | None = Query(None, description="Raised at or after (ISO 8601 with offset)"),
+    limit: int = Query(500, ge=1, le=5000),
+) -> list[dict[str, Any]]:
+    if estate is not None:
+        check_estate(principal, estate)
+    found = gateway.alarms.book.store.query(
+        estate,
+        state.value if state else None,
+        severity.value if severity else None,
+        since,
+        principal.estates or None,
+        limit,
+    )
+    return [a.to_json() for a in found]
+
+
+@router.get("/alerts/{alert_id}", dependencies=[_READ], summary="One alert with its history")
+def get_alert(alert_id: int, gateway: GatewayDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    return _visible(gateway, principal, alert_id).to_json(with_history=True)
+
+
+@router.post("/alerts/{alert_id}/ack", dependencies=[_ACT], summary="Acknowledge")
+def ack(
+    alert_id: int, gateway: GatewayDep, principal: CurrentPrincipal, body: AckBody | None = None
+) -> dict[str, Any]:
+    _visible(gateway, principal, alert_id)
+    alert = gateway.alarms.book.ack(alert_id, principal.name, (body or AckBody()).note)
+    gateway.alarms.book.flush()
+    return alert.to_json(with_history=True)
+
+
+@router.post("/alerts/{alert_id}/shelve", dependencies=[_ACT], summary="Shelve for a bounded time")
+def shelve(
+    alert_id: int, body: ShelveBody, gateway: GatewayDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    _visible(gateway, principal, alert_id)
+    alert = gateway.alarms.book.shelve(alert_id, principal.name, body.minutes, body.reason)
+    gateway.alarms.book.flush()
+    return alert.to_json(with_history=True)
+
+
+@router.post("/alerts/{alert_id}/unshelve", dependencies=[_ACT], summary="Return a shelved alert")
+def unshelve(
+    alert_id: int, gateway: GatewayDep, principal: CurrentPrincipal, body: UnshelveBody | None = None
+) -> dict[str, Any]:
+    _visible(gateway, principal, alert_id)
+    alert = gateway.alarms.book.unshelve(alert_id, principal.name, (body or UnshelveBody()).note)
+    gateway.alarms.book.flush()
+    return alert.to_json(with_history=True)
+
+
+@router.post(
+    "/maintenance-windows",
+    dependencies=[_ACT],
+    status_code=201,
+    summary="Suppress a device, building or estate's alerts for a while",
+)
+def add_window(body: WindowBody, gateway: GatewayDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    check_estate(principal, body.estate)
+    estate = gateway.inventory.estate(body.estate)
+    if estate is None:
+        raise HTTPException(422, f"unknown estate {body.estate!r}")
+    if body.device is not None and estate.device(body.device) is None:
+        raise HTTPException(422, f"no device {body.device!r} in estate {body.estate!r}")
+    if body.building is not None and body.building not in estate.buildings:
+        raise HTTPException(422, f"no building {body.building!r} in estate {body.estate!r}")
+    window = gateway.alarms.add_window(
+        MaintenanceWindow(
+            0, body.estate, body.building, body.device, body.start, body.end, body.reason, principal.name
+        )
+    )
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in vars(window).items()}
+
+
+@router.get("/kpis", dependencies=[require_roles(Role.OPERATOR, Role.MANAGER)], summary="KPIs over a period")
+def kpis(
+    gateway: GatewayDep,
+    principal: CurrentPrincipal,
+    estate: str | None = None,
+    start: AwareDatetime | None = Query(None, description="Default: 24 h before stop"),
+    stop: AwareDatetime | None = Query(None, description="Default: now"),
+) -> dict[str, Any]:
+    if estate is not None:
+        check_estate(principal, estate)
+    now = gateway.clock.now()
+    stop = stop or now
+    start = start or stop - timedelta(hours=24)
+    if start >= stop:
+        raise HTTPException(422, "start must be before stop")
+    store = gateway.alarms.book.store
+    found = store.query(
+        estate, since=start, estates=principal.estates or None, limit=100_000, with_history=True
+    )
+    result = alarm_kpis(found, store.floods(estate, start, stop), start, stop, now)
+    return {"estate": estate, "start": start.isoformat(), "stop": stop.isoformat(), "alarms": vars(result)}

@@ -1,0 +1,262 @@
+"""The alert lifecycle on a manual clock: one alert per key, ack, shelve, maintenance windows,
+chattering, escalation, flood, topology suppression, and the exact alert JSON (SPEC §5)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from alerts.book import AlertClosed, AlertError
+from alerts.kpis import alarm_kpis
+from alerts.model import Action, AlertState
+from alerts.store import MaintenanceWindow
+from tests.alerts.harness import Harness
+
+KEY_FIELDS = {
+    "id",
+    "key",
+    "estate",
+    "building",
+    "device",
+    "kind",
+    "rule",
+    "severity",
+    "state",
+    "active",
+    "acknowledged",
+    "count",
+    "message",
+    "message_en",
+    "raised_at",
+    "cleared_at",
+    "acknowledged_at",
+    "acknowledged_by",
+    "work_order",
+}
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> Harness:
+    return Harness(tmp_path)
+
+
+def entrapment(h: Harness) -> None:
+    h.event("L1", "fault", code="entrapment")
+
+
+def test_one_open_alert_per_key_counts_repeats(h: Harness) -> None:
+    for _ in range(7):
+        entrapment(h)
+    [alert] = h.book.open_alerts()
+    assert (alert.key, alert.count, alert.state) == ("sunrise/L1/lift.entrapment", 7, AlertState.ACTIVE)
+    assert h.recorder.actions() == [Action.RAISE] + [Action.REPEAT] * 6
+    assert [e.action for e in alert.history] == [Action.RAISE]  # repeats count, they do not flood history
+
+
+def test_alert_json_is_exactly_the_spec(h: Harness) -> None:
+    entrapment(h)
+    alert = h.alert("L1", "lift.entrapment")
+    assert alert is not None
+    body = alert.to_json()
+    assert set(body) == KEY_FIELDS
+    assert set(alert.to_json(with_history=True)) == KEY_FIELDS | {"history"}
+    assert body["key"] == "sunrise/L1/lift.entrapment"
+    assert (body["estate"], body["building"], body["device"], body["kind"]) == ("sunrise", "B1", "L1", "lift")
+    assert (body["severity"], body["state"], body["active"], body["acknowledged"]) == (
+        "critical",
+        "active",
+        True,
+        False,
+    )
+    assert re.search(r"[\u4e00-\u9fff]", body["message"])  # Chinese
+    assert body["message_en"].isascii() and "trapped" in body["message_en"]
+    assert body["raised_at"].endswith("+00:00")
+    assert body["cleared_at"] is None and body["work_order"] is None
+    history = alert.to_json(with_history=True)["history"]
+    assert history == [{"at": body["raised_at"], "by": "system", "action": "raise", "note": ""}]
+
+
+def test_ack_then_clear_closes_and_a_new_fault_opens_a_new_alert(h: Harness) -> None:
+    entrapment(h)
+    first = h.alert("L1", "lift.entrapment")
+    assert first is not None
+    h.book.ack(first.id, "值班员张", "已通知维保")
+    assert first.state is AlertState.ACKNOWLEDGED
+    assert (first.acknowledged_by, first.history[-1].note) == ("值班员张", "已通知维保")
+    h.event("L1", "fault_cleared", code="entrapment")
+    assert first.state is AlertState.CLOSED
+    assert h.alert("L1", "lift.entrapment") is None
+    with pytest.raises(AlertClosed):
+        h.book.ack(first.id, "x")
+    entrapment(h)
+    second = h.alert("L1", "lift.entrapment")
+    assert second is not None and second.id != first.id and second.count == 1
+
+
+def test_clear_then_ack_closes_and_reactivation_keeps_the_same_alert(h: Harness) -> None:
+    h.event("L1", "fault", code="door_open_failure")
+    alert = h.alert("L1", "lift.door_failure")
+    assert alert is not None
+    h.event("L1", "fault_cleared", code="door_open_failure")
+    assert alert.state is AlertState.CLEARED and alert.cleared_at is not None
+    h.event("L1", "fault", code="door_open_failure")  # back before anyone acknowledged
+    assert alert.state is AlertState.ACTIVE and alert.count == 2 and alert.cleared_at is None
+    h.event("L1", "fault_cleared", code="door_open_failure")
+    h.book.ack(alert.id, "op")
+    assert alert.state is AlertState.CLOSED
+
+
+def test_shelve_expires_and_unshelve(h: Harness) -> None:
+    entrapment(h)
+    alert = h.alert("L1", "lift.entrapment")
+    assert alert is not None
+    h.book.shelve(alert.id, "op", 30, "技师已在现场")
+    assert alert.state is AlertState.SHELVED
+    h.advance(29 * 60, step=60)
+    assert alert.state is AlertState.SHELVED
+    h.advance(61, step=61)
+    assert alert.state is AlertState.ACTIVE  # shelving is bounded: it came back by itself
+    assert alert.history[-1].action is Action.UNSHELVE and "expired" in alert.history[-1].note
+    h.book.shelve(alert.id, "op", 10, "again")
+    h.book.unshelve(alert.id, "op", "done")
+    assert alert.state is AlertState.ACTIVE
+    with pytest.raises(AlertError, match="one shift"):
+        h.book.shelve(alert.id, "op", 9 * 60, "too long")
+    with pytest.raises(AlertError, match="reason"):
+        h.book.shelve(alert.id, "op", 5, "  ")
+
+
+def test_maintenance_window_suppresses_then_lets_go(h: Harness) -> None:
+    now = h.clock.now()
+    h.engine.add_window(
+        MaintenanceWindow(0, "sunrise", "B1", None, now, now + timedelta(hours=1), "年检", "op")
+    )
+    h.event("L1", "fault", code="door_close_failure")
+    alert = h.alert("L1", "lift.door_failure")
+    assert alert is not None
+    assert alert.state is AlertState.SUPPRESSED and "年检" in (alert.suppressed_by or "")
+    h.advance(3600, step=300)
+    assert alert.state is AlertState.ACTIVE  # the condition is still there after the window
+
+
+def test_chattering_is_marked_and_its_clear_is_delayed(h: Harness) -> None:
+    for _ in range(3):  # three activations within a minute
+        h.event("L1", "fault", code="door_open_failure")
+        h.event("L1", "fault_cleared", code="door_open_failure")
+        h.advance(5, keep_alive=[])
+    alert = h.alert("L1", "lift.door_failure")
+    assert alert is not None
+    assert Action.CHATTERING in [e.action for e in alert.history]
+    h.event("L1", "fault", code="door_open_failure")
+    h.event("L1", "fault_cleared", code="door_open_failure")
+    assert alert.state is AlertState.ACTIVE  # off-delay: the clear waits
+    reactivations = sum(1 for e in alert.history if e.action is Action.REACTIVATE)
+    h.event("L1", "fault", code="door_open_failure")  # a toggle inside the off-delay: no new activation
+    assert sum(1 for e in alert.history if e.action is Action.REACTIVATE) == reactivations
+    h.event("L1", "fault_cleared", code="door_open_failure")
+    h.advance(61, keep_alive=None)
+    assert alert.state is AlertState.CLEARED
+
+
+@pytest.mark.parametrize(
+    ("code", "rule", "after_s"),
+    [
+        ("entrapment", "lift.entrapment", 60),
+        ("position_lost", "lift.position_lost", 300),
+        ("door_open_failure", "lift.door_failure", 1800),
+    ],
+)
+def test_escalation_when_unacknowledged(h: Harness, code: str, rule: str, after_s: int) -> None:
+    h.event("L1", "fault", code=code)
+    alert = h.alert("L1", rule)
+    assert alert is not None
+    h.advance(after_s - 1, step=min(after_s - 1, 30))
+    assert not alert.escalated
+    h.advance(2, step=2)
+    assert alert.escalated
+    h.advance(after_s * 3, step=60)
+    assert [e.action for e in alert.history].count(Action.ESCALATE) == 1  # once
+
+
+def test_acknowledged_in_time_does_not_escalate(h: Harness) -> None:
+    entrapment(h)
+    alert = h.alert("L1", "lift.entrapment")
+    assert alert is not None
+    h.advance(30, step=10)
+    h.book.ack(alert.id, "op")
+    h.advance(120, step=10)
+    assert not alert.escalated
+
+
+FLOOD_FAULTS = [
+    ("L1", "fault", {"code": "door_open_failure"}),
+    ("L1", "fault", {"code": "position_lost"}),
+    ("L1", "fault", {"code": "safety_circuit_open"}),
+    ("T1", "hatch_open", {}),
+    ("T1", "pump_fault", {}),
+    ("D1", "forced", {}),
+    ("D1", "tamper", {}),
+    ("LP1", "leakage", {}),
+    ("NVR1", "disk_failure", {}),
+    ("CAM1", "video_loss", {}),
+    ("LP1", "lamp_failure", {}),
+]
+
+
+def test_flood_starts_holds_back_low_priority_and_ends(h: Harness) -> None:
+    for device, event, fields in FLOOD_FAULTS:  # 11 annunciated within a minute
+        h.event(device, event, **fields)
+        h.advance(5)
+    flood = h.alert(None, "alarm_flood")
+    assert flood is not None and flood.active and flood.severity.value == "major"
+    assert "sunrise" in h.book.flooding
+    h.send("T1", chlorine_mg_l=0.15)  # a new low-priority (info) alarm during the flood
+    held_back = h.alert("T1", "water.chlorine_prealarm")
+    assert held_back is not None and held_back.state is AlertState.SUPPRESSED
+    assert held_back.suppressed_by == "flood"
+    h.event("L1", "fault", code="entrapment")  # a new critical one is never held back
+    trapped = h.alert("L1", "lift.entrapment")
+    assert trapped is not None and trapped.state is AlertState.ACTIVE
+    h.advance(11 * 60, step=60)  # quiet: fewer than 5 in the last 10 minutes
+    assert "sunrise" not in h.book.flooding
+    assert flood.state is AlertState.CLEARED
+    assert held_back.state is AlertState.ACTIVE  # released when the flood ended, condition still there
+    floods = h.store.floods("sunrise", h.clock.now() - timedelta(hours=1), h.clock.now())
+    assert len(floods) == 1 and floods[0][1] is not None
+    kpis = alarm_kpis(
+        h.store.query("sunrise", with_history=True),
+        floods,
+        h.clock.now() - timedelta(hours=1),
+        h.clock.now(),
+        h.clock.now(),
+    )
+    assert 0 < kpis.flood_time_pct < 100
+    assert kpis.peak_10_min >= 11
+
+
+def test_power_loss_suppresses_consequential_lift_faults_for_10_minutes(h: Harness) -> None:
+    h.event("L1", "fault", code="power_loss")
+    h.event("L1", "fault", code="position_lost")
+    consequential = h.alert("L1", "lift.position_lost")
+    assert consequential is not None and consequential.state is AlertState.SUPPRESSED
+    h.event("L1", "fault", code="entrapment")
+    trapped = h.alert("L1", "lift.entrapment")
+    assert trapped is not None and trapped.state is AlertState.ACTIVE  # never hidden
+    h.advance(601, step=60)
+    h.event("L1", "fault", code="door_open_failure")
+    later = h.alert("L1", "lift.door_failure")
+    assert later is not None and later.state is AlertState.ACTIVE
+
+
+def test_fire_mode_suppresses_the_lifts_other_alerts(h: Harness) -> None:
+    h.send("L1", mode="fire")
+    mode = h.alert("L1", "lift.special_mode")
+    assert mode is not None and mode.state is AlertState.ACTIVE and "fire" in mode.message_en
+    h.event("L1", "fault", code="door_close_failure")
+    door = h.alert("L1", "lift.door_failure")
+    assert door is not None and door.state is AlertState.SUPPRESSED
+    h.send("L1", mode="normal")
+    assert mode.state is AlertState.CLEARED
