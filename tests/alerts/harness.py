@@ -36,8 +36,14 @@ class Recorder:
 
 
 class Harness:
-    def __init__(self, tmp_path: Path, inventory: Inventory | None = None, rules: Sequence[Rule] = DEFAULT_RULES,
-                 policy: Policy | None = None, db_name: str = "alerts.db") -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        inventory: Inventory | None = None,
+        rules: Sequence[Rule] = DEFAULT_RULES,
+        policy: Policy | None = None,
+        db_name: str = "alerts.db",
+    ) -> None:
         self.tmp_path = tmp_path
         self.inventory = inventory or load_inventory(SPEC_EXAMPLE)
         self.clock = ManualClock()
@@ -51,8 +57,9 @@ class Harness:
     def _latest(self, estate: str, device: str) -> dict[str, FieldValue]:
         return self.values.get((estate, device), {})
 
-    def reading(self, device: str, channel: Channel | str, fields: dict[str, FieldValue],
-                estate: str = "sunrise") -> Reading:
+    def reading(
+        self, device: str, channel: Channel | str, fields: dict[str, FieldValue], estate: str = "sunrise"
+    ) -> Reading:
         config = self.inventory.device(estate, device)
         assert config is not None, f"{device} is not in the inventory"
         channel = Channel(channel)
@@ -60,18 +67,31 @@ class Harness:
         stored = {k: v for k, v in fields.items() if k != "type"}
         if isinstance(event, str):
             stored = {"event": event, **stored}
-        return Reading(estate, Kind(config.kind), device, channel, config.building or "",
-                       to_ns(self.clock.now()), stored, event if isinstance(event, str) else None)
+        return Reading(
+            estate,
+            Kind(config.kind),
+            device,
+            channel,
+            config.building or "",
+            to_ns(self.clock.now()),
+            stored,
+            event if isinstance(event, str) else None,
+        )
 
-    def send(self, device: str, channel: Channel | str = Channel.TELEMETRY, estate: str = "sunrise",
-             **fields: FieldValue) -> None:
+    def send(
+        self,
+        device: str,
+        channel: Channel | str = Channel.TELEMETRY,
+        estate: str = "sunrise",
+        **fields: FieldValue,
+    ) -> None:
         """Feed one reading as the pipeline would: latest values first, then the rules."""
         reading = self.reading(device, channel, dict(fields), estate)
         if reading.channel in (Channel.TELEMETRY, Channel.HEARTBEAT):
             self.values.setdefault((estate, device), {}).update(reading.fields)
         self.engine.consume([reading])
 
-    def event(self, device: str, type: str, **fields: FieldValue) -> None:  # noqa: A002 - the SPEC's name
+    def event(self, device: str, type: str, **fields: FieldValue) -> None:
         self.send(device, Channel.EVENT, type=type, **fields)
 
     def advance(self, seconds: float, *, keep_alive: Sequence[str] | None = None, step: float = 1.0) -> None:
