@@ -8,6 +8,7 @@ unacknowledged too long, and flood mode per estate. Every change goes to the ale
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections import defaultdict, deque
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ from devices.clock import Clock
 
 FLOOD = "flood"
 FLOOD_RULE = "alarm_flood"
-_RANK = {Severity.INFO: 0, Severity.MINOR: 1, Severity.MAJOR: 2, Severity.CRITICAL: 3}
+RANK = {Severity.INFO: 0, Severity.MINOR: 1, Severity.MAJOR: 2, Severity.CRITICAL: 3}
 
 
 class Notifier(Protocol):
@@ -97,12 +98,20 @@ class AlertBook:
         self._clear_due: dict[str, datetime] = {}
         self._annunciated: dict[str, deque[datetime]] = defaultdict(deque)
         self.flooding: set[str] = set()
+        #: (due, sequence, alert key): escalations and shelve expiries, checked lazily when due,
+        #: so a tick costs what is due, not what is open.
+        self._due: list[tuple[datetime, int, str]] = []
+        self._due_seq = 0
 
     def load(self) -> None:
         with self.lock:
             self._open = {a.key: a for a in self.store.open_alerts()}
             self._next_id = self.store.next_id()
             self.flooding = {a.estate for a in self._open.values() if a.rule == FLOOD_RULE and a.active}
+            for alert in self._open.values():
+                for due in (alert.escalate_at, alert.shelved_until):
+                    if due is not None:
+                        self._at(due, alert.key)
 
     # -- queries -----------------------------------------------------------------------------
     def open_alert(self, key: str) -> Alert | None:
@@ -146,7 +155,7 @@ class AlertBook:
                 return self._new(r, now)
             alert.count += 1
             self._clear_due.pop(key, None)
-            if _RANK[r.severity] > _RANK[alert.severity]:
+            if RANK[r.severity] > RANK[alert.severity]:
                 alert.severity = r.severity
                 self._change(alert, Action.SEVERITY, note=r.severity.value)
             if alert.active:
@@ -175,7 +184,7 @@ class AlertBook:
         )
         self._next_id += 1
         self._open[alert.key] = alert
-        if r.suppressed_by is None and r.estate in self.flooding and _RANK[r.severity] <= 1:
+        if r.suppressed_by is None and r.estate in self.flooding and RANK[r.severity] <= 1:
             r.suppressed_by = FLOOD  # in a flood, low-priority alarms wait
         alert.suppressed_by = r.suppressed_by
         self._change(alert, Action.RAISE, note=f"suppressed: {r.suppressed_by}" if r.suppressed_by else "")
@@ -223,6 +232,7 @@ class AlertBook:
             if not reason.strip():
                 raise AlertError("shelving needs a reason")
             alert.shelved_until, alert.shelve_reason = self.clock.now() + span, reason
+            self._at(alert.shelved_until, alert.key)
             self._change(alert, Action.SHELVE, by, f"{minutes:g} min: {reason}")
             return alert
 
@@ -252,6 +262,15 @@ class AlertBook:
             note, alert.suppressed_by = alert.suppressed_by, None
             self._change(alert, Action.UNSUPPRESS, note=note)
 
+    def upgrade(self, key: str, severity: Severity, note: str) -> None:
+        """Raise an open, active alert's severity (a related condition made it worse)."""
+        with self.lock:
+            alert = self._open.get(key)
+            if alert is not None and alert.active and RANK[severity] > RANK[alert.severity]:
+                alert.severity = severity
+                self._change(alert, Action.SEVERITY, note=f"{severity.value}: {note}")
+                self._arm_escalation(alert, self.clock.now())
+
     def set_work_order(self, alert_id: int, work_order: str, by: str) -> Alert:
         with self.lock:
             alert = self._by_id(alert_id)
@@ -260,10 +279,15 @@ class AlertBook:
             return alert
 
     # -- timers --------------------------------------------------------------------------------
+    def _at(self, due: datetime, key: str) -> None:
+        self._due_seq += 1
+        heapq.heappush(self._due, (due, self._due_seq, key))
+
     def _arm_escalation(self, alert: Alert, now: datetime) -> None:
         after = self.policy.escalate_after.get(alert.severity)
         if after is not None and not alert.acknowledged and not alert.escalated:
             alert.escalate_at = now + after
+            self._at(alert.escalate_at, alert.key)
 
     def _chatter(self, alert: Alert, now: datetime) -> None:
         times = self._activations[alert.key]
@@ -319,13 +343,11 @@ class AlertBook:
         """Apply what time has made due: escalations, shelve expiries, delayed clears, flood end."""
         with self.lock:
             now = self.clock.now()
-            for alert in list(self._open.values()):
-                if alert.escalate_at is not None and now >= alert.escalate_at and not alert.acknowledged:
-                    alert.escalate_at, alert.escalated = None, True
-                    self._change(alert, Action.ESCALATE, note="unacknowledged: duty manager notified")
-                if alert.shelved_until is not None and now >= alert.shelved_until:
-                    alert.shelved_until, alert.shelve_reason = None, None
-                    self._change(alert, Action.UNSHELVE, note="shelving expired")
+            while self._due and self._due[0][0] <= now:
+                _, _, key = heapq.heappop(self._due)
+                alert = self._open.get(key)
+                if alert is not None:  # closed since, or a stale entry: nothing to do
+                    self._expire(alert, now)
             for key, due in list(self._clear_due.items()):
                 if now >= due:
                     self.clear(key, by="off-delay")
@@ -334,6 +356,14 @@ class AlertBook:
                 self._trim(window, now)
                 if len(window) < self.policy.flood_end:
                     self._flood_off(estate, now)
+
+    def _expire(self, alert: Alert, now: datetime) -> None:
+        if alert.escalate_at is not None and now >= alert.escalate_at and not alert.acknowledged:
+            alert.escalate_at, alert.escalated = None, True
+            self._change(alert, Action.ESCALATE, note="unacknowledged: duty manager notified")
+        if alert.shelved_until is not None and now >= alert.shelved_until:
+            alert.shelved_until, alert.shelve_reason = None, None
+            self._change(alert, Action.UNSHELVE, note="shelving expired")
 
     def flush(self) -> list[tuple[Alert, Action]]:
         """Store this batch's changes in one transaction, then notify. Returns what changed."""

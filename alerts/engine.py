@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
-from alerts.book import AlertBook, Raise
+from alerts.book import RANK, AlertBook, Raise
 from alerts.evaluate import Context, Outcome, RuleMemory, Verdict, evaluate, on_time
 from alerts.model import alert_key
 from alerts.rules import (
@@ -39,6 +39,8 @@ ValuesLookup = Callable[[str, str], Mapping[str, FieldValue]]
 DevKey = tuple[str, str]
 MemKey = tuple[str, str, str]
 DAY_START, DAY_END = 6, 18  # local hours of daytime (STANDARDS.md §6 split)
+MONITORED_SINCE = "monitored_since"  # compliance baseline for a device with no record yet
+LAMP_OUT_RULE = "light.lamp_out"
 
 
 class _Blank(dict[str, str]):
@@ -91,12 +93,18 @@ class AlarmEngine:
         self.topology = Topology(inventory)
         self.wheel: DeadlineWheel[DevKey] = DeadlineWheel()
         self.offline: dict[DevKey, datetime] = {}
+        #: Devices that went silent while their parent was down: the parent's outage explains
+        #: them, so they never count towards a grouped alarm of that parent.
+        self._explained: set[DevKey] = set()
         self._memory: dict[MemKey, RuleMemory] = {}
         self._timers: list[tuple[int, int, MemKey]] = []
         self._seq = 0
         #: When each device last sent each event type (ns): for after_event rules and compliance.
         self._events: dict[DevKey, dict[str, int]] = defaultdict(dict)
         self._compliance_every = compliance_every
+        self._compliance_events = {
+            r.event for rules in self.rules.values() for group in rules.compliance.values() for r in group
+        }
         self._compliance_next: datetime | None = None
 
     # -- start ---------------------------------------------------------------------------------
@@ -112,14 +120,31 @@ class AlarmEngine:
                 self._arm(rule_due(self._rule(estate_id, rule), since_ns), (estate_id, device, rule))
             for alert in self.book.open_alerts():
                 self._restore(alert.estate, alert.device, alert.rule, alert.active)
+            self._load_facts(now)
             for estate in self.inventory.estates:
                 for config in estate.devices:
                     self._arm_staleness(estate.id, config, now)
             self._compliance_next = now
 
+    def _load_facts(self, now: datetime) -> None:
+        """Compliance clocks survive restarts; a device never heard of is watched from now on."""
+        for estate_id, device, name, at_ns in self.book.store.facts():
+            self._events[(estate_id, device)][name] = at_ns
+        baseline = []
+        for estate in self.inventory.estates:
+            for config in estate.devices:
+                if self.rules[estate.id].compliance.get(config.kind.value):
+                    known = self._events[(estate.id, config.id)]
+                    if MONITORED_SINCE not in known:
+                        known[MONITORED_SINCE] = to_ns(now)
+                        baseline.append((estate.id, config.id, MONITORED_SINCE, to_ns(now)))
+        self.book.store.set_facts(baseline)
+
     def _restore(self, estate: str, device: str | None, rule: str, active: bool) -> None:
         if device is None or not active:
             return
+        if rule == LAMP_OUT_RULE:
+            self.topology.failed_lamps[estate].add(device)
         self._memory[(estate, device, rule)] = RuleMemory(active=True)
         config = self.inventory.device(estate, device)
         if config is not None and rule == offline_rule(config.kind.value):
@@ -150,6 +175,8 @@ class AlarmEngine:
             self._alive(estate.id, config, now)
         if reading.event is not None:
             self._events[(estate.id, config.id)][reading.event] = to_ns(now)
+            if reading.event in self._compliance_events:
+                self.book.store.set_facts([(estate.id, config.id, reading.event, to_ns(now))])
         ctx = self._context(estate, config.id, now)
         for rule in self.rules[estate.id].device.get(config.kind.value, ()):
             self._apply(estate.id, config, rule, reading, ctx)
@@ -203,6 +230,7 @@ class AlarmEngine:
                 code=outcome.code,
                 value=ctx.values,
             )
+            self._worsen_dependents(estate, config, rule.id)
             if rule.id == SPECIAL_MODE_RULE:
                 self.topology.special[estate].add(config.id)
             if rule.id == POWER_LOSS_RULE:
@@ -212,12 +240,22 @@ class AlarmEngine:
             if rule.id == SPECIAL_MODE_RULE:
                 self.topology.special[estate].discard(config.id)
 
+    def _worsen_dependents(self, estate: str, config: DeviceConfig, raised: str) -> None:
+        """An alert already active whose rule escalates with the one just raised gets worse now."""
+        for rule in self.rules[estate].device.get(config.kind.value, ()):
+            if raised in rule.escalate_with and rule.escalated_severity is not None:
+                self.book.upgrade(
+                    alert_key(estate, config.id, rule.id), rule.escalated_severity, f"with {raised}"
+                )
+
     def _severity(self, estate: str, config: DeviceConfig, rule: DeviceRule, base: Severity) -> Severity:
+        candidates = [base]
         if rule.parent_severity is not None and self._has_children(estate, config.id):
-            base = rule.parent_severity
+            candidates.append(rule.parent_severity)
         location = config.location or ""
         if rule.location_severity is not None and any(k in location for k in rule.location_keywords):
-            base = rule.location_severity
+            candidates.append(rule.location_severity)
+        base = max(candidates, key=RANK.__getitem__)
         for other in rule.escalate_with:
             alert = self.book.open_alert(alert_key(estate, config.id, other))
             if alert is not None and alert.active and rule.escalated_severity is not None:
@@ -274,6 +312,7 @@ class AlarmEngine:
         self._arm_staleness(estate, config, now)
         if self.offline.pop((estate, config.id), None) is None:
             return
+        self._explained.discard((estate, config.id))
         self.book.clear(alert_key(estate, config.id, offline_rule(config.kind.value)))
         if config.id in self.topology.down[estate] and not self._grouped(estate, config.id):
             self._parent_up(estate, config.id)
@@ -285,6 +324,8 @@ class AlarmEngine:
         if (estate, config.id) in self.offline:
             return
         self.offline[(estate, config.id)] = now
+        if config.parent and (estate, config.parent) in self.offline:
+            self._explained.add((estate, config.id))
         rule = self.rules[estate].staleness.get(config.kind.value)
         if rule is not None:
             severity = rule.key_severity if config.key and rule.key_severity else rule.severity
@@ -296,6 +337,11 @@ class AlarmEngine:
 
     def _parent_down(self, estate: str, parent: str) -> None:
         self.topology.down[estate].add(parent)
+        if (estate, parent) in self.offline:  # the parent itself is silent: it explains the rest
+            found = self.inventory.estate(estate)
+            for child in found.children(parent) if found else []:
+                if (estate, child.id) in self.offline:
+                    self._explained.add((estate, child.id))
         for key in self.topology.children_keys(estate, parent):
             self.book.suppress(key, f"parent {parent} down")
 
@@ -313,27 +359,32 @@ class AlarmEngine:
     def _check_group(self, estate: str, parent: str, now: datetime) -> None:
         config = self.inventory.device(estate, parent)
         rule = self.rules[estate].groups.get((config.kind.value, "offline")) if config else None
-        if rule is None or config is None or (estate, parent) in self.offline:
+        found = self.inventory.estate(estate)
+        if rule is None or config is None or found is None or (estate, parent) in self.offline:
             return  # the parent's own outage explains its children
-        recent = {
-            d
-            for (e, d), since in self.offline.items()
-            if e == estate and now - since <= timedelta(seconds=rule.window_s)
-        }
-        down, total = self.topology.group_share(estate, parent, recent)
-        grouped = down >= rule.min_children or (down >= 2 and total and down / total >= rule.min_share)
-        if grouped and not self._grouped(estate, parent):
-            self._raise(
-                estate, config, rule.id, rule.severity, rule.message, rule.message_en, count=down, total=total
-            )
-            self._parent_down(estate, parent)
-        elif not grouped and self._grouped(estate, parent):
-            still, _ = self.topology.group_share(
-                estate, parent, {d for (e, d) in self.offline if e == estate}
-            )
-            if still < rule.min_children:
-                self.book.clear(alert_key(estate, parent, rule.id))
-                self._parent_up(estate, parent)
+        children = found.children(parent)
+        silent = [
+            self.offline[(estate, c.id)]
+            for c in children
+            if (estate, c.id) in self.offline and (estate, c.id) not in self._explained
+        ]
+        recent = sum(1 for since in silent if now - since <= timedelta(seconds=rule.window_s))
+        if not self._grouped(estate, parent):
+            if _qualifies(rule, recent, len(children)):
+                self._raise(
+                    estate,
+                    config,
+                    rule.id,
+                    rule.severity,
+                    rule.message,
+                    rule.message_en,
+                    count=recent,
+                    total=len(children),
+                )
+                self._parent_down(estate, parent)
+        elif not _qualifies(rule, len(silent), len(children)):
+            self.book.clear(alert_key(estate, parent, rule.id))
+            self._parent_up(estate, parent)
 
     # -- lamps --------------------------------------------------------------------------------
     def _lamp(self, estate: str, config: DeviceConfig, reading: Reading, now: datetime) -> None:
@@ -448,11 +499,12 @@ class AlarmEngine:
         for estate in self.inventory.estates:
             for config in estate.devices:
                 for rule in self.rules[estate.id].compliance.get(config.kind.value, ()):
-                    last_ns = self._events.get((estate.id, config.id), {}).get(rule.event)
+                    known = self._events.get((estate.id, config.id), {})
+                    last_ns = known.get(rule.event, known.get(MONITORED_SINCE))
                     last = from_ns(last_ns) if last_ns is not None else None
                     key = alert_key(estate.id, config.id, rule.id)
                     if last is None:
-                        continue  # never recorded since start: see the README
+                        continue  # not an inventory device of a watched kind (baseline set at start)
                     age = (now - last).total_seconds() / 86_400
                     if age > rule.max_age_days:
                         self._raise(
@@ -466,6 +518,11 @@ class AlarmEngine:
                         )
                     else:
                         self.book.clear(key)
+
+
+def _qualifies(rule: GroupRule, down: int, total: int) -> bool:
+    """≥ min_children, or ≥ min_share of them (two at least: one camera is not a group)."""
+    return down >= rule.min_children or (down >= 2 and total > 0 and down / total >= rule.min_share)
 
 
 def rule_due(rule: Rule | None, since_ns: int) -> int | None:

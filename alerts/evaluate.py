@@ -65,11 +65,18 @@ def _all(predicates: tuple[Predicate, ...], values: dict[str, FieldValue]) -> bo
     return all(p.holds(values) is True for p in predicates)
 
 
+def _carries(predicates: tuple[Predicate, ...], reading: Reading) -> bool:
+    """Whether the reading itself says something about these predicates' fields: a bare heartbeat,
+    or a reading of other fields, neither confirms nor ends a condition."""
+    return any(p.field in reading.fields for p in predicates)
+
+
 def evaluate(rule: DeviceRule, mem: RuleMemory, reading: Reading, ctx: Context) -> tuple[RuleMemory, Outcome]:
     if isinstance(rule, EventRule):
         return _event(rule, mem, reading, ctx)
     if isinstance(rule, ConditionRule):
-        if reading.event is None or reading.event == rule.after_event:
+        relevant = _carries(rule.when, reading) or _carries(rule.clear_when, reading)
+        if (reading.event is None and relevant) or (rule.after_event and reading.event == rule.after_event):
             return _condition(rule, mem, ctx)
         return mem, NOTHING
     if isinstance(rule, CountRule):
@@ -80,6 +87,8 @@ def evaluate(rule: DeviceRule, mem: RuleMemory, reading: Reading, ctx: Context) 
 def on_time(rule: DeviceRule, mem: RuleMemory, ctx: Context) -> tuple[RuleMemory, Outcome]:
     """A timer came due with no new reading: an on-delay may have run out, a window closed."""
     if isinstance(rule, ConditionRule) and not mem.active and mem.since_ns is not None:
+        if not _holds(rule, ctx, unknown_holds=True):  # e.g. daytime ended, the event's window closed
+            return RuleMemory(), NOTHING
         return _maybe_raise(rule, mem, ctx)
     if isinstance(rule, CountRule):
         return _count_window(rule, mem, ctx)
@@ -97,7 +106,13 @@ def _event(rule: EventRule, mem: RuleMemory, reading: Reading, ctx: Context) -> 
         return replace(mem, active=True, code=code), Outcome(
             Verdict.RAISE, severity_for(rule, ctx.values), code=code
         )
-    if reading.event is None and rule.raise_when and not mem.active and _all(rule.raise_when, ctx.values):
+    if (
+        reading.event is None
+        and rule.raise_when
+        and not mem.active
+        and _carries(rule.raise_when, reading)
+        and _all(rule.raise_when, ctx.values)
+    ):
         return replace(mem, active=True), Outcome(Verdict.RAISE, severity_for(rule, ctx.values))
     if not mem.active:
         return mem, NOTHING
@@ -105,19 +120,32 @@ def _event(rule: EventRule, mem: RuleMemory, reading: Reading, ctx: Context) -> 
         cleared = reading.event == "maintenance"
     elif reading.event is not None:
         cleared = reading.event in rule.clear_events and (rule.codes is None or code == mem.code)
-    else:
-        cleared = bool(rule.clear_when) and _all(rule.clear_when, ctx.values)
+    else:  # telemetry clears only when it speaks of the cleared fields (not older stored values)
+        cleared = (
+            bool(rule.clear_when) and _carries(rule.clear_when, reading) and _all(rule.clear_when, ctx.values)
+        )
     if cleared:
         return replace(mem, active=False, code=None), Outcome(Verdict.CLEAR)
     return mem, NOTHING
 
 
-def _condition(rule: ConditionRule, mem: RuleMemory, ctx: Context) -> tuple[RuleMemory, Outcome]:
-    holds = _all(rule.when, ctx.values) and (rule.daytime is None or rule.daytime == ctx.daytime)
+def _holds(rule: ConditionRule, ctx: Context, *, unknown_holds: bool = False) -> bool:
+    """Whether the condition holds now. ``unknown_holds``: a field with no value yet (e.g. after a
+    restart, before the device reports again) does not count against it — a timer only asks
+    whether time itself (daytime, an event's window) has ended the condition."""
+    if unknown_holds:
+        values_ok = all(p.holds(ctx.values) is not False for p in rule.when)
+    else:
+        values_ok = _all(rule.when, ctx.values)
+    holds = values_ok and (rule.daytime is None or rule.daytime == ctx.daytime)
     if rule.after_event is not None:
         last = ctx.events.get(rule.after_event)
         holds = holds and last is not None and ctx.now_ns - last <= rule.after_window_s * NS
-    if holds:
+    return holds
+
+
+def _condition(rule: ConditionRule, mem: RuleMemory, ctx: Context) -> tuple[RuleMemory, Outcome]:
+    if _holds(rule, ctx):
         mem = replace(
             mem, since_ns=mem.since_ns if mem.since_ns is not None else ctx.now_ns, readings=mem.readings + 1
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -22,12 +23,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
     func,
     insert,
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
 from alerts.model import Action, Alert, HistoryEntry
 from devices.base import Severity
@@ -112,6 +115,15 @@ floods_t = Table(
     _ts("ended"),
 )
 
+facts_t = Table(
+    "device_facts",
+    metadata,
+    Column("estate", String(64), primary_key=True),
+    Column("device", String(64), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("at_ns", BigInteger, nullable=False),
+)
+
 _FIELDS = [c.name for c in alerts_t.columns if c.name not in ("state",)]
 
 
@@ -151,6 +163,26 @@ class AlertStore:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.coalesce(func.max(alerts_t.c.id), 0))).scalar_one()) + 1
 
+    def _upsert(self, table: Table, *keys: str) -> Any:
+        """One statement for many rows: compiled once, run with executemany."""
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(table)
+        return stmt.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
+        )
+
+    def set_facts(self, facts: Sequence[tuple[str, str, str, int]]) -> None:
+        """When a device last did something that compliance rules count (maintenance, cleaning)."""
+        if facts:
+            rows = [{"estate": e, "device": d, "name": n, "at_ns": at} for e, d, n, at in facts]
+            with self.engine.begin() as conn:
+                conn.execute(self._upsert(facts_t, "estate", "device", "name"), rows)
+
+    def facts(self) -> list[tuple[str, str, str, int]]:
+        with self.engine.connect() as conn:
+            return [(r.estate, r.device, r.name, int(r.at_ns)) for r in conn.execute(select(facts_t))]
+
     def save(
         self,
         alerts: Iterable[Alert],
@@ -158,25 +190,26 @@ class AlertStore:
         pending: dict[str, tuple[int, int] | None],
     ) -> None:
         """Upsert changed alerts, append history, and set or drop pending on-delays, atomically."""
+        rows = [
+            {name: getattr(alert, name) for name in _FIELDS if name != "key"}
+            | {"key": alert.key, "severity": alert.severity.value, "state": alert.state.value}
+            for alert in alerts
+        ]
+        history_rows = [
+            {"alert_id": aid, "at": h.at, "by": h.by, "action": h.action.value, "note": h.note}
+            for aid, h in history
+        ]
+        dropped = [{"k": key} for key, value in pending.items() if value is None]
+        kept = [{"key": k, "since_ns": v[0], "readings": v[1]} for k, v in pending.items() if v is not None]
         with self.engine.begin() as conn:
-            for alert in alerts:
-                row = {name: getattr(alert, name) for name in _FIELDS if name != "key"}
-                row |= {"key": alert.key, "severity": alert.severity.value, "state": alert.state.value}
-                done = conn.execute(update(alerts_t).where(alerts_t.c.id == alert.id).values(**row))
-                if done.rowcount == 0:
-                    conn.execute(insert(alerts_t).values(**row))
-            if history:
-                conn.execute(
-                    insert(history_t),
-                    [
-                        {"alert_id": aid, "at": h.at, "by": h.by, "action": h.action.value, "note": h.note}
-                        for aid, h in history
-                    ],
-                )
-            for key, value in pending.items():
-                conn.execute(delete(pending_t).where(pending_t.c.key == key))
-                if value is not None:
-                    conn.execute(insert(pending_t).values(key=key, since_ns=value[0], readings=value[1]))
+            if rows:
+                conn.execute(self._upsert(alerts_t, "id"), rows)
+            if history_rows:
+                conn.execute(insert(history_t), history_rows)
+            if dropped:
+                conn.execute(delete(pending_t).where(pending_t.c.key == bindparam("k")), dropped)
+            if kept:
+                conn.execute(self._upsert(pending_t, "key"), kept)
 
     def _alerts(self, stmt: object, with_history: bool) -> list[Alert]:
         with self.engine.connect() as conn:

@@ -34,6 +34,13 @@ CONSEQUENTIAL_LIFT_RULES = frozenset(
 )
 
 
+#: A lift in fire or earthquake mode hides its other alarms, but never a trapped passenger or an
+#: uncontrolled car: those are what the mode cannot explain.
+NEVER_HIDDEN_BY_MODE = frozenset(
+    {SPECIAL_MODE_RULE, "lift.entrapment", "lift.trapped_suspected", "lift.unintended_movement"}
+)
+
+
 def offline_rule(kind: str) -> str:
     return f"{kind}.offline"
 
@@ -64,7 +71,7 @@ class Topology:
         config = self.device(estate, device)
         if config is not None and config.parent and config.parent in self.down[estate]:
             return f"parent {config.parent} down"
-        if device in self.special[estate] and rule != SPECIAL_MODE_RULE:
+        if device in self.special[estate] and rule not in NEVER_HIDDEN_BY_MODE:
             return f"lift {device} in a special mode"
         since = self.power_loss_at.get((estate, building or ""))
         if rule in CONSEQUENTIAL_LIFT_RULES and since is not None and now - since < self.power_loss_window:
@@ -81,12 +88,6 @@ class Topology:
     def _rules_of(child: DeviceConfig) -> list[str]:
         # The alerts a child can have that a parent outage explains: going silent, first of all.
         return [offline_rule(child.kind.value)]
-
-    def group_share(self, estate: str, parent: str, offline: set[str]) -> tuple[int, int]:
-        """(children offline, children) of ``parent``."""
-        found = self.inventory.estate(estate)
-        children = found.children(parent) if found else []
-        return sum(1 for c in children if c.id in offline), len(children)
 
     def lamp_ratio(self, estate: str) -> tuple[float, int, int]:
         """(share working, failed, lamps): lamps are lights hanging off a circuit (with a parent)."""
