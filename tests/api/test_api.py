@@ -3,60 +3,14 @@ to its pipeline directly, time comes from a manual clock."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.auth import Principal, Role, TokenBook
 from devices.clock import ManualClock
-from devices.loader import load_inventory
-from gateway.mqtt import Inbound
-from gateway.service import Gateway, build_gateway
-from gateway.settings import Settings
-from tests.support.gateway import SPEC_EXAMPLE
-
-TOKENS = {
-    "admin": Principal("admin", Role.ADMIN),
-    "operator": Principal("operator", Role.OPERATOR),
-    "other-estate": Principal("far", Role.OPERATOR, estates=frozenset({"elsewhere"})),
-    "crew": Principal("crew", Role.CREW, crew="lift-team"),
-}
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def gateway(tmp_path: Path, clock: ManualClock) -> Gateway:
-    settings = Settings(mqtt_url="mqtt://127.0.0.1:9", data_dir=tmp_path, instance="api-test")
-    return build_gateway(settings, load_inventory(SPEC_EXAMPLE), clock=clock)
-
-
-@pytest.fixture
-def client(gateway: Gateway) -> Iterator[TestClient]:
-    book = TokenBook()
-    for token, principal in TOKENS.items():
-        book.add(token, principal)
-    with TestClient(create_app(gateway, book, manage_lifecycle=False)) as test_client:
-        yield test_client
-
-
-def feed(gateway: Gateway, *messages: tuple[str, dict[str, object] | bytes]) -> None:
-    for i, (topic, payload) in enumerate(messages):
-        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        gateway.mqtt.put(Inbound(topic, body, gateway.now_ns(), i + 1, 0))
-    gateway.pipeline.run_once()
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+from gateway.service import Gateway
+from tests.api.conftest import auth, feed
 
 
 @pytest.mark.parametrize(

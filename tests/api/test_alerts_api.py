@@ -1,0 +1,121 @@
+"""The alert endpoints: roles and scope, operator actions over HTTP, maintenance windows, KPIs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from devices.clock import ManualClock
+from gateway.service import Gateway
+from tests.api.conftest import auth, feed
+
+TRAPPED = ("estate/sunrise/lift/L1/event", {"type": "fault", "code": "entrapment"})
+
+
+def trapped_id(client: TestClient, gateway: Gateway) -> int:
+    feed(gateway, TRAPPED)
+    [alert] = client.get("/api/alerts", headers=auth("operator")).json()
+    return int(alert["id"])
+
+
+@pytest.mark.parametrize(
+    ("token", "code"), [("operator", 200), ("manager", 200), ("admin", 200), ("crew", 403)]
+)
+def test_who_may_read_alerts(client: TestClient, gateway: Gateway, token: str, code: int) -> None:
+    feed(gateway, TRAPPED)
+    assert client.get("/api/alerts", headers=auth(token)).status_code == code
+    assert client.get("/api/alerts").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("token", "code"), [("operator", 200), ("admin", 200), ("manager", 403), ("crew", 403)]
+)
+def test_who_may_acknowledge(client: TestClient, gateway: Gateway, token: str, code: int) -> None:
+    alert_id = trapped_id(client, gateway)
+    assert client.post(f"/api/alerts/{alert_id}/ack", headers=auth(token)).status_code == code
+
+
+def test_estate_scope_hides_other_estates_alerts(client: TestClient, gateway: Gateway) -> None:
+    alert_id = trapped_id(client, gateway)
+    assert client.get("/api/alerts", headers=auth("other-estate")).json() == []
+    assert client.get(f"/api/alerts/{alert_id}", headers=auth("other-estate")).status_code == 403
+    assert client.post(f"/api/alerts/{alert_id}/ack", headers=auth("other-estate")).status_code == 403
+
+
+def test_ack_shelve_unshelve_over_http(client: TestClient, gateway: Gateway) -> None:
+    alert_id = trapped_id(client, gateway)
+    op = auth("operator")
+    body = client.post(f"/api/alerts/{alert_id}/ack", json={"note": "已派人"}, headers=op).json()
+    assert (body["state"], body["acknowledged_by"]) == ("acknowledged", "operator")
+    shelved = client.post(
+        f"/api/alerts/{alert_id}/shelve", json={"minutes": 30, "reason": "救援中"}, headers=op
+    )
+    assert shelved.json()["state"] == "shelved"
+    too_long = client.post(f"/api/alerts/{alert_id}/shelve", json={"minutes": 600, "reason": "x"}, headers=op)
+    assert too_long.status_code == 422
+    no_reason = client.post(f"/api/alerts/{alert_id}/shelve", json={"minutes": 5, "reason": ""}, headers=op)
+    assert no_reason.status_code == 422
+    back = client.post(f"/api/alerts/{alert_id}/unshelve", headers=op).json()
+    assert back["state"] == "acknowledged"
+    assert [h["action"] for h in back["history"]] == ["raise", "ack", "shelve", "unshelve"]
+    assert back["history"][1]["note"] == "已派人"
+    listed = client.get(
+        "/api/alerts", params={"state": "acknowledged", "severity": "critical"}, headers=op
+    ).json()
+    assert [a["id"] for a in listed] == [alert_id]
+    assert client.get("/api/alerts", params={"state": "sleeping"}, headers=op).status_code == 422
+
+
+def test_closed_and_unknown_alerts(client: TestClient, gateway: Gateway) -> None:
+    alert_id = trapped_id(client, gateway)
+    op = auth("operator")
+    client.post(f"/api/alerts/{alert_id}/ack", headers=op)
+    feed(gateway, ("estate/sunrise/lift/L1/event", {"type": "fault_cleared", "code": "entrapment"}))
+    assert client.get(f"/api/alerts/{alert_id}", headers=op).json()["state"] == "closed"
+    assert client.post(f"/api/alerts/{alert_id}/ack", headers=op).status_code == 409
+    assert client.get("/api/alerts/99999", headers=op).status_code == 404
+
+
+def test_maintenance_window_over_http(client: TestClient, gateway: Gateway, clock: ManualClock) -> None:
+    op = auth("operator")
+    now = clock.now()
+    window = {
+        "estate": "sunrise",
+        "device": "L1",
+        "start": now.isoformat(),
+        "end": (now + timedelta(hours=2)).isoformat(),
+        "reason": "月度维保",
+    }
+    created = client.post("/api/maintenance-windows", json=window, headers=op)
+    assert created.status_code == 201
+    assert created.json()["device"] == "L1" and created.json()["created_by"] == "operator"
+    alert_id = trapped_id(client, gateway)
+    assert client.get(f"/api/alerts/{alert_id}", headers=op).json()["state"] == "suppressed"
+    bad = [
+        {**window, "end": (now - timedelta(hours=1)).isoformat()},
+        {**window, "device": "L404"},
+        {**window, "start": "2026-01-05T08:00:00"},  # no offset
+        {**window, "estate": "nowhere"},
+    ]
+    codes = [client.post("/api/maintenance-windows", json=b, headers=op).status_code for b in bad]
+    assert codes == [422, 422, 422, 422]
+    scoped = client.post("/api/maintenance-windows", json=window, headers=auth("other-estate"))
+    assert scoped.status_code == 403  # outside the token's estates
+
+
+def test_kpis(client: TestClient, gateway: Gateway, clock: ManualClock) -> None:
+    feed(
+        gateway,
+        TRAPPED,
+        ("estate/sunrise/water_tank/T1/event", {"type": "hatch_open"}),
+        ("estate/sunrise/lift/L1/event", {"type": "fault", "code": "door_open_failure"}),
+    )
+    clock.advance(timedelta(minutes=5))
+    body = client.get("/api/kpis", params={"estate": "sunrise"}, headers=auth("manager")).json()
+    alarms = body["alarms"]
+    assert alarms["alarms"] == 3 and alarms["peak_10_min"] == 3
+    assert alarms["priority_mix_pct"] == {"critical": 33.3, "major": 33.3, "minor": 33.3}
+    assert alarms["flood_time_pct"] == 0.0
+    assert client.get("/api/kpis", headers=auth("crew")).status_code == 403

@@ -1,0 +1,120 @@
+"""Alerts end to end over real mosquitto: no duplicates under a burst, alert JSON on
+``estate/{estate}/alerts``, and a real SIGKILL with open alerts (acceptance 2 and 6 of issue 3)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from devices.loader import load_inventory
+from gateway.service import build_gateway
+from tests.support.gateway import ADMIN_TOKEN, SPEC_EXAMPLE, GatewayProcess, Publisher, gateway_settings
+from tests.support.servers import MosquittoServer, wait_until
+
+ENTRAPMENT = ("estate/sunrise/lift/L1/event", {"type": "fault", "code": "entrapment"})
+
+
+class AlertListener:
+    """Subscribes to estate/+/alerts and keeps every alert JSON published."""
+
+    def __init__(self, broker: MosquittoServer) -> None:
+        self.received: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="alert-listener")
+        self.client.on_connect = lambda c, *_: c.subscribe("estate/+/alerts", qos=1)
+        self.client.on_message = self._on_message
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.received.append(json.loads(msg.payload))
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.received)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def test_1000_identical_faults_in_a_second_make_one_alert(tmp_path: Path, mosquitto: MosquittoServer) -> None:
+    gateway = build_gateway(gateway_settings(tmp_path, mosquitto.url), load_inventory(SPEC_EXAMPLE))
+    listener = AlertListener(mosquitto)
+    publisher = Publisher(mosquitto.host, mosquitto.port)
+    gateway.start()
+    try:
+        assert gateway.mqtt.wait_connected(10)
+        first_ms = time.time_ns() // 1_000_000 - 1_000
+        topic, fault = ENTRAPMENT
+        for i in range(1000):  # 1,000 faults of one lift, stamped 1 ms apart: all within one second
+            publisher.send(topic, {**fault, "ts": first_ms + i})
+        publisher.wait_all_acked()
+
+        def stored() -> list[tuple[str, int]]:
+            return [(a.rule, a.count) for a in gateway.alarms.book.store.query("sunrise")]
+
+        wait_until(lambda: stored() == [("lift.entrapment", 1000)], timeout=30, message=lambda: str(stored()))
+        wait_until(lambda: len(listener.snapshot()) >= 1, timeout=10)
+        published = listener.snapshot()
+        assert [(m["rule"], m["state"], m["action"]) for m in published] == [
+            ("lift.entrapment", "active", "raise")
+        ]
+        assert published[0]["severity"] == "critical" and published[0]["message"]
+    finally:
+        gateway.stop()
+        publisher.close()
+        listener.close()
+
+
+def _api(proc: GatewayProcess, method: str, path: str, **body: Any) -> Any:
+    response = httpx.request(
+        method,
+        f"{proc.url}{path}",
+        json=body or None,
+        timeout=10,
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def test_sigkill_with_open_alerts_keeps_them_once_with_their_acks(
+    tmp_path: Path, mosquitto: MosquittoServer
+) -> None:
+    proc = GatewayProcess(tmp_path / "gw", {"ESTATE_MQTT_URL": mosquitto.url})
+    proc.start()
+    publisher = Publisher(mosquitto.host, mosquitto.port)
+    try:
+        publisher.send(*ENTRAPMENT)
+        publisher.send("estate/sunrise/water_tank/T1/event", {"type": "hatch_open"})
+        publisher.wait_all_acked()
+        wait_until(lambda: len(_api(proc, "GET", "/api/alerts")) == 2, timeout=15)
+        hatch = next(a for a in _api(proc, "GET", "/api/alerts") if a["rule"] == "water.hatch_open")
+        acked = _api(proc, "POST", f"/api/alerts/{hatch['id']}/ack", note="保洁开门取样")
+        assert acked["state"] == "acknowledged" and acked["history"][-1]["note"] == "保洁开门取样"
+        before = {a["id"]: a for a in _api(proc, "GET", "/api/alerts")}
+
+        proc.kill()
+        proc.start()
+        after = {a["id"]: a for a in _api(proc, "GET", "/api/alerts")}
+        assert after.keys() == before.keys()  # the same alerts, none duplicated
+        assert after[hatch["id"]]["acknowledged_by"] == "admin"
+        assert after[hatch["id"]]["state"] == "acknowledged"
+
+        publisher.send(*ENTRAPMENT)  # the same fault after the restart counts on the same alert
+        publisher.wait_all_acked()
+        trapped_id = next(i for i, a in before.items() if a["rule"] == "lift.entrapment")
+        wait_until(lambda: _api(proc, "GET", f"/api/alerts/{trapped_id}")["count"] == 2, timeout=15)
+        assert len(_api(proc, "GET", "/api/alerts")) == 2
+    finally:
+        proc.kill()
+        publisher.close()
