@@ -1,8 +1,9 @@
 """The default rules: every row of STANDARDS.md §2–5 and §7, as data.
 
 Each can be changed per estate in the inventory (``estates[].rules: {rule_id: {param: value}}``,
-``enabled: false`` to switch one off). Messages take ``{device}``, ``{location}``, ``{code}`` and
-the device's latest field values (e.g. ``{chlorine_mg_l}``).
+``enabled: false`` to switch one off). Messages take ``{device}``, ``{location}``, ``{where}`` /
+``{where_en}`` (location with the device id, or the id alone), ``{code}`` and the device's latest
+field values (e.g. ``{chlorine_mg_l}``).
 """
 
 from __future__ import annotations
@@ -385,8 +386,8 @@ ACCESS_RULES: list[Rule] = [
         events=("forced",),
         clear_when=(p("door", "==", "closed"),),
         dispatch=True,
-        message="{location}{device}门被强行打开",
-        message_en="Door {device} {location} forced open",
+        message="{where}门被强行打开",
+        message_en="Door {where_en} forced open",
     ),
     CountRule(
         id="access.denied_burst",
@@ -414,8 +415,8 @@ ACCESS_RULES: list[Rule] = [
         severity=MN,
         for_s=60,
         when=(p("door", "==", "open"),),
-        message="{location}{device}门开启超过 60 秒",
-        message_en="Door {device} {location} held open > 60 s",
+        message="{where}门开启超过 60 秒",
+        message_en="Door {where_en} held open > 60 s",
     ),
     ConditionRule(
         id="access.fire_locked",
@@ -427,8 +428,8 @@ ACCESS_RULES: list[Rule] = [
         after_window_s=1800,
         clear_when=(p("locked", "==", False),),
         dispatch=True,
-        message="{location}{device}消防联动后疏散门 10 秒仍锁闭",
-        message_en="Evacuation door {device} {location} still locked 10 s after the fire release",
+        message="{where}消防联动后疏散门 10 秒仍锁闭",
+        message_en="Evacuation door {where_en} still locked 10 s after the fire release",
     ),
     StalenessRule(
         id="access.offline",
@@ -451,8 +452,8 @@ LIGHT_RULES: list[Rule] = [
         location_keywords=("楼梯", "stair"),
         location_severity=MN,
         parent_severity=MJ,
-        message="{location}{device}灯具故障",
-        message_en="Lamp {device} {location} out",
+        message="{where}灯具故障",
+        message_en="Lamp {where_en} out",
     ),
     GroupRule(
         id="light.circuit_lamps",

@@ -277,7 +277,14 @@ class AlarmEngine:
     ) -> None:
         device = config.id if config else device
         building = config.building if config else None
-        where = {"device": device, "building": building, "location": config.location if config else None}
+        location = config.location if config else None
+        where = {
+            "device": device,
+            "building": building,
+            "location": location,
+            "where": f"{location}（{device}）" if location else device,
+            "where_en": f"{device} ({location})" if location else device,
+        }
         values = extra.pop("value", None)
         fields = {**(values if isinstance(values, Mapping) else {}), **where, **extra}
         reason = self.topology.reason(estate, building, device, rule, self.clock.now())

@@ -23,7 +23,7 @@ from devices.loader import InventoryError, check_inventory, load_inventory
 from gateway.broker import EmbeddedBroker, free_port
 from gateway.service import Gateway, build_gateway
 from gateway.settings import Settings, load_settings
-from simulators.simple import SimpleSimulator
+from simulators.simple import DEMO_INCIDENTS, SimpleSimulator
 
 log = logging.getLogger("estate-gateway")
 
@@ -138,7 +138,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     gateway = build_gateway(settings, inventory)
     tokens, shown = _demo_tokens()
-    simulator = SimpleSimulator(inventory, broker.host, broker.port, seed=args.seed)
+    simulator = SimpleSimulator(inventory, broker.host, broker.port, seed=args.seed, incidents=DEMO_INCIDENTS)
     ready = threading.Event()
 
     def after_start() -> None:
@@ -174,6 +174,7 @@ def _print_banner(
         "",
         "Estate gateway demo — 朝阳小区 (sunrise), all devices simulated",
         f"  API            {base}/api/devices   (OpenAPI: {base}/docs)",
+        f"  Alerts         {base}/api/alerts  (scripted incidents in the first 2 minutes)",
         f"  Health         {base}/health      Metrics: {base}/metrics",
         f"  MQTT broker    {broker.url}  (embedded; publish to estate/sunrise/<kind>/<device>/<channel>)",
         f"  Devices        {devices} in the inventory; data in {data_dir}",
@@ -195,9 +196,11 @@ def _report_progress(gateway: Gateway, every_s: float = 15.0) -> None:
         by_status = Counter(s.status(now_ns).value for s in states)
         stored = gateway.sink.stats.points_written
         dead = sum(gateway.dead_letters.counts().values())
+        alerts = gateway.alarms.book.open_alerts()
+        active = sum(1 for a in alerts if a.active)
         print(
             f"[demo] devices online {by_status.get('online', 0)}/{len(states)} · "
-            f"readings stored {stored:,} · dead letters {dead}",
+            f"readings stored {stored:,} · dead letters {dead} · open alerts {len(alerts)} ({active} active)",
             flush=True,
         )
 

@@ -87,6 +87,36 @@ VALUES: dict[Kind, Values] = {
 }
 
 
+@dataclass(frozen=True)
+class Incident:
+    """A scripted event for the demo: ``at_s`` after start, on the first device of ``kind``
+    (with a parent, if ``child``), so a new user sees alarms raised and cleared."""
+
+    at_s: float
+    kind: Kind
+    event: str
+    fields: tuple[tuple[str, str], ...] = ()
+    child: bool = False
+
+
+DEMO_INCIDENTS: tuple[Incident, ...] = (
+    Incident(20, Kind.LIGHT, "lamp_failure", child=True),
+    Incident(35, Kind.LIFT, "fault", (("code", "door_open_failure"),)),
+    *(Incident(50 + i, Kind.ACCESS, "denied", (("card", "C-4471"),)) for i in range(5)),
+    Incident(70, Kind.WATER_TANK, "hatch_open"),
+    Incident(95, Kind.LIFT, "fault_cleared", (("code", "door_open_failure"),)),
+    Incident(130, Kind.WATER_TANK, "hatch_closed"),
+)
+
+
+def build_event(kind: Kind, event: str, fields: dict[str, Any], ts: datetime) -> bytes:
+    """An event payload, its fields validated through the kind's event model."""
+    model = REGISTRY[kind].events[event]
+    body = {"type": event, **model.model_validate(fields).model_dump(mode="json", exclude_none=True)}
+    body["ts"] = ts.isoformat()
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
 def build_payload(kind: Kind, channel: Channel, values: dict[str, Any], ts: datetime) -> bytes:
     """Validate ``values`` through the kind's model and serialise it with ``ts``."""
     spec = REGISTRY[kind]
@@ -116,7 +146,9 @@ class SimpleSimulator:
         seed: int = 1,
         clock: Clock | None = None,
         max_period_s: float = 30.0,
+        incidents: tuple[Incident, ...] = (),
     ) -> None:
+        self._incidents = incidents
         self._inventory = inventory
         self._host, self._port = broker_url_host, port
         self._rng = random.Random(seed)
@@ -153,13 +185,27 @@ class SimpleSimulator:
                 # Spread first reports over the first few seconds so all kinds show at once.
                 heapq.heappush(queue, _Due(start + self._rng.uniform(0, 3), seq, estate, device))
                 seq += 1
+        incidents = sorted(self._incidents, key=lambda i: i.at_s)
         while queue and not self._stop.is_set():
             due = heapq.heappop(queue)
             if self._stop.wait(max(0.0, due.at - self._clock.now().timestamp())):
                 return
+            while incidents and start + incidents[0].at_s <= due.at:
+                self._incident(incidents.pop(0))
             self._publish(due.estate, due.device)
             seq += 1
             heapq.heappush(queue, _Due(due.at + self.period_s(due.device), seq, due.estate, due.device))
+
+    def _incident(self, incident: Incident) -> None:
+        estate = self._inventory.estates[0]
+        device = next(
+            (d for d in estate.devices if d.kind == incident.kind and (d.parent or not incident.child)), None
+        )
+        if device is None:
+            return
+        payload = build_event(incident.kind, incident.event, dict(incident.fields), self._clock.now())
+        self._client.publish(f"estate/{estate.id}/{device.kind}/{device.id}/event", payload, qos=1)
+        self.sent += 1
 
     def _publish(self, estate: Estate, device: DeviceConfig) -> None:
         now = self._clock.now()

@@ -38,6 +38,14 @@ def test_demo_shows_all_six_kinds_within_30_s(tmp_path: Path) -> None:
             return {d["kind"] for d in response.json() if d["latest"]}
 
         wait_until(lambda: kinds_with_readings() == {k.value for k in Kind}, timeout=30)
+
+        def rules() -> set[str]:
+            response = httpx.get(
+                f"http://127.0.0.1:{port}/api/alerts", timeout=5, headers={"Authorization": f"Bearer {token}"}
+            )
+            return {a["rule"] for a in response.json()}
+
+        wait_until(lambda: "light.lamp_out" in rules(), timeout=40)  # the first scripted incident (20 s)
         banner = "".join(lines)
         assert f"http://127.0.0.1:{port}/api/devices" in banner
         assert "INFO transitions" not in banner  # the operator's console is not a debug log
