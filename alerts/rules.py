@@ -169,6 +169,37 @@ class RuleOverrideError(ValueError):
     pass
 
 
+def _changed(rule: dict[str, Any], change: Mapping[str, object]) -> dict[str, Any]:
+    """The rule with each setting replaced; a dotted name reaches inside, e.g. ``when.0.value``
+    (the first predicate's threshold), so inventory overrides stay plain scalars."""
+    for name, value in change.items():
+        *path, last = name.split(".")
+        try:
+            target: Any = rule
+            for part in path:
+                target = target[int(part)] if isinstance(target, list | tuple) else target[part]
+            if not isinstance(target, dict) or (path and last not in target):
+                raise LookupError(name)
+            target[last] = value
+        except (LookupError, ValueError, TypeError):
+            raise LookupError(repr(name)) from None
+    return rule
+
+
+def override_issues(
+    rules: Sequence[Rule], estates: Sequence[tuple[str, Mapping[str, Mapping[str, object]]]]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Problems with each estate's ``rules`` overrides, as (inventory path, message)."""
+    issues: list[tuple[tuple[str | int, ...], str]] = []
+    for index, (_estate, overrides) in enumerate(estates):
+        for rule_id, change in overrides.items():
+            try:
+                apply_overrides(rules, {rule_id: change})
+            except RuleOverrideError as exc:
+                issues.append((("estates", index, "rules", rule_id), str(exc)))
+    return issues
+
+
 def apply_overrides(rules: Sequence[Rule], overrides: Mapping[str, Mapping[str, object]]) -> list[Rule]:
     """The rules with an estate's overrides applied; unknown rules or bad values are errors."""
     by_id = {r.id: r for r in rules}
@@ -182,7 +213,8 @@ def apply_overrides(rules: Sequence[Rule], overrides: Mapping[str, Mapping[str, 
             out.append(rule)
             continue
         try:
-            out.append(_RULE.validate_python({**rule.model_dump(), **change}))
-        except ValidationError as exc:
-            raise RuleOverrideError(f"rule {rule.id}: {exc.errors()[0]['msg']}") from None
+            out.append(_RULE.validate_python(_changed(rule.model_dump(), change)))
+        except (ValidationError, LookupError) as exc:
+            detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else f"no setting {exc}"
+            raise RuleOverrideError(f"rule {rule.id}: {detail}") from None
     return [r for r in out if r.enabled]

@@ -8,6 +8,7 @@ and the cross-reference locations are then mapped back to the closest line.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,17 +47,22 @@ class InventoryError(Exception):
         self.issues = issues
 
 
-def load_inventory(path: str | Path) -> Inventory:
+#: A check from a later stage (e.g. the alarm rules' overrides) on a valid inventory: issues as
+#: (location path, message), mapped to lines like the loader's own.
+ExtraCheck = Callable[[Inventory], list[RefIssue]]
+
+
+def load_inventory(path: str | Path, checks: Sequence[ExtraCheck] = ()) -> Inventory:
     """The validated inventory of a YAML file; raises :class:`InventoryError` listing all issues."""
-    inventory, issues = _read(Path(path))
+    inventory, issues = _read(Path(path), checks)
     if inventory is None or issues:
         raise InventoryError(issues)
     return inventory
 
 
-def check_inventory(path: str | Path) -> list[ConfigIssue]:
+def check_inventory(path: str | Path, checks: Sequence[ExtraCheck] = ()) -> list[ConfigIssue]:
     """Every issue of a YAML inventory file (empty: the file loads)."""
-    return _read(Path(path))[1]
+    return _read(Path(path), checks)[1]
 
 
 class _LineLoader(_SafeLoader):
@@ -116,7 +122,7 @@ class _LineLoader(_SafeLoader):
         out[key] = self._build(value_node, (*loc, key))
 
 
-def _read(path: Path) -> tuple[Inventory | None, list[ConfigIssue]]:
+def _read(path: Path, checks: Sequence[ExtraCheck] = ()) -> tuple[Inventory | None, list[ConfigIssue]]:
     file = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -133,6 +139,8 @@ def _read(path: Path) -> tuple[Inventory | None, list[ConfigIssue]]:
     finally:
         loader.dispose()
     inventory, problems = _validate(data)
+    if inventory is not None and not problems:
+        problems = [issue for check in checks for issue in check(inventory)]
     issues = {ConfigIssue(file, line, message) for line, message in loader.issues}
     issues |= {ConfigIssue(file, _line(loader.lines, loc), _message(loc, text)) for loc, text in problems}
     return inventory, sorted(issues, key=lambda issue: (issue.line or 0, issue.message))

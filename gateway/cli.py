@@ -16,9 +16,11 @@ from pathlib import Path
 import uvicorn
 from pydantic import ValidationError
 
+from alerts.catalogue import DEFAULT_RULES
+from alerts.rules import override_issues
 from api.app import create_app
 from api.auth import Principal, Role, TokenBook
-from devices.inventory import Inventory
+from devices.inventory import Inventory, RefIssue
 from devices.loader import InventoryError, check_inventory, load_inventory
 from gateway.broker import EmbeddedBroker, free_port
 from gateway.service import Gateway, build_gateway
@@ -32,9 +34,18 @@ def sample_inventory_path() -> Path:
     return Path(str(resources.files("devices") / "samples" / "sunrise.yaml"))
 
 
+def rule_checks(inventory: Inventory) -> list[RefIssue]:
+    """The estates' alarm-rule overrides, checked against the default rules."""
+    estates = [(e.id, e.rules) for e in inventory.estates]
+    return [RefIssue(loc, message) for loc, message in override_issues(DEFAULT_RULES, estates)]
+
+
+CHECKS = (rule_checks,)
+
+
 def _load_inventory_or_exit(path: Path) -> Inventory:
     try:
-        return load_inventory(path)
+        return load_inventory(path, CHECKS)
     except InventoryError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
@@ -43,7 +54,7 @@ def _load_inventory_or_exit(path: Path) -> Inventory:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    issues = check_inventory(Path(args.file))
+    issues = check_inventory(Path(args.file), CHECKS)
     for issue in issues:
         print(issue)
     if issues:
