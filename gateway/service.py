@@ -15,6 +15,7 @@ from alerts.book import AlertBook
 from alerts.catalogue import DEFAULT_RULES
 from alerts.engine import AlarmEngine
 from alerts.store import AlertStore
+from alerts.stream import EventHub
 from devices.clock import Clock, SystemClock, to_ns
 from devices.inventory import Inventory
 from gateway.alerting import MqttAlertPublisher, Ticker
@@ -48,6 +49,7 @@ class Gateway:
     pipeline: Pipeline
     alarms: AlarmEngine
     ticker: Ticker
+    events: EventHub
     started: bool = field(default=False)
 
     def start(self) -> None:
@@ -134,7 +136,8 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
         on_overflow=metrics.queue_overflow.inc,
         clock_ns=lambda: to_ns(clock.now()),
     )
-    book = AlertBook(AlertStore(engine), clock, [MqttAlertPublisher(mqtt)])
+    events = EventHub()
+    book = AlertBook(AlertStore(engine), clock, [MqttAlertPublisher(mqtt), events])
     alarms = AlarmEngine(inventory, book, clock, DEFAULT_RULES, registry.latest)
     limits = Limits(settings.max_payload_bytes, settings.max_future_s, settings.max_past_s)
     pipeline = Pipeline(
@@ -168,4 +171,5 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
         pipeline,
         alarms,
         Ticker(alarms),
+        events,
     )

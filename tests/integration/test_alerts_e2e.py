@@ -118,3 +118,60 @@ def test_sigkill_with_open_alerts_keeps_them_once_with_their_acks(
     finally:
         proc.kill()
         publisher.close()
+
+
+def _read_events(
+    proc: GatewayProcess, last_id: str | None, want: int, ready: threading.Event | None = None
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """Open the stream, read ``want`` events (id, type, data), then drop the connection;
+    ``ready`` is set once the stream is open (its first line arrived)."""
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    if last_id:
+        headers["Last-Event-ID"] = last_id
+    got: list[tuple[str, str, dict[str, Any]]] = []
+    fields: dict[str, str] = {}
+    with httpx.stream("GET", f"{proc.url}/api/stream", headers=headers, timeout=30) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if ready is not None:
+                ready.set()
+            if line and not line.startswith(":"):
+                name, _, value = line.partition(": ")
+                fields[name] = value
+            elif not line and "data" in fields:
+                got.append((fields["id"], fields["event"], json.loads(fields["data"])))
+                fields = {}
+                if len(got) == want:
+                    break
+    return got
+
+
+def test_stream_resumes_without_losing_or_repeating(tmp_path: Path, mosquitto: MosquittoServer) -> None:
+    proc = GatewayProcess(tmp_path / "gw", {"ESTATE_MQTT_URL": mosquitto.url})
+    proc.start()
+    publisher = Publisher(mosquitto.host, mosquitto.port)
+    try:
+        first: list[tuple[str, str, dict[str, Any]]] = []
+        ready = threading.Event()
+        reader = threading.Thread(target=lambda: first.extend(_read_events(proc, None, 1, ready)))
+        reader.start()
+        assert ready.wait(10)  # the stream is open: a new client starts from this moment
+        publisher.send(*ENTRAPMENT)
+        reader.join(timeout=30)
+        [(last_id, kind, data)] = first
+        assert (kind, data["rule"], data["action"]) == ("alert", "lift.entrapment", "raise")
+
+        # Disconnected: two more changes happen.
+        publisher.send("estate/sunrise/water_tank/T1/event", {"type": "hatch_open"})
+        publisher.send("estate/sunrise/water_tank/T1/event", {"type": "hatch_closed"})
+        publisher.wait_all_acked()
+        wait_until(lambda: len(_api(proc, "GET", "/api/alerts")) == 2, timeout=15)
+        resumed = _read_events(proc, last_id, 2)
+        assert [(d["rule"], d["action"]) for _, _, d in resumed] == [
+            ("water.hatch_open", "raise"),
+            ("water.hatch_open", "clear"),
+        ]
+        assert len({i for i, _, _ in resumed} | {last_id}) == 3  # nothing repeated
+    finally:
+        proc.kill()
+        publisher.close()

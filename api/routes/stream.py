@@ -1,0 +1,61 @@
+"""``GET /api/stream``: server-sent events of alert changes in the caller's scope, resumable with
+``Last-Event-ID`` (a reconnecting browser sends it by itself)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import StreamingResponse
+
+from alerts.stream import EventHub, StreamEvent
+from api.auth import CurrentPrincipal, Principal, Role
+from api.deps import GatewayDep
+
+router = APIRouter(prefix="/api", tags=["stream"])
+KEEPALIVE_S = 15.0
+#: Which event types each role receives (crews get their work orders with dispatch, issue 5).
+_TYPES = {
+    Role.OPERATOR: {"alert"},
+    Role.MANAGER: {"alert"},
+    Role.ADMIN: {"alert"},
+    Role.SIMULATOR: {"alert"},
+    Role.CREW: set[str](),
+}
+
+
+def _visible(principal: Principal, event: StreamEvent) -> bool:
+    if event.type == "reset":
+        return True
+    return event.type in _TYPES[principal.role] and principal.sees(event.estate)
+
+
+def _frame(event: StreamEvent) -> str:
+    return f"id: {event.id}\nevent: {event.type}\ndata: {json.dumps(event.data, ensure_ascii=False)}\n\n"
+
+
+async def _events(hub: EventHub, principal: Principal, request: Request, last_id: str) -> AsyncIterator[str]:
+    yield "retry: 2000\n\n"
+    while not await request.is_disconnected():
+        events, last_id = await asyncio.to_thread(hub.wait, last_id, KEEPALIVE_S)
+        frames = [_frame(e) for e in events if _visible(principal, e)]
+        # A keep-alive comment also tells the client the id it has reached (through the next event).
+        yield "".join(frames) if frames else ": keep-alive\n\n"
+
+
+@router.get("/stream", summary="Server-sent events: alert changes in the caller's scope")
+def stream(
+    request: Request,
+    gateway: GatewayDep,
+    principal: CurrentPrincipal,
+    last_event_id: str | None = Header(None, alias="Last-Event-ID"),
+) -> StreamingResponse:
+    # A new client's position is taken now, as it connects: nothing after this is missed.
+    start = last_event_id or gateway.events.position()
+    return StreamingResponse(
+        _events(gateway.events, principal, request, start),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
