@@ -25,6 +25,7 @@ from alerts.rules import (
     GroupRule,
     RatioRule,
     Rule,
+    RuleBase,
     StalenessRule,
     apply_overrides,
 )
@@ -219,17 +220,7 @@ class AlarmEngine:
         key = alert_key(estate, config.id, rule.id)
         if outcome.verdict is Verdict.RAISE:
             severity = self._severity(estate, config, rule, outcome.severity or rule.severity)
-            self._raise(
-                estate,
-                config,
-                rule.id,
-                severity,
-                rule.message,
-                rule.message_en,
-                rule.latch,
-                code=outcome.code,
-                value=ctx.values,
-            )
+            self._raise(estate, config, rule, severity, code=outcome.code, value=ctx.values)
             self._worsen_dependents(estate, config, rule.id)
             if rule.id == SPECIAL_MODE_RULE:
                 self.topology.special[estate].add(config.id)
@@ -266,39 +257,38 @@ class AlarmEngine:
         self,
         estate: str,
         config: DeviceConfig | None,
-        rule: str,
-        severity: Severity,
-        message: str,
-        message_en: str,
-        latched: bool = False,
-        *,
-        device: str | None = None,
+        rule: RuleBase,
+        severity: Severity | None = None,
         **extra: object,
     ) -> None:
-        device = config.id if config else device
+        """Raise ``rule`` on a device (or estate-wide with no config); ``extra`` fills the message
+        (``value``: the device's latest values, by field name)."""
+        device = config.id if config else None
         building = config.building if config else None
         location = config.location if config else None
-        where = {
+        values = extra.pop("value", None)
+        fields = {
+            **(values if isinstance(values, Mapping) else {}),
             "device": device,
             "building": building,
             "location": location,
             "where": f"{location}（{device}）" if location else device,
             "where_en": f"{device} ({location})" if location else device,
+            **extra,
         }
-        values = extra.pop("value", None)
-        fields = {**(values if isinstance(values, Mapping) else {}), **where, **extra}
-        reason = self.topology.reason(estate, building, device, rule, self.clock.now())
+        reason = self.topology.reason(estate, building, device, rule.id, self.clock.now())
+        kind = config.kind.value if config else (rule.kind.value if rule.kind else None)
         self.book.raise_(
             Raise(
                 estate,
                 building,
                 device,
-                config.kind.value if config else None,
-                rule,
-                severity,
-                render(message, **fields),
-                render(message_en, **fields),
-                latched,
+                kind,
+                rule.id,
+                severity or rule.severity,
+                render(rule.message, **fields),
+                render(rule.message_en, **fields),
+                rule.latch,
                 reason,
             )
         )
@@ -336,7 +326,7 @@ class AlarmEngine:
         rule = self.rules[estate].staleness.get(config.kind.value)
         if rule is not None:
             severity = rule.key_severity if config.key and rule.key_severity else rule.severity
-            self._raise(estate, config, rule.id, severity, rule.message, rule.message_en, why=why)
+            self._raise(estate, config, rule, severity, why=why)
         if self.inventory.estate(estate) and self.inventory.estate(estate).children(config.id):  # type: ignore[union-attr]
             self._parent_down(estate, config.id)
         if config.parent:
@@ -381,10 +371,7 @@ class AlarmEngine:
                 self._raise(
                     estate,
                     config,
-                    rule.id,
-                    rule.severity,
-                    rule.message,
-                    rule.message_en,
+                    rule,
                     count=recent,
                     total=len(children),
                 )
@@ -411,10 +398,7 @@ class AlarmEngine:
                 self._raise(
                     estate,
                     None,
-                    rule.id,
-                    rule.severity,
-                    rule.message,
-                    rule.message_en,
+                    rule,
                     ratio=pct,
                     failed=down,
                     total=total,
@@ -433,10 +417,7 @@ class AlarmEngine:
             self._raise(
                 estate,
                 config,
-                rule.id,
-                rule.severity,
-                rule.message,
-                rule.message_en,
+                rule,
                 count=failed,
                 total=total,
             )
@@ -517,10 +498,7 @@ class AlarmEngine:
                         self._raise(
                             estate.id,
                             config,
-                            rule.id,
-                            rule.severity,
-                            rule.message,
-                            rule.message_en,
+                            rule,
                             days=f"{age:.0f}",
                         )
                     else:

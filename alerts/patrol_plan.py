@@ -21,8 +21,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from devices.base import Severity
 from devices.inventory import PatrolPlan, PatrolWindow
 
 
@@ -43,6 +45,59 @@ class PatrolRule(StrEnum):
     OUT_OF_ORDER = "patrol.out_of_order"
     UNKNOWN = "patrol.unknown"
     SOS = "patrol.sos"
+
+
+#: Rules as data (as alerts.catalogue): each rule's severity and (zh-CN, English) messages.
+SEVERITY: Mapping[PatrolRule, Severity] = {
+    PatrolRule.CHECKPOINT_MISSED: Severity.MINOR,
+    PatrolRule.ROUND_NOT_STARTED: Severity.MAJOR,
+    PatrolRule.ROUND_INCOMPLETE: Severity.MINOR,
+    PatrolRule.TOO_FEW_GUARDS: Severity.MAJOR,
+    PatrolRule.OUT_OF_ORDER: Severity.INFO,
+    PatrolRule.UNKNOWN: Severity.INFO,
+    PatrolRule.SOS: Severity.CRITICAL,
+}
+#: (zh-CN, English). ``{round}``/``{round_en}`` name the round with its local times.
+ROUND = (
+    "巡更{plan} {window}第{number}轮（{start}–{end}）",
+    "Patrol {plan} {window} round {number} ({start}–{end})",
+)
+MESSAGES: Mapping[PatrolRule, tuple[str, str]] = {
+    PatrolRule.CHECKPOINT_MISSED: (
+        "{round}：巡更点{checkpoint}未按时到达（应于{due}前，宽限{grace}分钟）",
+        "{round_en}: checkpoint {checkpoint} not reached by {due} (+{grace} min grace)",
+    ),
+    PatrolRule.ROUND_NOT_STARTED: ("{round}未按时开始", "{round_en} not started"),
+    PatrolRule.ROUND_INCOMPLETE: (
+        "{round}未完成：漏巡{missing}",
+        "{round_en} incomplete: {missing} not scanned",
+    ),
+    PatrolRule.TOO_FEW_GUARDS: (
+        "{round}人数不足：{checkpoints}仅{fewest}人，应至少{min_guards}人同行",
+        "{round_en}: too few guards at {checkpoints} ({fewest}; at least {min_guards} together)",
+    ),
+    PatrolRule.OUT_OF_ORDER: (
+        "{round}未按路线顺序：{checkpoint}在{after}之后巡查",
+        "{round_en} out of route order: {checkpoint} scanned after {after}",
+    ),
+    PatrolRule.UNKNOWN: (
+        "巡更机{handset}上报未登记的{what_zh}",
+        "Patrol handset {handset} reported unregistered {what}",
+    ),
+    PatrolRule.SOS: (
+        "巡更机{handset}紧急求助（SOS）：{guards}",
+        "SOS from patrol handset {handset}: {guards}",
+    ),
+}
+
+STATUS_ZH: Mapping[RoundStatus, str] = {
+    RoundStatus.SCHEDULED: "未开始",
+    RoundStatus.IN_PROGRESS: "进行中",
+    RoundStatus.COMPLETED: "已完成",
+    RoundStatus.LATE: "迟到完成",
+    RoundStatus.INCOMPLETE: "未完成",
+    RoundStatus.MISSED: "漏巡",
+}
 
 
 @dataclass(frozen=True)
@@ -109,6 +164,19 @@ class Scan:
     guards: tuple[str, ...]  # known guards only: an unregistered id must not make up a pair
     handset: str
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "checkpoint": self.checkpoint,
+            "guards": list(self.guards),
+            "handset": self.handset,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Scan:
+        at = utc(datetime.fromisoformat(data["at"]))
+        return cls(at, str(data["checkpoint"]), tuple(map(str, data["guards"])), str(data["handset"]))
+
 
 FindingKey = tuple[PatrolRule, str | None]
 
@@ -124,6 +192,14 @@ class Finding:
     @property
     def key(self) -> FindingKey:
         return self.rule, self.checkpoint
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rule": self.rule.value, "checkpoint": self.checkpoint, "detail": dict(self.detail)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Finding:
+        detail = {str(k): str(v) for k, v in data["detail"].items()}
+        return cls(PatrolRule(data["rule"]), data["checkpoint"], detail)
 
 
 def utc(when: datetime) -> datetime:
@@ -220,7 +296,9 @@ def _timing(rnd: PlannedRound, firsts: Mapping[str, Scan], at: datetime) -> list
     missing = [cp for cp in rnd.route if cp not in firsts]
     if at > rnd.overdue:
         # The round's time is up: one alarm naming what is missing replaces one per checkpoint.
-        return [Finding(PatrolRule.ROUND_INCOMPLETE, None, {"missing": ", ".join(missing)})] if missing else []
+        return (
+            [Finding(PatrolRule.ROUND_INCOMPLETE, None, {"missing": ", ".join(missing)})] if missing else []
+        )
     return [Finding(PatrolRule.CHECKPOINT_MISSED, cp) for cp in missing if at > rnd.deadline(cp)]
 
 
@@ -249,3 +327,35 @@ def _order(rnd: PlannedRound, firsts: Mapping[str, Scan]) -> list[Finding]:
             return [Finding(PatrolRule.OUT_OF_ORDER, None, detail)]
         furthest = k
     return []
+
+
+def round_report(
+    rnd: PlannedRound, scans: Sequence[Scan], now: datetime, policy: PatrolPolicy, *, watched: bool
+) -> dict[str, Any]:
+    """One round as GET /api/patrols shows it: plan, times, status, checkpoints, scans, findings."""
+    firsts, seen = first_scans(rnd, scans), guards_at(scans)
+    checkpoints = [
+        {
+            "checkpoint": cp,
+            "due": due.isoformat(),
+            "scanned_at": firsts[cp].at.isoformat() if cp in firsts else None,
+            "on_time": firsts[cp].at <= rnd.deadline(cp) if cp in firsts else None,
+            "guards": sorted(seen.get(cp, ())),
+        }
+        for cp, due in rnd.due
+    ]
+    return {
+        "id": rnd.id,
+        "plan": rnd.plan,
+        "window": rnd.window,
+        "index": rnd.index,
+        "start": rnd.start.isoformat(),
+        "end": rnd.end.isoformat(),
+        "min_guards": rnd.min_guards,
+        "grace_min": int(rnd.grace.total_seconds() // 60),
+        "status": status(rnd, scans, now).value,
+        "watched": watched,
+        "checkpoints": checkpoints,
+        "scans": [scan.to_json() for scan in scans],
+        "findings": [f.rule.value for f in judge(rnd, scans, now, policy)] if watched else [],
+    }
