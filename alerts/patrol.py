@@ -63,6 +63,7 @@ KEEP_DAYS = 2
 DONE = frozenset({RoundStatus.COMPLETED, RoundStatus.LATE})
 
 RESOLVED = ("已补正", "put right")
+SUPERSEDED = ("并入本轮未完成报警", "now part of the round-incomplete alert")
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,9 @@ class _Record:
 
 
 class PatrolTracker:
+    """One estate's patrols: rounds planned, scans recorded, findings raised. Not thread-safe: the
+    engine calls it under the alert book's lock, as it does everything else."""
+
     def __init__(
         self,
         plans: Sequence[PatrolPlan],
@@ -120,7 +124,7 @@ class PatrolTracker:
         self._checkpoints = {c.id: c for c in checkpoints}
         self._guards = frozenset(g.id for g in guards)  # empty: the estate lists no guards, any id goes
         self._since = self._now = utc(since)
-        self._kept_from = self._since.astimezone(tz).date()
+        self._kept_from = date.min  # rounds of days before this were forgotten (none yet)
         self._records: dict[str, _Record] = {}
         self._days: dict[date, list[PlannedRound]] = {}
 
@@ -147,6 +151,7 @@ class PatrolTracker:
         return self.scan(reading.device, checkpoint, _guard_ids(reading), from_ns(reading.time_ns))
 
     def scan(self, handset: str, checkpoint: str, guards: Sequence[str], at: datetime) -> list[PatrolSignal]:
+        """Record a scan in the round it belongs to; what it changes comes back at once."""
         at = utc(at)
         out = self._unknown(handset, checkpoint, guards, at)
         rnd = self._match(checkpoint, at) if checkpoint in self._checkpoints else None
@@ -165,6 +170,7 @@ class PatrolTracker:
         return _signal(PatrolRule.SOS, f"{handset}/{PatrolRule.SOS}", values, utc(at), handset=handset)
 
     def tick(self, now: datetime) -> list[PatrolSignal]:
+        """Judge what the passing of time made due; cheap enough for every engine tick (~50 µs)."""
         self._now = max(self._now, utc(now))
         out = [
             s
@@ -209,7 +215,8 @@ class PatrolTracker:
             return []
         found = {f.key: f for f in judge(rnd, record.scans, now, self.policy)}
         out = [self._round_signal(rnd, f, now) for k, f in found.items() if k not in record.raised]
-        out += [self._round_signal(rnd, f, now, RESOLVED) for k, f in record.raised.items() if k not in found]
+        gone = [f for k, f in record.raised.items() if k not in found]
+        out += [self._round_signal(rnd, f, now, _why_gone(f, found)) for f in gone]
         record.raised = found
         if now > rnd.closes:
             verdict = status(rnd, record.scans, now)
@@ -280,9 +287,12 @@ class PatrolTracker:
         rounds = sorted(
             (r for p in self._plans for r in rounds_for_day(p, self.tz, day)), key=lambda r: r.start
         )
-        if self._kept_from <= day <= self._now.astimezone(self.tz).date() + timedelta(days=1):
+        if self._today() - timedelta(days=KEEP_DAYS) <= day <= self._today() + timedelta(days=1):
             self._days[day] = rounds  # only days the tracker works on, not every date a report asks for
         return rounds
+
+    def _today(self) -> date:
+        return self._now.astimezone(self.tz).date()
 
     def _near(self, at: datetime) -> list[PlannedRound]:
         """Rounds that may be open at ``at``: of today, the days before it can reach, and tomorrow."""
@@ -297,9 +307,7 @@ class PatrolTracker:
         return rnd.start >= self._since and rnd.day >= self._kept_from
 
     def _prune(self) -> None:
-        self._kept_from = max(
-            self._kept_from, self._now.astimezone(self.tz).date() - timedelta(days=KEEP_DAYS)
-        )
+        self._kept_from = max(self._kept_from, self._today() - timedelta(days=KEEP_DAYS))
         self._records = {k: v for k, v in self._records.items() if _day_of(k) >= self._kept_from}
         self._days = {d: rounds for d, rounds in self._days.items() if d >= self._kept_from}
 
@@ -321,20 +329,18 @@ class PatrolTracker:
 
     def restore(self, snapshot: Mapping[str, Any]) -> None:
         """Continue from ``snapshot`` (taken by a tracker of the same estate); rounds of plans since
-        removed are dropped. A snapshot this code cannot read raises ``ValueError``."""
+        removed are dropped. A snapshot this code cannot read raises ``ValueError`` and changes nothing."""
         try:
             if snapshot["version"] != SNAPSHOT_VERSION:
                 raise ValueError(f"version {snapshot['version']!r}, expected {SNAPSHOT_VERSION}")
-            self._since = utc(datetime.fromisoformat(snapshot["since"]))
-            self._now = max(self._now, utc(datetime.fromisoformat(snapshot["now"])))
-            self._kept_from = date.fromisoformat(snapshot["kept_from"])
-            self._days.clear()
-            self._records = {}
-            for item in snapshot["rounds"]:
-                if self._find(item["id"]) is not None:
-                    self._records[item["id"]] = _Record.from_json(item)
+            since, now = (utc(datetime.fromisoformat(snapshot[k])) for k in ("since", "now"))
+            kept_from = date.fromisoformat(snapshot["kept_from"])
+            items = [item for item in snapshot["rounds"] if self._find(item["id"]) is not None]
+            records = {str(item["id"]): _Record.from_json(item) for item in items}
         except (KeyError, IndexError, AttributeError, TypeError, ValueError) as exc:
             raise ValueError(f"unreadable patrol snapshot: {exc}") from exc
+        self._since, self._now, self._kept_from = since, max(self._now, now), kept_from
+        self._records, self._days = records, {}
 
     def _find(self, round_id: str) -> PlannedRound | None:
         return next((r for r in self.rounds(_day_of(round_id)) if r.id == round_id), None)
@@ -374,6 +380,13 @@ def _signal(
     if cleared is not None:
         zh, en = f"{zh}（已解除：{cleared[0]}）", f"{en} (cleared: {cleared[1]})"
     return PatrolSignal(rule, SEVERITY[rule], key, zh, en, at, cleared is not None, **about)
+
+
+def _why_gone(finding: Finding, found: Mapping[FindingKey, Finding]) -> tuple[str, str]:
+    """A missed checkpoint's alert also goes when the round's time is up and one alarm takes over."""
+    if finding.rule is PatrolRule.CHECKPOINT_MISSED and (PatrolRule.ROUND_INCOMPLETE, None) in found:
+        return SUPERSEDED
+    return RESOLVED
 
 
 def _guard_ids(reading: Reading) -> tuple[str, ...]:

@@ -9,10 +9,16 @@ on the next local day, and the rounds "of a day" are those whose window *starts*
 The slot is split in absolute time, so on a daylight-saving day every round keeps an equal share.
 All times are timezone-aware UTC.
 
-**Judging.** :func:`judge` says which findings hold for a round at an instant, given its scans. The
-tracker turns the difference between two judgements into raise and clear signals; judging a level
-rather than reacting to edges means a missed tick, a late-delivered scan or a restart can neither
-lose nor repeat a finding. An instant equal to a deadline is still in time: findings start after it.
+**Judging.** :func:`judge` says which findings hold for a round at an instant, given its scans:
+- not started: no scan ``start_within`` after its start (one alarm, not one per checkpoint);
+- checkpoint missed: not scanned by its due time + grace, while the round's slot (+ grace) lasts;
+- round incomplete: checkpoints unscanned after the slot's end + grace (one alarm naming them all
+  replaces the per-checkpoint ones; the last checkpoint, due at the slot's end, goes straight here);
+- too few guards: fewer distinct guards at a checkpoint than ``min_guards``, over all its scans;
+- out of order: a checkpoint first reached after one that comes later on the route (a warning).
+The tracker turns the difference between two judgements into raise and clear signals; judging a
+level rather than reacting to edges means a missed tick, a late-delivered scan or a restart can
+neither lose nor repeat a finding. An instant equal to a deadline is still in time.
 """
 
 from __future__ import annotations
