@@ -75,6 +75,7 @@ class Raise:
     message_en: str
     latched: bool = False
     suppressed_by: str | None = None
+    subject: str | None = None
 
 
 class AlertBook:
@@ -149,7 +150,7 @@ class AlertBook:
     def raise_(self, r: Raise) -> Alert:
         with self.lock:
             now = self.clock.now()
-            key = alert_key(r.estate, r.device, r.rule)
+            key = alert_key(r.estate, r.device, r.rule, r.subject)
             alert = self._open.get(key)
             if alert is None:
                 return self._new(r, now)
@@ -181,6 +182,7 @@ class AlertBook:
             r.message_en,
             now,
             latched=r.latched,
+            subject=r.subject,
         )
         self._next_id += 1
         self._open[alert.key] = alert

@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 from alerts.book import RANK, AlertBook, Raise
 from alerts.evaluate import Context, Outcome, RuleMemory, Verdict, evaluate, on_time
 from alerts.model import alert_key
+from alerts.patrol import PatrolSignal, PatrolTracker
+from alerts.patrol_plan import PatrolRule
 from alerts.rules import (
     DEVICE_RULE_TYPES,
     ComplianceRule,
@@ -37,6 +39,8 @@ from devices.clock import Clock, from_ns, to_ns
 from devices.inventory import DeviceConfig, Estate, Inventory
 
 ValuesLookup = Callable[[str, str], Mapping[str, FieldValue]]
+#: Where an unusable patrol scan goes (estate, handset, why): the gateway's dead letters.
+DeadLetterHook = Callable[[str, str, str], None]
 DevKey = tuple[str, str]
 MemKey = tuple[str, str, str]
 DAY_START, DAY_END = 6, 18  # local hours of daytime (STANDARDS.md §6 split)
@@ -88,10 +92,15 @@ class AlarmEngine:
         rules: Sequence[Rule],
         values: ValuesLookup,
         compliance_every: timedelta = timedelta(hours=1),
+        dead_letter: DeadLetterHook | None = None,
     ) -> None:
         self.inventory, self.book, self.clock, self.values = inventory, book, clock, values
         self.rules = {e.id: EstateRules(apply_overrides(rules, e.rules)) for e in inventory.estates}
         self.topology = Topology(inventory)
+        #: One guard-tour tracker per estate with patrol plans (STANDARDS.md §6).
+        self.patrols: dict[str, PatrolTracker] = {}
+        self._patrols_dirty: set[str] = set()
+        self._dead_letter = dead_letter
         self.wheel: DeadlineWheel[DevKey] = DeadlineWheel()
         self.offline: dict[DevKey, datetime] = {}
         #: Devices that went silent while their parent was down: the parent's outage explains
@@ -122,10 +131,55 @@ class AlarmEngine:
             for alert in self.book.open_alerts():
                 self._restore(alert.estate, alert.device, alert.rule, alert.active)
             self._load_facts(now)
+            self._start_patrols(now)
             for estate in self.inventory.estates:
                 for config in estate.devices:
                     self._arm_staleness(estate.id, config, now)
             self._compliance_next = now
+
+    def _start_patrols(self, now: datetime) -> None:
+        stored = self.book.store.patrol_snapshots()
+        for estate in self.inventory.estates:
+            if estate.patrols:
+                tracker = PatrolTracker.for_estate(estate, since=now)
+                if estate.id in stored:
+                    tracker.restore(stored[estate.id])  # a round under way goes on being judged
+                self.patrols[estate.id] = tracker
+
+    def _patrol(self, estate: str, signals: Sequence[PatrolSignal]) -> None:
+        self._patrols_dirty.add(estate)
+        for signal in signals:
+            if signal.rule is PatrolRule.UNKNOWN:
+                if self._dead_letter is not None:
+                    self._dead_letter(estate, signal.handset or "", signal.message_en)
+                continue
+            device = signal.handset if signal.round_id is None else None
+            subject = (
+                None
+                if device
+                else f"{signal.round_id}" + (f"/{signal.checkpoint}" if signal.checkpoint else "")
+            )
+            if signal.clear:
+                self.book.clear(alert_key(estate, device, signal.rule.value, subject), note=signal.message)
+                continue
+            self.book.raise_(
+                Raise(
+                    estate,
+                    signal.building,
+                    device,
+                    "patrol",
+                    signal.rule.value,
+                    signal.severity,
+                    signal.message,
+                    signal.message_en,
+                    subject=subject,
+                )
+            )
+
+    def _save_patrols(self) -> None:
+        if self._patrols_dirty:
+            self.book.store.save_patrols({e: self.patrols[e].snapshot() for e in self._patrols_dirty})
+            self._patrols_dirty.clear()
 
     def _load_facts(self, now: datetime) -> None:
         """Compliance clocks survive restarts; a device never heard of is watched from now on."""
@@ -167,6 +221,7 @@ class AlarmEngine:
                 config = estate.device(reading.device) if estate else None
                 if estate is not None and config is not None:  # unregistered devices raise nothing
                     self._handle(estate, config, reading, now)
+            self._save_patrols()
         self.book.flush()
 
     def _handle(self, estate: Estate, config: DeviceConfig, reading: Reading, now: datetime) -> None:
@@ -183,6 +238,9 @@ class AlarmEngine:
             self._apply(estate.id, config, rule, reading, ctx)
         if config.kind.value == "light" and config.parent:
             self._lamp(estate.id, config, reading, now)
+        tracker = self.patrols.get(estate.id)
+        if tracker is not None and config.kind.value == "patrol" and reading.event is not None:
+            self._patrol(estate.id, tracker.on_reading(reading))
 
     def _context(self, estate: Estate, device: str, now: datetime) -> Context:
         hour = now.astimezone(estate.tz).hour
@@ -434,6 +492,11 @@ class AlarmEngine:
             if self._compliance_next is not None and now >= self._compliance_next:
                 self._compliance(now)
                 self._compliance_next = now + self._compliance_every
+            for estate_id, tracker in self.patrols.items():
+                signals = tracker.tick(now)
+                if signals:
+                    self._patrol(estate_id, signals)
+            self._save_patrols()
             self.book.tick()
         self.book.flush()
 

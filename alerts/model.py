@@ -58,8 +58,10 @@ class HistoryEntry:
         return {"at": self.at.isoformat(), "by": self.by, "action": self.action.value, "note": self.note}
 
 
-def alert_key(estate: str, device: str | None, rule: str) -> str:
-    return f"{estate}/{device or '-'}/{rule}"
+def alert_key(estate: str, device: str | None, rule: str, subject: str | None = None) -> str:
+    """``estate/device/rule``; an alert about no device names its ``subject`` instead (a patrol
+    round, ``plan/day/window/n[/checkpoint]``), or ``-`` when estate-wide."""
+    return f"{estate}/{device or subject or '-'}/{rule}"
 
 
 @dataclass
@@ -90,11 +92,13 @@ class Alert:
     chattering: bool = False
     #: Latched alerts (e.g. a lift's unintended movement) never clear by themselves.
     latched: bool = False
+    #: What the alert is about when it is not a device (a patrol round): part of its key.
+    subject: str | None = None
     history: list[HistoryEntry] = field(default_factory=list)
 
     @property
     def key(self) -> str:
-        return alert_key(self.estate, self.device, self.rule)
+        return alert_key(self.estate, self.device, self.rule, self.subject)
 
     @property
     def is_open(self) -> bool:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Column,
@@ -72,6 +73,7 @@ alerts_t = Table(
     Column("escalated", Boolean, nullable=False),
     Column("chattering", Boolean, nullable=False),
     Column("latched", Boolean, nullable=False),
+    Column("subject", String(200)),
 )
 
 history_t = Table(
@@ -122,6 +124,13 @@ facts_t = Table(
     Column("device", String(64), primary_key=True),
     Column("name", String(64), primary_key=True),
     Column("at_ns", BigInteger, nullable=False),
+)
+
+patrols_t = Table(
+    "patrol_state",
+    metadata,
+    Column("estate", String(64), primary_key=True),
+    Column("snapshot", JSON, nullable=False),
 )
 
 _FIELDS = [c.name for c in alerts_t.columns if c.name not in ("state",)]
@@ -178,6 +187,17 @@ class AlertStore:
             rows = [{"estate": e, "device": d, "name": n, "at_ns": at} for e, d, n, at in facts]
             with self.engine.begin() as conn:
                 conn.execute(self._upsert(facts_t, "estate", "device", "name"), rows)
+
+    def save_patrols(self, snapshots: dict[str, dict[str, Any]]) -> None:
+        """Each estate's patrol tracker state (rounds, scans, open findings): survives restarts."""
+        if snapshots:
+            rows = [{"estate": estate, "snapshot": snap} for estate, snap in snapshots.items()]
+            with self.engine.begin() as conn:
+                conn.execute(self._upsert(patrols_t, "estate"), rows)
+
+    def patrol_snapshots(self) -> dict[str, dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return {r.estate: dict(r.snapshot) for r in conn.execute(select(patrols_t))}
 
     def facts(self) -> list[tuple[str, str, str, int]]:
         with self.engine.connect() as conn:

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from alerts.book import AlertClosed, AlertError, AlertNotFound
 from alerts.rules import RuleOverrideError
 from api.auth import TokenBook
-from api.routes import alerts, deadletters, devices, stream, system
+from api.routes import alerts, deadletters, devices, patrols, stream, system
 from gateway.service import Gateway
 
 
@@ -42,6 +42,7 @@ def create_app(gateway: Gateway, tokens: TokenBook, *, manage_lifecycle: bool = 
     app.include_router(deadletters.router)
     app.include_router(alerts.router)
     app.include_router(stream.router)
+    app.include_router(patrols.router)
     _map_errors(app)
     return app
 

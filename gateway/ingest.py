@@ -46,6 +46,7 @@ class Reason(StrEnum):
     BAD_STATUS = "bad_status"
     KIND_MISMATCH = "kind_mismatch"
     STORAGE_REJECTED = "storage_rejected"
+    UNKNOWN_REFERENCE = "unknown_reference"  # a patrol scan naming a checkpoint or guard not in the inventory
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,7 +138,15 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
     )
     events = EventHub()
     book = AlertBook(AlertStore(engine), clock, [MqttAlertPublisher(mqtt), events])
-    alarms = AlarmEngine(inventory, book, clock, DEFAULT_RULES, registry.latest)
+
+    def unknown_reference(estate: str, handset: str, why: str) -> None:
+        topic = f"estate/{estate}/patrol/{handset}/event"
+        dead_letters.add_many([Rejection(topic, Reason.UNKNOWN_REFERENCE, why, "", to_ns(clock.now()))])
+        metrics.dead_letters.labels(Reason.UNKNOWN_REFERENCE.value).inc()
+
+    alarms = AlarmEngine(
+        inventory, book, clock, DEFAULT_RULES, registry.latest, dead_letter=unknown_reference
+    )
     limits = Limits(settings.max_payload_bytes, settings.max_future_s, settings.max_past_s)
     pipeline = Pipeline(
         mqtt,

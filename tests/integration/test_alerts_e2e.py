@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,10 +77,12 @@ def test_1000_identical_faults_in_a_second_make_one_alert(tmp_path: Path, mosqui
 
 
 def _api(proc: GatewayProcess, method: str, path: str, **body: Any) -> Any:
+    """GET with ``body`` as query parameters, POST with it as JSON."""
     response = httpx.request(
         method,
         f"{proc.url}{path}",
-        json=body or None,
+        json=body if method != "GET" and body else None,
+        params=body if method == "GET" else None,
         timeout=10,
         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
     )
@@ -172,6 +175,32 @@ def test_stream_resumes_without_losing_or_repeating(tmp_path: Path, mosquitto: M
             ("water.hatch_open", "clear"),
         ]
         assert len({i for i, _, _ in resumed} | {last_id}) == 3  # nothing repeated
+    finally:
+        proc.kill()
+        publisher.close()
+
+
+def test_sos_becomes_a_critical_alert_within_a_second(tmp_path: Path, mosquitto: MosquittoServer) -> None:
+    proc = GatewayProcess(tmp_path / "gw", {"ESTATE_MQTT_URL": mosquitto.url})
+    proc.start()
+    publisher = Publisher(mosquitto.host, mosquitto.port)
+    try:
+        sent = datetime.now(UTC)
+        publisher.send("estate/sunrise/patrol/H1/event", {"type": "sos", "guards": ["G1"]})
+        wait_until(lambda: _api(proc, "GET", "/api/alerts", severity="critical"), timeout=10)
+        [sos] = _api(proc, "GET", "/api/alerts", severity="critical")
+        assert (sos["rule"], sos["device"], sos["kind"], sos["state"]) == (
+            "patrol.sos",
+            "H1",
+            "patrol",
+            "active",
+        )
+        latency = (datetime.fromisoformat(sos["raised_at"]) - sent).total_seconds()
+        print(f"SOS latency {latency * 1000:.0f} ms")
+        assert latency < 1.0, f"SOS raised {latency:.3f} s after it was published"
+        [day] = _api(proc, "GET", "/api/patrols", estate="sunrise")
+        assert day["estate"] == "sunrise" and {r["window"] for r in day["rounds"]} == {"day", "night"}
+        assert len(day["rounds"]) == 7  # grounds: 3 by day, 4 by night (SPEC §4 example)
     finally:
         proc.kill()
         publisher.close()
