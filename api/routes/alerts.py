@@ -158,4 +158,31 @@ def kpis(
         estate, since=start, estates=principal.estates or None, limit=100_000, with_history=True
     )
     result = alarm_kpis(found, store.floods(estate, start, stop), start, stop, now)
-    return {"estate": estate, "start": start.isoformat(), "stop": stop.isoformat(), "alarms": vars(result)}
+    return {
+        "estate": estate,
+        "start": start.isoformat(),
+        "stop": stop.isoformat(),
+        "alarms": vars(result),
+        "patrols": _patrol_compliance(gateway, principal, estate, start, stop),
+    }
+
+
+def _patrol_compliance(
+    gateway: GatewayDep, principal: Principal, estate: str | None, start: datetime, stop: datetime
+) -> dict[str, dict[str, float | None]]:
+    """Per estate, per local day in the period: share of closed rounds done (on time or late), %."""
+    engine = gateway.alarms
+    out: dict[str, dict[str, float | None]] = {}
+    with engine.book.lock:
+        for estate_id, tracker in engine.patrols.items():
+            found = gateway.inventory.estate(estate_id)
+            if found is None or (estate and estate_id != estate) or not principal.sees(estate_id):
+                continue
+            day, last = start.astimezone(found.tz).date(), stop.astimezone(found.tz).date()
+            days: dict[str, float | None] = {}
+            while day <= last:
+                share = tracker.compliance(day)
+                days[day.isoformat()] = None if share is None else round(100 * share, 1)
+                day += timedelta(days=1)
+            out[estate_id] = days
+    return out

@@ -4,9 +4,11 @@ the day's compliance — the daily patrol record the service standard asks for."
 from __future__ import annotations
 
 from datetime import date
+from html import escape
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import HTMLResponse
 
 from api.auth import CurrentPrincipal, Role, check_estate, require_roles
 from api.deps import GatewayDep
@@ -49,3 +51,55 @@ def patrols(
                 }
             )
     return out
+
+
+def _row(report: dict[str, Any]) -> str:
+    scans = "<br>".join(
+        escape(f"{s['at']} {s['checkpoint']} {','.join(s['guards'])}") for s in report["scans"]
+    )
+    cells = (report["id"], report["start"], report["status"])
+    return (
+        "<tr>"
+        + "".join(f"<td>{escape(str(c))}</td>" for c in cells)
+        + (f"<td>{scans}</td><td>{escape(', '.join(report['findings']))}</td></tr>")
+    )
+
+
+_PAGE = """<!doctype html><html lang="zh-CN"><meta charset="utf-8">
+<title>巡更记录 Patrol record {estate} {day}</title>
+<style>body{{font-family:sans-serif}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #999;padding:4px}}</style>
+<h1>{name} 巡更记录 / Patrol record — {day}</h1>
+<p>完成率 Compliance: {compliance} %</p>
+<table><tr><th>轮次 Round</th><th>开始 Start (UTC)</th><th>状态 Status</th>
+<th>打卡 Scans</th><th>问题 Findings</th></tr>
+{rows}</table>
+<p>值班员签字 Signature: ____________</p></html>"""
+
+
+@router.get(
+    "/patrols/report",
+    dependencies=[require_roles(Role.OPERATOR, Role.MANAGER)],
+    response_class=HTMLResponse,
+    summary="The day's patrol record as a printable page (zh-CN / English)",
+)
+def patrol_report(
+    gateway: GatewayDep,
+    principal: CurrentPrincipal,
+    estate: str,
+    day: date | None = Query(None, alias="date"),
+) -> HTMLResponse:
+    records = patrols(gateway, principal, estate, day)
+    found = gateway.inventory.estate(estate)
+    if not records or found is None:
+        raise HTTPException(404, f"estate {estate!r} has no patrol plans")
+    record = records[0]
+    compliance = record["compliance_pct"]
+    page = _PAGE.format(
+        estate=escape(estate),
+        day=record["date"],
+        name=escape(found.name),
+        compliance="—" if compliance is None else compliance,
+        rows="".join(_row(r) for r in record["rounds"]),
+    )
+    return HTMLResponse(page)

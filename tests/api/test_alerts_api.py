@@ -119,3 +119,32 @@ def test_kpis(client: TestClient, gateway: Gateway, clock: ManualClock) -> None:
     assert alarms["priority_mix_pct"] == {"critical": 33.3, "major": 33.3, "minor": 33.3}
     assert alarms["flood_time_pct"] == 0.0
     assert client.get("/api/kpis", headers=auth("crew")).status_code == 403
+
+
+def test_patrol_day_report_kpi_and_printable_page(
+    client: TestClient, gateway: Gateway, clock: ManualClock
+) -> None:
+    # 16:00 Shanghai: scan CP1 and CP2 of the night's first round (18:00–21:00) with two guards.
+    clock.advance(timedelta(hours=2, minutes=30))
+    for cp in ("CP1", "CP2"):
+        feed(
+            gateway,
+            ("estate/sunrise/patrol/H1/event", {"type": "scan", "checkpoint": cp, "guards": ["G1", "G2"]}),
+        )
+        clock.advance(timedelta(minutes=20))
+    clock.advance(timedelta(hours=11, minutes=5))  # 06:15 next morning: the night window has closed
+    gateway.alarms.tick()
+    op = auth("operator")
+    [day] = client.get("/api/patrols", params={"estate": "sunrise", "date": "2026-01-05"}, headers=op).json()
+    night_one = next(r for r in day["rounds"] if r["id"] == "grounds/2026-01-05/night/1")
+    assert night_one["status"] == "completed"
+    assert [s["checkpoint"] for s in night_one["scans"]] == ["CP1", "CP2"]
+    kpis = client.get("/api/kpis", params={"estate": "sunrise"}, headers=auth("manager")).json()
+    # Watched since 16:00: the night's 4 rounds count, round 1 done and rounds 2–4 missed.
+    assert kpis["patrols"]["sunrise"]["2026-01-05"] == day["compliance_pct"] == 25.0
+    page = client.get("/api/patrols/report", params={"estate": "sunrise", "date": "2026-01-05"}, headers=op)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert (
+        "巡更记录" in page.text and "Patrol record" in page.text and "grounds/2026-01-05/night/1" in page.text
+    )
+    assert client.get("/api/patrols", headers=auth("crew")).status_code == 403
