@@ -1,0 +1,161 @@
+"""The alarm engine's shared state and helpers: rule indexes, the raise path, message rendering.
+
+``AlarmEngine`` (alerts/engine.py) is built from this core and three parts, one module each:
+offline detection and groups (alerts/offline.py), estate-wide checks — lamps, circuits,
+compliance clocks (alerts/estate_checks.py) — and guard patrols (alerts/patrol_watch.py).
+"""
+
+from __future__ import annotations
+
+import string
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+
+from alerts.book import AlertBook, Raise
+from alerts.evaluate import RuleMemory
+from alerts.patrol import PatrolTracker
+from alerts.rules import (
+    ComplianceRule,
+    DeviceRule,
+    GroupRule,
+    RatioRule,
+    Rule,
+    RuleBase,
+    StalenessRule,
+    apply_overrides,
+)
+from alerts.staleness import DeadlineWheel
+from alerts.topology import Topology
+from devices.base import FieldValue, Severity
+from devices.clock import Clock
+from devices.inventory import DeviceConfig, Inventory
+
+ValuesLookup = Callable[[str, str], Mapping[str, FieldValue]]
+#: Where an unusable patrol scan goes (estate, handset, why): the gateway's dead letters.
+DeadLetterHook = Callable[[str, str, str], None]
+DevKey = tuple[str, str]
+MemKey = tuple[str, str, str]
+DAY_START, DAY_END = 6, 18  # local hours of daytime (STANDARDS.md §6 split)
+MONITORED_SINCE = "monitored_since"  # compliance baseline for a device with no record yet
+LAMP_OUT_RULE = "light.lamp_out"
+
+
+class _Blank(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def render(template: str, **values: object) -> str:
+    return string.Formatter().vformat(
+        template, (), _Blank({k: str(v) for k, v in values.items() if v is not None})
+    )
+
+
+class EstateRules:
+    """One estate's rules after its overrides, indexed the way the engine asks for them."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.by_id = {r.id: r for r in rules}
+        self.device: dict[str, list[DeviceRule]] = defaultdict(list)
+        self.staleness: dict[str, StalenessRule] = {}
+        self.groups: dict[tuple[str, str], GroupRule] = {}
+        self.ratios: list[RatioRule] = []
+        self.compliance: dict[str, list[ComplianceRule]] = defaultdict(list)
+        for rule in rules:
+            kind = rule.kind.value if rule.kind else ""
+            if isinstance(rule, StalenessRule):
+                self.staleness[kind] = rule
+            elif isinstance(rule, GroupRule):
+                self.groups[(kind, rule.basis)] = rule
+            elif isinstance(rule, RatioRule):
+                self.ratios.append(rule)
+            elif isinstance(rule, ComplianceRule):
+                self.compliance[kind].append(rule)
+            else:
+                self.device[kind].append(rule)
+
+
+class EngineCore:
+    """State shared by the engine's parts; see the module docstring."""
+
+    def __init__(
+        self,
+        inventory: Inventory,
+        book: AlertBook,
+        clock: Clock,
+        rules: Sequence[Rule],
+        values: ValuesLookup,
+        compliance_every: timedelta = timedelta(hours=1),
+        dead_letter: DeadLetterHook | None = None,
+    ) -> None:
+        self.inventory, self.book, self.clock, self.values = inventory, book, clock, values
+        self.rules = {e.id: EstateRules(apply_overrides(rules, e.rules)) for e in inventory.estates}
+        self.topology = Topology(inventory)
+        #: One guard-tour tracker per estate with patrol plans (STANDARDS.md §6).
+        self.patrols: dict[str, PatrolTracker] = {}
+        self._patrols_dirty: set[str] = set()
+        self._dead_letter = dead_letter
+        self.wheel: DeadlineWheel[DevKey] = DeadlineWheel()
+        self.offline: dict[DevKey, datetime] = {}
+        #: Devices that went silent while their parent was down: the parent's outage explains
+        #: them, so they never count towards a grouped alarm of that parent.
+        self._explained: set[DevKey] = set()
+        self._memory: dict[MemKey, RuleMemory] = {}
+        self._timers: list[tuple[int, int, MemKey]] = []
+        self._seq = 0
+        #: When each device last sent each event type (ns): for after_event rules and compliance.
+        self._events: dict[DevKey, dict[str, int]] = defaultdict(dict)
+        self._compliance_every = compliance_every
+        self._compliance_events = {
+            r.event for rules in self.rules.values() for group in rules.compliance.values() for r in group
+        }
+        self._compliance_next: datetime | None = None
+
+    def _rule(self, estate: str, rule_id: str) -> Rule | None:
+        rules = self.rules.get(estate)
+        return rules.by_id.get(rule_id) if rules else None
+
+    def _raise(
+        self,
+        estate: str,
+        config: DeviceConfig | None,
+        rule: RuleBase,
+        severity: Severity | None = None,
+        **extra: object,
+    ) -> None:
+        """Raise ``rule`` on a device (or estate-wide with no config); ``extra`` fills the message
+        (``value``: the device's latest values, by field name)."""
+        device = config.id if config else None
+        building = config.building if config else None
+        location = config.location if config else None
+        values = extra.pop("value", None)
+        fields = {
+            **(values if isinstance(values, Mapping) else {}),
+            "device": device,
+            "building": building,
+            "location": location,
+            "where": f"{location}（{device}）" if location else device,
+            "where_en": f"{device} ({location})" if location else device,
+            **extra,
+        }
+        reason = self.topology.reason(estate, building, device, rule.id, self.clock.now())
+        kind = config.kind.value if config else (rule.kind.value if rule.kind else None)
+        self.book.raise_(
+            Raise(
+                estate,
+                building,
+                device,
+                kind,
+                rule.id,
+                severity or rule.severity,
+                render(rule.message, **fields),
+                render(rule.message_en, **fields),
+                rule.latch,
+                reason,
+            )
+        )
+
+    def _has_children(self, estate: str, device: str) -> bool:
+        found = self.inventory.estate(estate)
+        return bool(found and found.children(device))

@@ -1,0 +1,93 @@
+"""Estate-wide checks: failed lamps (完好率, lamps out per circuit) and compliance clocks
+(days since maintenance or cleaning), persisted so they survive restarts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from alerts.engine_core import MONITORED_SINCE, EngineCore
+from alerts.model import alert_key
+from devices.base import Reading
+from devices.clock import from_ns, to_ns
+from devices.inventory import DeviceConfig
+
+
+class EstateChecks(EngineCore):
+    def _load_facts(self, now: datetime) -> None:
+        """Compliance clocks survive restarts; a device never heard of is watched from now on."""
+        for estate_id, device, name, at_ns in self.book.store.facts():
+            self._events[(estate_id, device)][name] = at_ns
+        baseline = []
+        for estate in self.inventory.estates:
+            for config in estate.devices:
+                if self.rules[estate.id].compliance.get(config.kind.value):
+                    known = self._events[(estate.id, config.id)]
+                    if MONITORED_SINCE not in known:
+                        known[MONITORED_SINCE] = to_ns(now)
+                        baseline.append((estate.id, config.id, MONITORED_SINCE, to_ns(now)))
+        self.book.store.set_facts(baseline)
+
+    def _lamp(self, estate: str, config: DeviceConfig, reading: Reading, now: datetime) -> None:
+        failed = self.topology.failed_lamps[estate]
+        ok = reading.fields.get("lamp_ok")
+        if reading.event in ("lamp_failure", "lamp_restored"):
+            ok = reading.event == "lamp_restored"
+        if not isinstance(ok, bool) or (config.id not in failed) == ok:
+            return
+        (failed.discard if ok else failed.add)(config.id)
+        self._circuit(estate, config.parent or "")
+        for rule in self.rules[estate].ratios:
+            share, down, total = self.topology.lamp_ratio(estate)
+            key = alert_key(estate, None, rule.id)
+            if share < rule.min_ratio:
+                pct = f"{share * 100:.1f}"
+                self._raise(
+                    estate,
+                    None,
+                    rule,
+                    ratio=pct,
+                    failed=down,
+                    total=total,
+                )
+            elif share >= (rule.clear_ratio or rule.min_ratio):
+                self.book.clear(key)
+
+    def _circuit(self, estate: str, circuit: str) -> None:
+        config = self.inventory.device(estate, circuit)
+        rule = self.rules[estate].groups.get(("light", "failed"))
+        if config is None or rule is None:
+            return
+        failed = self.topology.failed_on_circuit(estate, circuit)
+        total = len(self.inventory.estate(estate).children(circuit))  # type: ignore[union-attr]
+        if failed >= rule.min_children or (total and failed == total):
+            self._raise(
+                estate,
+                config,
+                rule,
+                count=failed,
+                total=total,
+            )
+        else:
+            self.book.clear(alert_key(estate, circuit, rule.id))
+
+    def _compliance(self, now: datetime) -> None:
+        for estate in self.inventory.estates:
+            for config in estate.devices:
+                for rule in self.rules[estate.id].compliance.get(config.kind.value, ()):
+                    known = self._events.get((estate.id, config.id), {})
+                    last_ns = known.get(rule.event, known.get(MONITORED_SINCE))
+                    last = from_ns(last_ns) if last_ns is not None else None
+                    key = alert_key(estate.id, config.id, rule.id)
+                    if last is None:
+                        continue  # not an inventory device of a watched kind (baseline set at start)
+                    age = (now - last).total_seconds() / 86_400
+                    if age > rule.max_age_days:
+                        self._raise(
+                            estate.id,
+                            config,
+                            rule,
+                            days=f"{age:.0f}",
+                        )
+                    else:
+                        self.book.clear(key)

@@ -1,0 +1,113 @@
+"""Offline detection: a timing wheel of deadlines, parents that explain their children,
+and grouped alarms when many children of one live parent fall silent together (CCTV → NVR).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from alerts.engine_core import EngineCore
+from alerts.model import alert_key
+from alerts.rules import (
+    GroupRule,
+)
+from alerts.topology import offline_rule
+from devices.inventory import DeviceConfig
+
+
+class OfflineWatch(EngineCore):
+    def _arm_staleness(self, estate: str, config: DeviceConfig, now: datetime) -> None:
+        rule = self.rules[estate].staleness.get(config.kind.value)
+        heartbeat = config.effective_heartbeat_s()
+        if rule is not None and heartbeat is not None:
+            self.wheel.touch((estate, config.id), now.timestamp() + rule.multiplier * heartbeat)
+
+    def _alive(self, estate: str, config: DeviceConfig, now: datetime) -> None:
+        self._arm_staleness(estate, config, now)
+        if self.offline.pop((estate, config.id), None) is None:
+            return
+        self._explained.discard((estate, config.id))
+        self.book.clear(alert_key(estate, config.id, offline_rule(config.kind.value)))
+        if config.id in self.topology.down[estate] and not self._grouped(estate, config.id):
+            self._parent_up(estate, config.id)
+        if config.parent:
+            self._check_group(estate, config.parent, self.clock.now())
+
+    def _go_offline(self, estate: str, config: DeviceConfig, now: datetime, why: str) -> None:
+        self.wheel.remove((estate, config.id))
+        if (estate, config.id) in self.offline:
+            return
+        self.offline[(estate, config.id)] = now
+        if config.parent and (estate, config.parent) in self.offline:
+            self._explained.add((estate, config.id))
+        rule = self.rules[estate].staleness.get(config.kind.value)
+        if rule is not None:
+            severity = rule.key_severity if config.key and rule.key_severity else rule.severity
+            self._raise(estate, config, rule, severity, why=why)
+        if self.inventory.estate(estate) and self.inventory.estate(estate).children(config.id):  # type: ignore[union-attr]
+            self._parent_down(estate, config.id)
+        if config.parent:
+            self._check_group(estate, config.parent, now)
+
+    def _parent_down(self, estate: str, parent: str) -> None:
+        self.topology.down[estate].add(parent)
+        if (estate, parent) in self.offline:  # the parent itself is silent: it explains the rest
+            found = self.inventory.estate(estate)
+            for child in found.children(parent) if found else []:
+                if (estate, child.id) in self.offline:
+                    self._explained.add((estate, child.id))
+        for key in self.topology.children_keys(estate, parent):
+            self.book.suppress(key, f"parent {parent} down")
+
+    def _parent_up(self, estate: str, parent: str) -> None:
+        self.topology.down[estate].discard(parent)
+        for key in self.topology.children_keys(estate, parent):
+            self.book.unsuppress(key, f"parent {parent} down")
+
+    def _grouped(self, estate: str, parent: str) -> bool:
+        config = self.inventory.device(estate, parent)
+        rule = self.rules[estate].groups.get((config.kind.value, "offline")) if config else None
+        alert = self.book.open_alert(alert_key(estate, parent, rule.id)) if rule else None
+        return alert is not None and alert.active
+
+    def _check_group(self, estate: str, parent: str, now: datetime) -> None:
+        config = self.inventory.device(estate, parent)
+        rule = self.rules[estate].groups.get((config.kind.value, "offline")) if config else None
+        found = self.inventory.estate(estate)
+        if rule is None or config is None or found is None or (estate, parent) in self.offline:
+            return  # the parent's own outage explains its children
+        children = found.children(parent)
+        silent = [
+            self.offline[(estate, c.id)]
+            for c in children
+            if (estate, c.id) in self.offline and (estate, c.id) not in self._explained
+        ]
+        recent = sum(1 for since in silent if now - since <= timedelta(seconds=rule.window_s))
+        if not self._grouped(estate, parent):
+            if _qualifies(rule, recent, len(children)):
+                self._raise(
+                    estate,
+                    config,
+                    rule,
+                    count=recent,
+                    total=len(children),
+                )
+                self._parent_down(estate, parent)
+        elif not _qualifies(rule, len(silent), len(children)):
+            self.book.clear(alert_key(estate, parent, rule.id))
+            self._parent_up(estate, parent)
+
+    def _sweep(self, now: datetime) -> None:
+        due = self.wheel.pop_due(now.timestamp())
+        configs = [(e, self.inventory.device(e, d)) for e, d in due]
+        # Parents first: when an NVR and its cameras fall silent together, the cameras' alerts
+        # are born suppressed rather than annunciated and then taken back.
+        configs.sort(key=lambda ec: 0 if ec[1] and self._has_children(ec[0], ec[1].id) else 1)
+        for estate, config in configs:
+            if config is not None:
+                self._go_offline(estate, config, now, "silent for 3 heartbeats")
+
+
+def _qualifies(rule: GroupRule, down: int, total: int) -> bool:
+    """≥ min_children, or ≥ min_share of them (two at least: one camera is not a group)."""
+    return down >= rule.min_children or (down >= 2 and total > 0 and down / total >= rule.min_share)
