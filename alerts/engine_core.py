@@ -157,5 +157,4 @@ class EngineCore:
         )
 
     def _has_children(self, estate: str, device: str) -> bool:
-        found = self.inventory.estate(estate)
-        return bool(found and found.children(device))
+        return bool(self.topology.children(estate, device))

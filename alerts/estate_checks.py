@@ -37,8 +37,8 @@ class EstateChecks(EngineCore):
             return
         (failed.discard if ok else failed.add)(config.id)
         self._circuit(estate, config.parent or "")
+        share, down, total = self.topology.lamp_ratio(estate)
         for rule in self.rules[estate].ratios:
-            share, down, total = self.topology.lamp_ratio(estate)
             key = alert_key(estate, None, rule.id)
             if share < rule.min_ratio:
                 pct = f"{share * 100:.1f}"
@@ -59,7 +59,7 @@ class EstateChecks(EngineCore):
         if config is None or rule is None:
             return
         failed = self.topology.failed_on_circuit(estate, circuit)
-        total = len(self.inventory.estate(estate).children(circuit))  # type: ignore[union-attr]
+        total = len(self.topology.children(estate, circuit))
         if failed >= rule.min_children or (total and failed == total):
             self._raise(
                 estate,

@@ -44,7 +44,7 @@ class OfflineWatch(EngineCore):
         if rule is not None:
             severity = rule.key_severity if config.key and rule.key_severity else rule.severity
             self._raise(estate, config, rule, severity, why=why)
-        if self.inventory.estate(estate) and self.inventory.estate(estate).children(config.id):  # type: ignore[union-attr]
+        if self._has_children(estate, config.id):
             self._parent_down(estate, config.id)
         if config.parent:
             self._check_group(estate, config.parent, now)
@@ -52,8 +52,7 @@ class OfflineWatch(EngineCore):
     def _parent_down(self, estate: str, parent: str) -> None:
         self.topology.down[estate].add(parent)
         if (estate, parent) in self.offline:  # the parent itself is silent: it explains the rest
-            found = self.inventory.estate(estate)
-            for child in found.children(parent) if found else []:
+            for child in self.topology.children(estate, parent):
                 if (estate, child.id) in self.offline:
                     self._explained.add((estate, child.id))
         for key in self.topology.children_keys(estate, parent):
@@ -64,19 +63,23 @@ class OfflineWatch(EngineCore):
         for key in self.topology.children_keys(estate, parent):
             self.book.unsuppress(key, f"parent {parent} down")
 
-    def _grouped(self, estate: str, parent: str) -> bool:
+    def _group_rule(self, estate: str, parent: str) -> tuple[DeviceConfig, GroupRule] | None:
+        """The parent and the offline-group rule of its kind, if it has one."""
         config = self.inventory.device(estate, parent)
         rule = self.rules[estate].groups.get((config.kind.value, "offline")) if config else None
-        alert = self.book.open_alert(alert_key(estate, parent, rule.id)) if rule else None
+        return (config, rule) if config is not None and rule is not None else None
+
+    def _grouped(self, estate: str, parent: str) -> bool:
+        found = self._group_rule(estate, parent)
+        alert = self.book.open_alert(alert_key(estate, parent, found[1].id)) if found else None
         return alert is not None and alert.active
 
     def _check_group(self, estate: str, parent: str, now: datetime) -> None:
-        config = self.inventory.device(estate, parent)
-        rule = self.rules[estate].groups.get((config.kind.value, "offline")) if config else None
-        found = self.inventory.estate(estate)
-        if rule is None or config is None or found is None or (estate, parent) in self.offline:
+        found = self._group_rule(estate, parent)
+        if found is None or (estate, parent) in self.offline:
             return  # the parent's own outage explains its children
-        children = found.children(parent)
+        config, rule = found
+        children = self.topology.children(estate, parent)
         silent = [
             self.offline[(estate, c.id)]
             for c in children

@@ -78,11 +78,15 @@ class Topology:
             return f"power loss in building {building} at {since:%H:%M}"
         return None
 
-    def children_keys(self, estate: str, parent: str) -> list[str]:
+    def children(self, estate: str, parent: str) -> list[DeviceConfig]:
+        """The devices hanging off ``parent`` (cameras of an NVR, lamps of a circuit)."""
         found = self.inventory.estate(estate)
-        if found is None:
-            return []
-        return [alert_key(estate, c.id, rule) for c in found.children(parent) for rule in self._rules_of(c)]
+        return found.children(parent) if found else []
+
+    def children_keys(self, estate: str, parent: str) -> list[str]:
+        return [
+            alert_key(estate, c.id, rule) for c in self.children(estate, parent) for rule in self._rules_of(c)
+        ]
 
     @staticmethod
     def _rules_of(child: DeviceConfig) -> list[str]:
@@ -97,6 +101,5 @@ class Topology:
         return (1.0 - failed / len(lamps) if lamps else 1.0), failed, len(lamps)
 
     def failed_on_circuit(self, estate: str, circuit: str) -> int:
-        found = self.inventory.estate(estate)
-        ids = {c.id for c in found.children(circuit)} if found else set()
+        ids = {c.id for c in self.children(estate, circuit)}
         return len(ids & self.failed_lamps[estate])

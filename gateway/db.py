@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    select,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -64,6 +65,16 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     metadata.create_all(engine)
     return engine
+
+
+def ping(engine: Engine) -> str | None:
+    """None when the database answers, else what went wrong (for /health)."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(select(1))
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -77,11 +77,12 @@ class Pipeline:
 
     def persist(self, readings: Sequence[Reading], rejections: Sequence[Rejection]) -> None:
         """Make a decoded batch durable; raises if the sink or database cannot take it."""
-        self._sink.write([r for r in readings if r.fields])  # a bare heartbeat is life, not a point
+        points = [r for r in readings if r.fields]  # a bare heartbeat is life, not a point
+        self._sink.write(points)
         self._dead_letters.add_many(rejections)
-        self._count(readings, rejections)
+        self._count(readings, rejections, len(points))
 
-    def _count(self, readings: Sequence[Reading], rejections: Sequence[Rejection]) -> None:
+    def _count(self, readings: Sequence[Reading], rejections: Sequence[Rejection], points: int) -> None:
         m = self._metrics
         for reading in readings:
             m.messages.labels(reading.kind.value, "stored").inc()
@@ -89,7 +90,7 @@ class Pipeline:
             m.dead_letters.labels(rej.reason.value).inc()
             kind = rej.topic.split("/")[2] if rej.topic.count("/") == 4 else "unknown"
             m.messages.labels(kind if kind in KIND_NAMES else "unknown", "rejected").inc()
-        m.points_written.labels(self._sink.name).inc(sum(1 for r in readings if r.fields))
+        m.points_written.labels(self._sink.name).inc(points)
 
     def run_once(self) -> int:
         items = self._source.get_batch(self._batch_size, self._idle_s)

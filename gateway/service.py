@@ -19,7 +19,7 @@ from alerts.stream import EventHub
 from devices.clock import Clock, SystemClock, to_ns
 from devices.inventory import Inventory
 from gateway.alerting import MqttAlertPublisher, Ticker
-from gateway.db import make_engine
+from gateway.db import make_engine, ping
 from gateway.deadletters import DeadLetterStore
 from gateway.ingest import DEVICE_TOPIC_FILTER, Limits, Reason, Rejection, excerpt
 from gateway.metrics import GatewayMetrics
@@ -74,17 +74,16 @@ class Gateway:
 
     def health(self) -> dict[str, Any]:
         sink = self.sink.health()
-        database_ok = True
-        try:
-            self.dead_letters.counts()
-        except Exception:
-            database_ok = False
+        database_problem = ping(self.engine)
         checks: dict[str, dict[str, Any]] = {
             "broker": {
                 "ok": self.mqtt.connected,
                 "detail": f"{self.mqtt.address.host}:{self.mqtt.address.port}",
             },
-            "database": {"ok": database_ok, "detail": self.engine.dialect.name},
+            "database": {
+                "ok": database_problem is None,
+                "detail": database_problem or self.engine.dialect.name,
+            },
             "readings": {"ok": sink.ok, "sink": sink.name, "detail": sink.detail},
             "spool": {"ok": True, "batches": sink.spool_batches, "points": sink.spool_points},
             "queue": {"ok": True, "depth": self.mqtt.depth},

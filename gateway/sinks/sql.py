@@ -15,6 +15,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from devices.base import FieldValue, Reading
+from gateway.db import ping
 from gateway.db import readings as readings_table
 from gateway.sinks import SinkHealth, SinkStats
 
@@ -95,12 +96,8 @@ class SqlSink:
             return int(conn.execute(select(func.count()).select_from(readings_table)).scalar_one())
 
     def health(self) -> SinkHealth:
-        try:
-            with self._engine.connect() as conn:
-                conn.execute(select(1))
-        except Exception as exc:
-            return SinkHealth(self.name, False, f"{type(exc).__name__}: {exc}")
-        return SinkHealth(self.name, True, self._engine.dialect.name)
+        problem = ping(self._engine)
+        return SinkHealth(self.name, problem is None, problem or self._engine.dialect.name)
 
     def start(self) -> None:
         return None
