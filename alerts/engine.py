@@ -29,9 +29,10 @@ from alerts.rules import (
 )
 from alerts.store import MaintenanceWindow
 from alerts.topology import POWER_LOSS_RULE, SPECIAL_MODE_RULE, offline_rule
-from devices.base import Channel, Reading, Severity
+from devices.base import Channel, Kind, Reading, Severity
 from devices.clock import to_ns
 from devices.inventory import DeviceConfig, Estate
+from devices.kinds.patrol import PatrolEvent
 
 
 class AlarmEngine(OfflineWatch, EstateChecks, PatrolWatch):
@@ -73,8 +74,12 @@ class AlarmEngine(OfflineWatch, EstateChecks, PatrolWatch):
             for reading in readings:
                 estate = self.inventory.estate(reading.estate)
                 config = estate.device(reading.device) if estate else None
-                if estate is not None and config is not None:  # unregistered devices raise nothing
+                if estate is not None and config is not None:
                     self._handle(estate, config, reading, now)
+                elif estate is not None and reading.kind is Kind.PATROL and reading.event == PatrolEvent.SOS:
+                    self._sos(
+                        estate, reading, now
+                    )  # unregistered devices raise nothing, but a call for help does
             self._save_patrols()
         self.book.flush()
 

@@ -12,6 +12,8 @@ from alerts.engine_core import EngineCore
 from alerts.model import alert_key
 from alerts.patrol import PatrolSignal, PatrolTracker
 from alerts.patrol_plan import PatrolRule
+from devices.base import Reading
+from devices.inventory import Estate
 
 
 class PatrolWatch(EngineCore):
@@ -54,7 +56,14 @@ class PatrolWatch(EngineCore):
                 )
             )
 
+    def _sos(self, estate: Estate, reading: Reading, now: datetime) -> None:
+        """An SOS from a handset missing from the inventory: still critical at once. The estate's
+        tracker judges it, or a fresh one where the estate has no patrol plans."""
+        tracker = self.patrols.get(estate.id) or PatrolTracker.for_estate(estate, since=now)
+        self._patrol(estate.id, tracker.on_reading(reading))
+
     def _save_patrols(self) -> None:
-        if self._patrols_dirty:
-            self.book.store.save_patrols({e: self.patrols[e].snapshot() for e in self._patrols_dirty})
-            self._patrols_dirty.clear()
+        dirty = self._patrols_dirty & self.patrols.keys()  # estates with plans keep state
+        if dirty:
+            self.book.store.save_patrols({e: self.patrols[e].snapshot() for e in dirty})
+        self._patrols_dirty.clear()

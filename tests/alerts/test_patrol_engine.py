@@ -9,6 +9,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from alerts.model import AlertState
+from devices.base import Channel, Kind, Reading
+from devices.clock import to_ns
+from devices.inventory import Inventory
 from tests.alerts.harness import Harness
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -81,3 +84,56 @@ def test_unknown_checkpoint_is_a_dead_letter_and_sos_is_critical(tmp_path: Path)
     h.event("H1", "sos", guards="G1")
     sos = h.alert("H1", "patrol.sos")
     assert sos is not None and sos.severity.value == "critical" and sos.state is AlertState.ACTIVE
+
+
+def test_sos_from_a_handset_missing_from_the_inventory_is_still_critical(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    sos = Reading(
+        "sunrise",
+        Kind.PATROL,
+        "H404",
+        Channel.EVENT,
+        "",
+        to_ns(h.clock.now()),
+        {"event": "sos", "guards": "G9"},
+        "sos",
+        registered=False,
+    )
+    h.engine.consume([sos])
+    alert = h.alert("H404", "patrol.sos")
+    assert alert is not None and alert.severity.value == "critical" and alert.state is AlertState.ACTIVE
+    telemetry = Reading(
+        "sunrise",
+        Kind.PATROL,
+        "H404",
+        Channel.TELEMETRY,
+        "",
+        sos.time_ns,
+        {"battery_pct": 50.0},
+        registered=False,
+    )
+    h.engine.consume([telemetry])
+    assert len(h.book.open_alerts()) == 1  # its other readings still raise nothing
+
+
+def test_sos_in_an_estate_without_patrol_plans(tmp_path: Path) -> None:
+    inventory = Inventory.model_validate({"estates": [{"id": "quiet", "name": "静园", "buildings": ["B1"]}]})
+    h = Harness(tmp_path, inventory=inventory)
+    h.engine.consume(
+        [
+            Reading(
+                "quiet",
+                Kind.PATROL,
+                "H1",
+                Channel.EVENT,
+                "",
+                to_ns(h.clock.now()),
+                {"event": "sos", "guards": "G1"},
+                "sos",
+                registered=False,
+            )
+        ]
+    )
+    alert = h.alert("H1", "patrol.sos", estate="quiet")
+    assert alert is not None and alert.severity.value == "critical"
+    assert h.store.patrol_snapshots() == {}  # nothing to keep for an estate with no plans
