@@ -11,10 +11,12 @@ from __future__ import annotations
 import heapq
 import threading
 from collections import defaultdict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
+
+from sqlalchemy import Connection
 
 from alerts.model import SYSTEM, Action, Alert, HistoryEntry, alert_key
 from alerts.store import AlertStore
@@ -28,6 +30,25 @@ RANK = {Severity.INFO: 0, Severity.MINOR: 1, Severity.MAJOR: 2, Severity.CRITICA
 
 class Notifier(Protocol):
     def notify(self, alert: Alert, action: Action) -> None: ...
+
+
+class Extension(Protocol):
+    """Something that acts on alert transitions inside the book's batch (work-order dispatch).
+
+    ``observe`` sees each change before the batch is stored and may change alerts in turn;
+    ``write`` stores the extension's own changes in the same transaction; ``committed`` runs after
+    it and returns the notifications to send once the lock is released.
+    """
+
+    def observe(self, alert: Alert, action: Action) -> None: ...
+
+    def tick(self, now: datetime) -> None: ...
+
+    def has_changes(self) -> bool: ...
+
+    def write(self, conn: Connection) -> None: ...
+
+    def committed(self) -> Callable[[], None]: ...
 
 
 class AlertError(ValueError):
@@ -88,6 +109,7 @@ class AlertBook:
     ) -> None:
         self.store, self.clock, self.policy = store, clock, policy or Policy()
         self.notifiers = list(notifiers)
+        self.extensions: list[Extension] = []
         self.lock = threading.RLock()
         self._open: dict[str, Alert] = {}
         self._next_id = 1
@@ -212,12 +234,15 @@ class AlertBook:
     def ack(self, alert_id: int, by: str, note: str = "") -> Alert:
         with self.lock:
             alert = self._by_id(alert_id)
-            if not alert.acknowledged:
-                alert.acknowledged, alert.acknowledged_at, alert.acknowledged_by = True, self.clock.now(), by
-                alert.escalate_at = None
-                self._change(alert, Action.ACK, by, note)
-                self._close_if_done(alert, by)
+            self._acknowledge(alert, by, note)
             return alert
+
+    def _acknowledge(self, alert: Alert, by: str, note: str) -> None:
+        if not alert.acknowledged and alert.is_open:
+            alert.acknowledged, alert.acknowledged_at, alert.acknowledged_by = True, self.clock.now(), by
+            alert.escalate_at = None
+            self._change(alert, Action.ACK, by, note)
+            self._close_if_done(alert, by)
 
     def _close_if_done(self, alert: Alert, by: str) -> None:
         if not alert.active and alert.acknowledged and alert.closed_at is None:
@@ -273,12 +298,15 @@ class AlertBook:
                 self._change(alert, Action.SEVERITY, note=f"{severity.value}: {note}")
                 self._arm_escalation(alert, self.clock.now())
 
-    def set_work_order(self, alert_id: int, work_order: str, by: str) -> Alert:
+    def set_work_order(self, alert: Alert, work_order: int, by: str, note: str = "") -> None:
         with self.lock:
-            alert = self._by_id(alert_id)
             alert.work_order = work_order
-            self._change(alert, Action.DISPATCH, by, work_order)
-            return alert
+            self._change(alert, Action.DISPATCH, by, note or f"work order {work_order}")
+
+    def auto_ack(self, alert: Alert, by: str, note: str) -> None:
+        """Acknowledge on the operators' behalf (a work order already covers it): no paging."""
+        with self.lock:
+            self._acknowledge(alert, by, note)
 
     # -- timers --------------------------------------------------------------------------------
     def _at(self, due: datetime, key: str) -> None:
@@ -358,6 +386,8 @@ class AlertBook:
                 self._trim(window, now)
                 if len(window) < self.policy.flood_end:
                     self._flood_off(estate, now)
+            for extension in self.extensions:
+                extension.tick(now)
 
     def _expire(self, alert: Alert, now: datetime) -> None:
         if alert.escalate_at is not None and now >= alert.escalate_at and not alert.acknowledged:
@@ -370,12 +400,23 @@ class AlertBook:
     def flush(self) -> list[tuple[Alert, Action]]:
         """Store this batch's changes in one transaction, then notify. Returns what changed."""
         with self.lock:
-            if not self._dirty and not self.pending:
+            seen = 0
+            while seen < len(self._events):  # an extension may change alerts in turn: see those too
+                alert, action = self._events[seen]
+                seen += 1
+                for extension in self.extensions:
+                    extension.observe(alert, action)
+            if not self._dirty and not self.pending and not any(e.has_changes() for e in self.extensions):
                 return []
-            self.store.save(list(self._dirty.values()), self._history, self.pending)
+            self.store.save(
+                list(self._dirty.values()), self._history, self.pending, [e.write for e in self.extensions]
+            )
             events = self._events
             self._dirty, self._history, self._events, self.pending = {}, [], [], {}
+            after = [extension.committed() for extension in self.extensions]
         for alert, action in events:
             for notifier in self.notifiers:
                 notifier.notify(alert, action)
+        for send in after:
+            send()
         return events

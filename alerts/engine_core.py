@@ -116,6 +116,10 @@ class EngineCore:
         rules = self.rules.get(estate)
         return rules.by_id.get(rule_id) if rules else None
 
+    def rule(self, estate: str, rule_id: str) -> RuleBase | None:
+        """The rule as it applies in ``estate`` (after the estate's overrides)."""
+        return self._rule(estate, rule_id)
+
     def _raise(
         self,
         estate: str,

@@ -82,7 +82,7 @@ class Alert:
     cleared_at: datetime | None = None
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
-    work_order: str | None = None
+    work_order: int | None = None
     closed_at: datetime | None = None
     shelved_until: datetime | None = None
     shelve_reason: str | None = None

@@ -7,7 +7,7 @@ Writes happen once per batch (``save``), in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +17,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Connection,
     DateTime,
     Engine,
     Integer,
@@ -64,7 +65,7 @@ alerts_t = Table(
     _ts("cleared_at"),
     _ts("acknowledged_at"),
     Column("acknowledged_by", String(64)),
-    Column("work_order", String(64)),
+    Column("work_order", Integer),
     _ts("closed_at"),
     _ts("shelved_until"),
     Column("shelve_reason", Text),
@@ -208,8 +209,10 @@ class AlertStore:
         alerts: Iterable[Alert],
         history: Sequence[tuple[int, HistoryEntry]],
         pending: dict[str, tuple[int, int] | None],
+        also: Sequence[Callable[[Connection], None]] = (),
     ) -> None:
-        """Upsert changed alerts, append history, and set or drop pending on-delays, atomically."""
+        """Upsert changed alerts, append history, set or drop pending on-delays, and run ``also``
+        (other parts' writes), atomically."""
         rows = [
             {name: getattr(alert, name) for name in _FIELDS if name != "key"}
             | {"key": alert.key, "severity": alert.severity.value, "state": alert.state.value}
@@ -230,6 +233,8 @@ class AlertStore:
                 conn.execute(delete(pending_t).where(pending_t.c.key == bindparam("k")), dropped)
             if kept:
                 conn.execute(self._upsert(pending_t, "key"), kept)
+            for write in also:  # e.g. the work orders these alert changes created
+                write(conn)
 
     def _alerts(self, stmt: object, with_history: bool) -> list[Alert]:
         with self.engine.connect() as conn:

@@ -246,7 +246,14 @@ class Crew(_Config):
 
 
 class SlaPolicy(_Config):
+    """Deadlines for work orders. For each clock the most specific policy that sets it wins: one
+    naming the rule, then the category, then trade and severity (see dispatch/deadlines.py)."""
+
     id: IdStr = Field(description="Policy id")
+    rules: list[str] = Field(default_factory=list, description="Alert rules it applies to; none: every rule")
+    category: IdStr | None = Field(
+        None, description="Manual-report category it applies to, e.g. common_area; none: every order"
+    )
     trade: Trade | None = Field(None, description="Trade it applies to; none: every trade")
     severity: Severity | None = Field(None, description="Severity it applies to; none: every severity")
     accept: Duration | None = Field(None, description='Time to accept, e.g. "15m"')

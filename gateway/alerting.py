@@ -1,4 +1,5 @@
-"""The alarm engine's I/O: alert transitions published on MQTT, and the once-a-second tick.
+"""The alarm engine's I/O: alert and work-order changes published on MQTT and the event stream,
+and the once-a-second tick.
 
 The scheduler only triggers (APScheduler, one interval job); all logic stays in ``alerts``.
 """
@@ -7,11 +8,15 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from alerts.engine import AlarmEngine
 from alerts.model import Action, Alert
+from alerts.stream import EventHub
+from dispatch.model import OrderAction
 from gateway.mqtt import Publisher
 
 log = logging.getLogger(__name__)
@@ -32,6 +37,31 @@ class MqttAlertPublisher:
             return
         body = json.dumps({**alert.to_json(), "action": action.value}, ensure_ascii=False)
         self._publisher.publish(f"estate/{alert.estate}/alerts", body.encode(), qos=1)
+
+
+class MqttOrderPublisher:
+    """Publishes the work-order JSON on ``crew/{crew}/orders`` at QoS 1 on assignment and every
+    change; a reassigned order also goes to the crew it left, so their list drops it."""
+
+    def __init__(self, publisher: Publisher) -> None:
+        self._publisher = publisher
+
+    def notify(self, order: dict[str, Any], action: OrderAction, crews: Sequence[str]) -> None:
+        body = json.dumps({**order, "action": action.value}, ensure_ascii=False).encode()
+        for crew in crews:
+            self._publisher.publish(f"crew/{crew}/orders", body, qos=1)
+
+
+class StreamOrders:
+    """Work-order changes on the event stream (type ``workorder``), with the crews concerned."""
+
+    def __init__(self, hub: EventHub) -> None:
+        self._hub = hub
+
+    def notify(self, order: dict[str, Any], action: OrderAction, crews: Sequence[str]) -> None:
+        self._hub.publish(
+            "workorder", order["estate"], {**order, "action": action.value, "crews": list(crews)}
+        )
 
 
 class Ticker:

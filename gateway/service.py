@@ -18,7 +18,9 @@ from alerts.store import AlertStore
 from alerts.stream import EventHub
 from devices.clock import Clock, SystemClock, to_ns
 from devices.inventory import Inventory
-from gateway.alerting import MqttAlertPublisher, Ticker
+from dispatch.desk import Dispatcher
+from dispatch.store import OrderStore
+from gateway.alerting import MqttAlertPublisher, MqttOrderPublisher, StreamOrders, Ticker
 from gateway.db import make_engine, ping
 from gateway.deadletters import DeadLetterStore
 from gateway.ingest import DEVICE_TOPIC_FILTER, Limits, Reason, Rejection, excerpt
@@ -48,12 +50,14 @@ class Gateway:
     mqtt: MqttClient
     pipeline: Pipeline
     alarms: AlarmEngine
+    dispatcher: Dispatcher
     ticker: Ticker
     events: EventHub
     started: bool = field(default=False)
 
     def start(self) -> None:
         self.alarms.start()  # open alerts and their timers first: readings may raise at once
+        self.dispatcher.start()  # live work orders and their clocks
         self.sink.start()
         self.pipeline.start()
         self.mqtt.start()
@@ -146,6 +150,14 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
     alarms = AlarmEngine(
         inventory, book, clock, DEFAULT_RULES, registry.latest, dead_letter=unknown_reference
     )
+    dispatcher = Dispatcher(
+        inventory,
+        book,
+        OrderStore(engine),
+        clock,
+        alarms.rule,
+        [MqttOrderPublisher(mqtt), StreamOrders(events)],
+    )
     limits = Limits(settings.max_payload_bytes, settings.max_future_s, settings.max_past_s)
     pipeline = Pipeline(
         mqtt,
@@ -177,6 +189,7 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
         mqtt,
         pipeline,
         alarms,
+        dispatcher,
         Ticker(alarms),
         events,
     )

@@ -37,7 +37,8 @@ def clock() -> ManualClock:
 def gateway(tmp_path: Path, clock: ManualClock) -> Gateway:
     settings = Settings(mqtt_url="mqtt://127.0.0.1:9", data_dir=tmp_path, instance="api-test")
     gw = build_gateway(settings, load_inventory(SPEC_EXAMPLE), clock=clock)
-    gw.alarms.start()  # the alarm engine without the MQTT loop or the ticker
+    gw.alarms.start()  # the alarm engine and dispatch without the MQTT loop or the ticker
+    gw.dispatcher.start()
     return gw
 
 

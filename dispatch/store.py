@@ -1,0 +1,247 @@
+"""Persistence of work orders and their history (SQLAlchemy: SQLite or PostgreSQL).
+
+Orders are written in the same transaction as the alert changes that caused them (the alert
+book calls :meth:`OrderStore.write` with its connection), so a crash can never leave an alert
+pointing at an order that was not stored, nor an order without its alert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from devices.base import Severity, Trade
+from dispatch.model import LIVE_STATES, OrderAction, OrderEntry, OrderState, Source, Step, WorkOrder
+
+metadata = MetaData()
+
+
+def _ts(name: str, **kw: object) -> Column[datetime]:
+    return Column(name, DateTime(timezone=True), **kw)  # type: ignore[arg-type]
+
+
+orders_t = Table(
+    "work_orders",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("estate", String(64), nullable=False, index=True),
+    Column("building", String(64)),
+    Column("device", String(64)),
+    Column("alert", Integer),
+    Column("alert_key", String(200), index=True),
+    Column("rule", String(64)),
+    Column("trade", String(32), nullable=False),
+    Column("crew", String(64), index=True),
+    Column("severity", String(16), nullable=False),
+    Column("state", String(16), nullable=False, index=True),
+    Column("title", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("category", String(64)),
+    _ts("created_at", nullable=False, index=True),
+    _ts("accept_due"),
+    _ts("arrive_due"),
+    _ts("resolve_due"),
+    _ts("accepted_at"),
+    _ts("arrived_at"),
+    _ts("resolved_at"),
+    _ts("closed_at"),
+    Column("breached", JSON, nullable=False),
+    Column("crews_tried", JSON, nullable=False),
+    Column("reopened", Integer, nullable=False),
+)
+
+order_history_t = Table(
+    "work_order_history",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", Integer, nullable=False, index=True),
+    _ts("at", nullable=False),
+    Column("by", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("note", Text, nullable=False),
+)
+
+_TIMES = (
+    "created_at",
+    "accept_due",
+    "arrive_due",
+    "resolve_due",
+    "accepted_at",
+    "arrived_at",
+    "resolved_at",
+    "closed_at",
+)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def _row(order: WorkOrder) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "estate": order.estate,
+        "building": order.building,
+        "device": order.device,
+        "alert": order.alert,
+        "alert_key": order.alert_key,
+        "rule": order.rule,
+        "trade": order.trade.value,
+        "crew": order.crew,
+        "severity": order.severity.value,
+        "state": order.state.value,
+        "title": order.title,
+        "description": order.description,
+        "source": order.source.value,
+        "category": order.category,
+        **{name: getattr(order, name) for name in _TIMES},
+        "breached": [step.value for step in order.breached],
+        "crews_tried": list(order.crews_tried),
+        "reopened": order.reopened,
+    }
+
+
+def _order(r: Any) -> WorkOrder:
+    order = WorkOrder(
+        id=r.id,
+        estate=r.estate,
+        building=r.building,
+        device=r.device,
+        alert=r.alert,
+        alert_key=r.alert_key,
+        rule=r.rule,
+        trade=Trade(r.trade),
+        crew=r.crew,
+        severity=Severity(r.severity),
+        state=OrderState(r.state),
+        title=r.title,
+        description=r.description,
+        source=Source(r.source),
+        category=r.category,
+        created_at=r.created_at,
+        breached=[Step(s) for s in r.breached],
+        crews_tried=list(r.crews_tried),
+        reopened=r.reopened,
+    )
+    for name in _TIMES:
+        setattr(order, name, _utc(getattr(r, name)))
+    return order
+
+
+class OrderStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        metadata.create_all(engine)
+
+    def next_id(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.coalesce(func.max(orders_t.c.id), 0))).scalar_one()) + 1
+
+    def _upsert(self) -> Any:
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(orders_t)
+        return stmt.on_conflict_do_update(
+            index_elements=["id"],
+            set_={c.name: stmt.excluded[c.name] for c in orders_t.columns if c.name != "id"},
+        )
+
+    def write(
+        self, conn: Connection, orders: Iterable[WorkOrder], history: Sequence[tuple[int, OrderEntry]]
+    ) -> None:
+        """Upsert changed orders and append their history, inside the caller's transaction."""
+        rows = [_row(order) for order in orders]
+        if rows:
+            conn.execute(self._upsert(), rows)
+        if history:
+            conn.execute(
+                insert(order_history_t),
+                [
+                    {"order_id": oid, "at": h.at, "by": h.by, "action": h.action.value, "note": h.note}
+                    for oid, h in history
+                ],
+            )
+
+    def _load(self, stmt: Any) -> list[WorkOrder]:
+        with self.engine.connect() as conn:
+            orders = [_order(r) for r in conn.execute(stmt)]
+            if orders:
+                by_id = {o.id: o for o in orders}
+                hq = (
+                    select(order_history_t)
+                    .where(order_history_t.c.order_id.in_(by_id))
+                    .order_by(order_history_t.c.id)
+                )
+                for h in conn.execute(hq):
+                    by_id[h.order_id].history.append(
+                        OrderEntry(_utc(h.at) or h.at, h.by, OrderAction(h.action), h.note)
+                    )
+        return orders
+
+    def live(self) -> list[WorkOrder]:
+        """Orders still under way (not closed or cancelled): their clocks run."""
+        states = [s.value for s in LIVE_STATES]
+        return self._load(select(orders_t).where(orders_t.c.state.in_(states)).order_by(orders_t.c.id))
+
+    def get(self, order_id: int) -> WorkOrder | None:
+        found = self._load(select(orders_t).where(orders_t.c.id == order_id))
+        return found[0] if found else None
+
+    def last_closed(self, alert_key: str, since: datetime) -> WorkOrder | None:
+        """The latest order for this alert key closed at or after ``since`` (to reopen it)."""
+        t = orders_t
+        stmt = (
+            select(t)
+            .where(t.c.alert_key == alert_key, t.c.state == OrderState.CLOSED.value, t.c.closed_at >= since)
+            .order_by(t.c.closed_at.desc())
+            .limit(1)
+        )
+        found = self._load(stmt)
+        return found[0] if found else None
+
+    def query(
+        self,
+        estate: str | None = None,
+        state: str | None = None,
+        crew: str | None = None,
+        estates: frozenset[str] | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        closed_from: datetime | None = None,
+        limit: int = 500,
+    ) -> list[WorkOrder]:
+        t = orders_t
+        stmt = select(t).order_by(t.c.created_at.desc(), t.c.id.desc()).limit(limit)
+        for column, value in ((t.c.estate, estate), (t.c.state, state), (t.c.crew, crew)):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        if estates:
+            stmt = stmt.where(t.c.estate.in_(estates))
+        if created_from is not None:
+            stmt = stmt.where(t.c.created_at >= created_from)
+        if created_to is not None:
+            stmt = stmt.where(t.c.created_at < created_to)
+        if closed_from is not None:
+            stmt = stmt.where(t.c.closed_at >= closed_from)
+        return self._load(stmt)
