@@ -9,8 +9,9 @@ Durations are written ``30m``, ``2h``, ``2d`` or ``5wd``:
 
 For each clock (accept, arrive, resolve) the most specific policy that sets it wins: one naming
 the alert rule, then one for a category of manual report, then trade and severity together, then
-either alone, then a catch-all. The inventory's policies come before the defaults below, so at
-equal specificity an estate's own figure wins.
+either alone, then a catch-all; the earlier wins a tie. The inventory's own policies are looked at
+first: a default below sets a clock only where none of them does, so an estate that writes
+"critical lift orders resolved in 4 h" gets 4 h for an entrapment too.
 """
 
 from __future__ import annotations
@@ -99,29 +100,29 @@ def select_clocks(
     trade: Trade,
     severity: Severity,
     category: str | None = None,
+    defaults: Iterable[SlaPolicy] = (),
 ) -> dict[Step, Clock]:
-    """Each clock from the most specific matching policy that sets it (earlier wins a tie)."""
-    matching = [p for p in policies if _matches(p, rule, trade, severity, category)]
-    ranked = sorted(enumerate(matching), key=lambda item: (-_specificity(item[1]), item[0]))
+    """Each clock from the most specific matching policy that sets it (earlier wins a tie);
+    ``defaults`` only for clocks that none of ``policies`` sets."""
     clocks: dict[Step, Clock] = {}
-    for step in Step:
-        for _, policy in ranked:
-            duration: SlaDuration | None = getattr(policy, step.value)
-            if duration is not None:
-                clocks[step] = Clock(duration, policy.id)
-                break
+    for tier in (policies, defaults):
+        matching = [p for p in tier if _matches(p, rule, trade, severity, category)]
+        ranked = sorted(enumerate(matching), key=lambda item: (-_specificity(item[1]), item[0]))
+        for step in Step:
+            for _, policy in ranked:
+                duration: SlaDuration | None = getattr(policy, step.value)
+                if step not in clocks and duration is not None:
+                    clocks[step] = Clock(duration, policy.id)
+                    break
     return clocks
 
 
 def add_duration(start: datetime, duration: SlaDuration, tz: ZoneInfo, calendar: HolidayCalendar) -> datetime:
     """When a clock of ``duration`` started at ``start`` runs out (UTC)."""
     amount, unit = duration
-    if unit is DurationUnit.MINUTES:
-        return start + timedelta(minutes=amount)
-    if unit is DurationUnit.HOURS:
-        return start + timedelta(hours=amount)
-    if unit is DurationUnit.DAYS:
-        return start + timedelta(days=amount)
+    elapsed = {DurationUnit.MINUTES: 60, DurationUnit.HOURS: 3600, DurationUnit.DAYS: 86400}.get(unit)
+    if elapsed is not None:  # elapsed time: in UTC, so a clock change does not stretch it
+        return start.astimezone(UTC) + timedelta(seconds=amount * elapsed)
     day, counted = start.astimezone(tz).date(), 0
     while counted < amount:
         day += timedelta(days=1)

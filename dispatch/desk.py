@@ -215,7 +215,8 @@ class Dispatcher:
         """Set the order's deadlines for ``steps`` from ``start``; returns what was set, for history."""
         estate = self.inventory.estate(order.estate)
         clocks = select_clocks(
-            [*self.inventory.sla_policies, *DEFAULT_POLICIES],
+            self.inventory.sla_policies,
+            defaults=DEFAULT_POLICIES,
             rule=order.rule,
             trade=order.trade,
             severity=order.severity,

@@ -4,7 +4,7 @@ tests. The alert store is real SQLite in the test's tmp dir; notifications are r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +43,11 @@ class Harness:
         rules: Sequence[Rule] = DEFAULT_RULES,
         policy: Policy | None = None,
         db_name: str = "alerts.db",
+        start: datetime | None = None,
     ) -> None:
         self.tmp_path = tmp_path
         self.inventory = inventory or load_inventory(SPEC_EXAMPLE)
-        self.clock = ManualClock()
+        self.clock = ManualClock(start)
         self.recorder = Recorder()
         self.values: dict[tuple[str, str], dict[str, FieldValue]] = {}
         self.store = AlertStore(make_engine(f"sqlite:///{tmp_path / db_name}"))
