@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse
 from alerts.book import AlertClosed, AlertError, AlertNotFound
 from alerts.rules import RuleOverrideError
 from api.auth import TokenBook
-from api.routes import alerts, deadletters, devices, patrols, stream, system
+from api.routes import alerts, deadletters, devices, patrols, stream, system, workorders
+from dispatch.desk import OrderConflict, OrderError, OrderNotFound
 from gateway.service import Gateway
 
 
@@ -43,6 +44,7 @@ def create_app(gateway: Gateway, tokens: TokenBook, *, manage_lifecycle: bool = 
     app.include_router(alerts.router)
     app.include_router(stream.router)
     app.include_router(patrols.router)
+    app.include_router(workorders.router)
     _map_errors(app)
     return app
 
@@ -53,6 +55,9 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (AlertClosed, status.HTTP_409_CONFLICT),
     (AlertError, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (RuleOverrideError, status.HTTP_422_UNPROCESSABLE_CONTENT),
+    (OrderNotFound, status.HTTP_404_NOT_FOUND),
+    (OrderConflict, status.HTTP_409_CONFLICT),
+    (OrderError, status.HTTP_422_UNPROCESSABLE_CONTENT),
 ]
 
 

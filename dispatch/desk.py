@@ -55,6 +55,10 @@ class OrderNotFound(OrderError):
     pass
 
 
+class OrderConflict(OrderError):
+    """The order (or alert) is not in a state that allows this (a 409 at the API)."""
+
+
 @dataclass(frozen=True)
 class DispatchPolicy:
     #: A repeat of the fault within this long after closing reopens the order (SPEC §7).
@@ -119,7 +123,7 @@ class Dispatcher:
             found = self.store.get(order_id)
             if found is None:
                 raise OrderNotFound(f"no work order {order_id}")
-            raise OrderError(f"work order {order_id} is {found.state.value}")
+            raise OrderConflict(f"work order {order_id} is {found.state.value}")
         return order
 
     def device_orders(self, estate: str, device: str) -> list[WorkOrder]:
@@ -389,9 +393,9 @@ class Dispatcher:
         self,
         *,
         estate: str,
-        trade: Trade,
         title: str,
         by: str,
+        trade: Trade | None = None,
         building: str | None = None,
         device: str | None = None,
         severity: Severity = Severity.MINOR,
@@ -399,10 +403,22 @@ class Dispatcher:
         category: str | None = None,
         crew: str | None = None,
     ) -> WorkOrder:
-        """A manual report (a resident's 报修 entered by staff)."""
+        """A manual report (a resident's 报修 entered by staff). With a device, the trade and the
+        building default to the device's."""
         with self.book.lock:
-            if self.inventory.estate(estate) is None:
-                raise OrderNotFound(f"no estate {estate!r}")
+            found = self.inventory.estate(estate)
+            if found is None:
+                raise OrderError(f"no estate {estate!r}")
+            if device is not None:
+                config = found.device(device)
+                if config is None:
+                    raise OrderError(f"no device {device!r} in estate {estate!r}")
+                building = building or config.building
+                trade = trade or trade_for(config.kind.value, None)
+            if trade is None:
+                raise OrderError("say which trade repairs it (or name the device)")
+            if building is not None and building not in found.buildings:
+                raise OrderError(f"no building {building!r} in estate {estate!r}")
             self._check_crew(estate, crew)
             order = self._create(
                 estate=estate,
@@ -427,9 +443,9 @@ class Dispatcher:
             if alert is None:
                 raise OrderNotFound(f"no alert {alert_id}")
             if not alert.is_open:
-                raise OrderError(f"alert {alert_id} is closed")
+                raise OrderConflict(f"alert {alert_id} is closed")
             if alert.work_order is not None and alert.work_order in self.live:
-                raise OrderError(f"alert {alert_id} already has work order {alert.work_order}")
+                raise OrderConflict(f"alert {alert_id} already has work order {alert.work_order}")
             self._check_crew(alert.estate, crew)
             order = self._from_alert(alert, Source.OPERATOR, by, crew)
         self.book.flush()
@@ -454,7 +470,9 @@ class Dispatcher:
             }[step]
             if order.state not in allowed:
                 need = " or ".join(s.value for s in allowed)
-                raise OrderError(f"work order {order_id} is {order.state.value}: {step.value} needs {need}")
+                raise OrderConflict(
+                    f"work order {order_id} is {order.state.value}: {step.value} needs {need}"
+                )
             now = self.clock.now()
             order.set_done(step, now)
             order.state = STEP_STATE[step]
@@ -498,7 +516,7 @@ class Dispatcher:
         with self.book.lock:
             order = self._get(order_id)
             if order.state is OrderState.RESOLVED:
-                raise OrderError(f"work order {order_id} is resolved: waiting for the device, not a crew")
+                raise OrderConflict(f"work order {order_id} is resolved: waiting for the device, not a crew")
             self._check_crew(order.estate, crew)
             previous = order.crew
             order.crew, order.state = crew, OrderState.ASSIGNED

@@ -1,5 +1,5 @@
 """Alerts (SPEC §5, §8): list, detail with history, acknowledge, shelve, unshelve; maintenance
-windows; alarm KPIs."""
+windows; KPIs (alarms, patrols, repairs: 维修及时率)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from alerts.store import MaintenanceWindow
 from api.auth import CurrentPrincipal, Principal, Role, check_estate, require_roles
 from api.deps import GatewayDep
 from devices.base import Severity
+from dispatch.kpis import repair_kpis
 
 router = APIRouter(prefix="/api", tags=["alerts"])
 _READ = require_roles(Role.OPERATOR, Role.MANAGER, Role.SIMULATOR)
@@ -158,12 +159,16 @@ def kpis(
         estate, since=start, estates=principal.estates or None, limit=100_000, with_history=True
     )
     result = alarm_kpis(found, store.floods(estate, start, stop), start, stop, now)
+    orders = gateway.dispatcher.store.query(
+        estate, estates=principal.estates or None, created_from=start, created_to=stop, limit=1_000_000
+    )
     return {
         "estate": estate,
         "start": start.isoformat(),
         "stop": stop.isoformat(),
         "alarms": vars(result),
         "patrols": _patrol_compliance(gateway, principal, estate, start, stop),
+        "repairs": vars(repair_kpis(orders, start, stop)),
     }
 
 

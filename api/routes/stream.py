@@ -1,5 +1,6 @@
-"""``GET /api/stream``: server-sent events of alert changes in the caller's scope, resumable with
-``Last-Event-ID`` (a reconnecting browser sends it by itself)."""
+"""``GET /api/stream``: server-sent events of alert and work-order changes in the caller's scope,
+resumable with ``Last-Event-ID`` (a reconnecting browser sends it by itself). A crew token gets
+its own crew's work orders (including one taken away from it), and no alerts."""
 
 from __future__ import annotations
 
@@ -16,20 +17,22 @@ from api.deps import GatewayDep
 
 router = APIRouter(prefix="/api", tags=["stream"])
 KEEPALIVE_S = 15.0
-#: Which event types each role receives (crews get their work orders with dispatch, issue 5).
+#: Which event types each role receives.
 _TYPES = {
-    Role.OPERATOR: {"alert"},
-    Role.MANAGER: {"alert"},
-    Role.ADMIN: {"alert"},
-    Role.SIMULATOR: {"alert"},
-    Role.CREW: set[str](),
+    Role.OPERATOR: {"alert", "workorder"},
+    Role.MANAGER: {"alert", "workorder"},
+    Role.ADMIN: {"alert", "workorder"},
+    Role.SIMULATOR: {"alert", "workorder"},
+    Role.CREW: {"workorder"},
 }
 
 
 def _visible(principal: Principal, event: StreamEvent) -> bool:
     if event.type == "reset":
         return True
-    return event.type in _TYPES[principal.role] and principal.sees(event.estate)
+    if event.type not in _TYPES[principal.role] or not principal.sees(event.estate):
+        return False
+    return principal.role is not Role.CREW or principal.crew in event.data.get("crews", ())
 
 
 def _frame(event: StreamEvent) -> str:
@@ -45,7 +48,7 @@ async def _events(hub: EventHub, principal: Principal, request: Request, last_id
         yield "".join(frames) if frames else ": keep-alive\n\n"
 
 
-@router.get("/stream", summary="Server-sent events: alert changes in the caller's scope")
+@router.get("/stream", summary="Server-sent events: alert and work-order changes in the caller's scope")
 def stream(
     request: Request,
     gateway: GatewayDep,
