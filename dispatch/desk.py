@@ -1,97 +1,40 @@
 """The dispatch desk (SPEC §7): work orders from alerts and reports, routed to crews, with
 deadline clocks, escalation, closing on telemetry and reopening when the fault returns.
 
-The desk is an extension of the alert book: it sees every alert change inside the book's batch
-(``observe``), keeps its clocks on the book's tick, and stores its orders in the same transaction
-as the alert changes. All its work runs under the book's lock; every public action ends with the
-book's ``flush`` (storage, then MQTT ``crew/{crew}/orders`` and the event stream).
+This module holds start-up, queries and people's actions; the automatic side (the alert book's
+extension, clocks, escalation) is :class:`dispatch.desk_core.DeskCore`. All work runs under the
+alert book's lock and every action ends with the book's ``flush``.
 """
 
 from __future__ import annotations
 
-import heapq
-from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Protocol
-from zoneinfo import ZoneInfo
-
-from sqlalchemy import Connection
-
-from alerts.book import RANK, AlertBook, Raise
-from alerts.model import Action, Alert, alert_key
-from alerts.rules import RuleBase
 from devices.base import Severity, Trade
-from devices.clock import Clock
-from devices.inventory import Inventory
-from dispatch.deadlines import DEFAULT_POLICIES, deadlines, select_clocks
-from dispatch.model import STEP_STATE, OrderAction, OrderEntry, OrderState, Source, Step, WorkOrder
-from dispatch.routing import candidates, trade_for
-from dispatch.store import OrderStore
+from dispatch.desk_core import (
+    BREACH_RULE,
+    BY,
+    DeskCore,
+    DispatchPolicy,
+    OrderConflict,
+    OrderError,
+    OrderNotFound,
+    OrderNotifier,
+)
+from dispatch.model import STEP_STATE, OrderAction, OrderState, Source, Step, WorkOrder
+from dispatch.routing import trade_for
 
-BY = "dispatch"
-BREACH_RULE = "workorder.overdue"
-#: Rules outside the catalogue that always send someone: a guard's SOS.
-ALWAYS_DISPATCH = frozenset({"patrol.sos"})
-_STEP_ZH = {Step.ACCEPT: "接单", Step.ARRIVE: "到场", Step.RESOLVE: "完成"}
-_CLEARING = frozenset({Action.CLEAR, Action.CLOSE})
-_RAISING = frozenset({Action.RAISE, Action.REACTIVATE, Action.UNSUPPRESS})
-
-RuleLookup = Callable[[str, str], RuleBase | None]
-
-
-class OrderNotifier(Protocol):
-    def notify(self, order: dict[str, Any], action: OrderAction, crews: Sequence[str]) -> None:
-        """``order``: the work-order JSON as it was at the change; ``crews``: whom it concerns
-        (the crew it is with, and on a reassignment the crew it left)."""
-
-
-class OrderError(ValueError):
-    """An action that cannot be done as asked (a 409 or 422 at the API)."""
+__all__ = [
+    "BREACH_RULE",
+    "BY",
+    "DispatchPolicy",
+    "Dispatcher",
+    "OrderConflict",
+    "OrderError",
+    "OrderNotFound",
+    "OrderNotifier",
+]
 
 
-class OrderNotFound(OrderError):
-    pass
-
-
-class OrderConflict(OrderError):
-    """The order (or alert) is not in a state that allows this (a 409 at the API)."""
-
-
-@dataclass(frozen=True)
-class DispatchPolicy:
-    #: A repeat of the fault within this long after closing reopens the order (SPEC §7).
-    reopen_within: timedelta = timedelta(hours=24)
-
-
-class Dispatcher:
-    def __init__(
-        self,
-        inventory: Inventory,
-        book: AlertBook,
-        store: OrderStore,
-        clock: Clock,
-        rules: RuleLookup,
-        notifiers: Sequence[OrderNotifier] = (),
-        policy: DispatchPolicy | None = None,
-    ) -> None:
-        self.inventory, self.book, self.store, self.clock, self.rules = inventory, book, store, clock, rules
-        self.notifiers = list(notifiers)
-        self.policy = policy or DispatchPolicy()
-        self.live: dict[int, WorkOrder] = {}
-        #: Orders closed lately, by alert key: a repeat of that fault reopens them.
-        self._closed: dict[str, tuple[int, datetime]] = {}
-        self._closed_order: deque[tuple[datetime, str]] = deque()
-        self._next_id = 1
-        self._due: list[tuple[datetime, int, int, Step]] = []
-        self._seq = 0
-        self._dirty: dict[int, WorkOrder] = {}
-        self._history: list[tuple[int, OrderEntry]] = []
-        self._events: list[tuple[WorkOrder, OrderAction, tuple[str, ...]]] = []
-        self._written: list[tuple[WorkOrder, OrderAction, tuple[str, ...]]] = []
-        book.extensions.append(self)
-
+class Dispatcher(DeskCore):
     # -- start-up ------------------------------------------------------------------------------
     def start(self) -> None:
         """Load live orders and arm their clocks (a deadline passed while down fires at the next
@@ -125,268 +68,6 @@ class Dispatcher:
                 raise OrderNotFound(f"no work order {order_id}")
             raise OrderConflict(f"work order {order_id} is {found.state.value}")
         return order
-
-    def device_orders(self, estate: str, device: str) -> list[WorkOrder]:
-        return [o for o in self.live.values() if o.estate == estate and o.device == device]
-
-    # -- the book's extension ------------------------------------------------------------------
-    def observe(self, alert: Alert, action: Action) -> None:
-        if alert.rule == BREACH_RULE:
-            return
-        if action in _RAISING and alert.active and alert.suppressed_by is None:
-            self._on_raise(alert)
-        elif action in _CLEARING and alert.work_order is not None:
-            order = self.live.get(alert.work_order)
-            if order is not None and order.alert == alert.id and order.state is OrderState.RESOLVED:
-                self._close(order, "设备遥测确认已恢复 / telemetry confirms recovery")
-
-    def _on_raise(self, alert: Alert) -> None:
-        now = self.clock.now()
-        if alert.work_order is not None and alert.work_order in self.live:
-            return
-        closed = self._closed.get(alert.key)
-        if closed is not None and now - closed[1] <= self.policy.reopen_within:
-            self._reopen(closed[0], alert)
-            return
-        if alert.device is not None:
-            for order in self.device_orders(alert.estate, alert.device):
-                self._link(order, alert)
-                return
-        rule = self.rules(alert.estate, alert.rule)
-        if alert.rule in ALWAYS_DISPATCH or (rule is not None and rule.dispatch):
-            self._from_alert(alert, Source.ALERT, BY, crew=None)
-
-    def _link(self, order: WorkOrder, alert: Alert) -> None:
-        """Another alarm of a device under repair joins its order; unless critical, it does not
-        page again (acknowledged on the desk's behalf)."""
-        self.book.set_work_order(alert, order.id, BY, f"work order {order.id} already open for the device")
-        self._change(order, OrderAction.LINK, BY, f"alert {alert.id} {alert.rule}")
-        if RANK[alert.severity] > RANK[order.severity]:
-            order.severity = alert.severity
-            self._change(order, OrderAction.SEVERITY, BY, alert.severity.value)
-        if alert.severity is not Severity.CRITICAL:
-            self.book.auto_ack(alert, BY, f"covered by work order {order.id}: not paged again")
-
-    def _remember_closed(self, key: str, order_id: int, closed_at: datetime) -> None:
-        self._closed[key] = (order_id, closed_at)
-        self._closed_order.append((closed_at, key))
-
-    def tick(self, now: datetime) -> None:
-        while self._closed_order and now - self._closed_order[0][0] > self.policy.reopen_within:
-            closed_at, key = self._closed_order.popleft()
-            if key in self._closed and self._closed[key][1] == closed_at:
-                del self._closed[key]
-        while self._due and self._due[0][0] <= now:
-            due, _, order_id, step = heapq.heappop(self._due)
-            order = self.live.get(order_id)
-            if order is None or order.due(step) != due or order.done_at(step) or order.resolved_at:
-                continue  # done, moved or gone since it was armed
-            self._breach(order, step, now)
-
-    def has_changes(self) -> bool:
-        return bool(self._dirty)
-
-    def write(self, conn: Connection) -> None:
-        self.store.write(conn, list(self._dirty.values()), self._history)
-
-    def committed(self) -> Callable[[], None]:
-        events = [(o.to_json(), a, c) for o, a, c in self._events]
-        self._dirty, self._history, self._events = {}, [], []
-
-        def send() -> None:
-            for body, action, crews in events:
-                for notifier in self.notifiers:
-                    notifier.notify(body, action, crews)
-
-        return send
-
-    # -- changes -------------------------------------------------------------------------------
-    def _change(
-        self, order: WorkOrder, action: OrderAction, by: str, note: str = "", *, crews: tuple[str, ...] = ()
-    ) -> None:
-        self._history.append((order.id, order.record(self.clock.now(), by, action, note)))
-        self._dirty[order.id] = order
-        self._events.append((order, action, crews or ((order.crew,) if order.crew else ())))
-
-    def _arm(self, order: WorkOrder) -> None:
-        for step in Step:
-            due = order.due(step)
-            if due is not None and order.done_at(step) is None:
-                self._seq += 1
-                heapq.heappush(self._due, (due, self._seq, order.id, step))
-
-    def _clocks(self, order: WorkOrder, start: datetime, steps: Sequence[Step] = tuple(Step)) -> str:
-        """Set the order's deadlines for ``steps`` from ``start``; returns what was set, for history."""
-        estate = self.inventory.estate(order.estate)
-        clocks = select_clocks(
-            self.inventory.sla_policies,
-            defaults=DEFAULT_POLICIES,
-            rule=order.rule,
-            trade=order.trade,
-            severity=order.severity,
-            category=order.category,
-        )
-        tz = estate.tz if estate is not None else ZoneInfo("UTC")
-        due = deadlines(start, clocks, tz, self.inventory.calendar_for(order.estate))
-        for step in steps:
-            order.set_due(step, due.get(step))
-        self._arm(order)
-        return ", ".join(f"{s.value} {clocks[s].duration} ({clocks[s].policy})" for s in steps if s in clocks)
-
-    def _create(
-        self,
-        *,
-        estate: str,
-        building: str | None,
-        device: str | None,
-        trade: Trade,
-        severity: Severity,
-        title: str,
-        description: str,
-        source: Source,
-        by: str,
-        category: str | None = None,
-        crew: str | None = None,
-        alert: Alert | None = None,
-    ) -> WorkOrder:
-        """A new order, its clocks started now, assigned to ``crew`` or the on-duty crew."""
-        now = self.clock.now()
-        order = WorkOrder(
-            self._next_id,
-            estate,
-            building,
-            device,
-            alert.id if alert else None,
-            alert.key if alert and alert.device else None,
-            alert.rule if alert else None,
-            trade,
-            None,
-            severity,
-            OrderState.OPEN,
-            title,
-            description,
-            source,
-            category,
-            now,
-        )
-        self._next_id += 1
-        self.live[order.id] = order
-        self._change(
-            order, OrderAction.CREATE, by, f"{source.value}; clocks: {self._clocks(order, now) or 'none'}"
-        )
-        if alert is not None:
-            self.book.set_work_order(alert, order.id, by)
-        self._assign(order, crew, by)
-        return order
-
-    def _from_alert(self, alert: Alert, source: Source, by: str, crew: str | None) -> WorkOrder:
-        return self._create(
-            estate=alert.estate,
-            building=alert.building,
-            device=alert.device,
-            trade=trade_for(alert.kind, alert.rule),
-            severity=alert.severity,
-            title=alert.message,
-            description=alert.message_en,
-            source=source,
-            by=by,
-            crew=crew,
-            alert=alert,
-        )
-
-    def _assign(self, order: WorkOrder, crew: str | None, by: str) -> None:
-        if crew is None:
-            found = candidates(self.inventory, order.estate, order.trade, self.clock.now())
-            if not found:
-                self._change(
-                    order,
-                    OrderAction.ESCALATE,
-                    by,
-                    f"no crew of trade {order.trade} serves {order.estate}: an operator must assign one",
-                )
-                return
-            crew = found[0].id
-        order.crew, order.state = crew, OrderState.ASSIGNED
-        order.crews_tried.append(crew)
-        self._change(order, OrderAction.ASSIGN, by, crew)
-
-    def _reopen(self, order_id: int, alert: Alert) -> None:
-        order = self.store.get(order_id)
-        self._closed.pop(alert.key, None)
-        if order is None:
-            return
-        now = self.clock.now()
-        self.live[order.id] = order
-        order.state = OrderState.ASSIGNED if order.crew else OrderState.OPEN
-        order.alert, order.reopened, order.closed_at = alert.id, order.reopened + 1, None
-        for step in Step:
-            order.set_done(step, None)
-        clocks = self._clocks(order, now)
-        self.book.set_work_order(alert, order.id, BY, f"fault returned: work order {order.id} reopened")
-        self._change(
-            order,
-            OrderAction.REOPEN,
-            BY,
-            f"alert {alert.id}: the fault returned within {self.policy.reopen_within}; clocks: {clocks}",
-        )
-
-    def _close(self, order: WorkOrder, note: str) -> None:
-        order.state, order.closed_at = OrderState.CLOSED, self.clock.now()
-        self.live.pop(order.id, None)
-        if order.alert_key:
-            self._remember_closed(order.alert_key, order.id, order.closed_at)
-        self._change(order, OrderAction.CLOSE, BY, note)
-
-    # -- clocks running out ----------------------------------------------------------------------
-    def _breach_key(self, order: WorkOrder, step: Step) -> str:
-        return alert_key(order.estate, None, BREACH_RULE, f"WO{order.id}/{step.value}")
-
-    def _breach(self, order: WorkOrder, step: Step, now: datetime) -> None:
-        due = order.due(step)
-        local = due.astimezone(self._tz(order)).strftime("%m-%d %H:%M") if due else ""
-        if step not in order.breached:
-            order.breached.append(step)
-            self._change(order, OrderAction.BREACH, BY, f"{step.value} deadline {local} missed")
-            where = order.device or order.building or order.estate
-            self.book.raise_(
-                Raise(
-                    order.estate,
-                    order.building,
-                    None,
-                    None,
-                    BREACH_RULE,
-                    order.severity if RANK[order.severity] >= RANK[Severity.MAJOR] else Severity.MINOR,
-                    f"工单 {order.id}（{where}）超过{_STEP_ZH[step]}时限 {local}：{order.title}",
-                    f"Work order {order.id} ({where}) missed its {step.value} deadline {local}: "
-                    f"{order.description or order.title}",
-                    subject=f"WO{order.id}/{step.value}",
-                )
-            )
-        if step is Step.ACCEPT and order.severity is Severity.CRITICAL:
-            self._escalate(order, now)
-
-    def _escalate(self, order: WorkOrder, now: datetime) -> None:
-        """A critical order nobody accepted goes to the next crew of its trade, else the duty
-        manager (the breach alert, which escalates like any unacknowledged critical alarm)."""
-        for crew in candidates(self.inventory, order.estate, order.trade, now):
-            if crew.id not in order.crews_tried:
-                previous = order.crew
-                order.crew, order.state = crew.id, OrderState.ASSIGNED
-                order.crews_tried.append(crew.id)
-                clocks = self._clocks(order, now, (Step.ACCEPT,))
-                self._change(
-                    order,
-                    OrderAction.ESCALATE,
-                    BY,
-                    f"not accepted in time by {previous}: reassigned to {crew.id}; {clocks}",
-                    crews=tuple(c for c in (previous, crew.id) if c),
-                )
-                return
-        self._change(order, OrderAction.ESCALATE, BY, "not accepted in time and no other crew: duty manager")
-
-    def _tz(self, order: WorkOrder) -> ZoneInfo:
-        estate = self.inventory.estate(order.estate)
-        return estate.tz if estate is not None else ZoneInfo("UTC")
 
     # -- people's actions ------------------------------------------------------------------------
     def report(
