@@ -50,7 +50,7 @@ class Dispatcher(DeskCore):
                 if order.alert_key and order.closed_at:
                     self._remember_closed(order.alert_key, order.id, order.closed_at)
             for alert in self.book.open_alerts():
-                if alert.active and alert.work_order is None:
+                if alert.active and alert.work_order is None and alert.suppressed_by is None:
                     self._on_raise(alert)
         self.book.flush()
 

@@ -102,14 +102,16 @@ class DeskCore:
     def observe(self, alert: Alert, action: Action) -> None:
         if alert.rule == BREACH_RULE:
             return
-        if action in _RAISING and alert.active and alert.suppressed_by is None:
-            self._on_raise(alert)
+        if action in _RAISING and alert.suppressed_by is None:
+            # Even if it cleared within the same batch (a hatch opened and shut): it happened.
+            # A new alert's clocks start when it was raised, "30 min after the alarm".
+            self._on_raise(alert, alert.raised_at if action is Action.RAISE else None)
         elif action in _CLEARING and alert.work_order is not None:
             order = self.live.get(alert.work_order)
             if order is not None and order.alert == alert.id and order.state is OrderState.RESOLVED:
                 self._close(order, "设备遥测确认已恢复 / telemetry confirms recovery")
 
-    def _on_raise(self, alert: Alert) -> None:
+    def _on_raise(self, alert: Alert, since: datetime | None = None) -> None:
         now = self.clock.now()
         if alert.work_order is not None and alert.work_order in self.live:
             return
@@ -123,7 +125,7 @@ class DeskCore:
                 return
         rule = self.rules(alert.estate, alert.rule)
         if alert.rule in ALWAYS_DISPATCH or (rule is not None and rule.dispatch):
-            self._from_alert(alert, Source.ALERT, BY, crew=None)
+            self._from_alert(alert, Source.ALERT, BY, crew=None, start=since)
 
     def _link(self, order: WorkOrder, alert: Alert) -> None:
         """Another alarm of a device under repair joins its order; unless critical, it does not
@@ -217,9 +219,11 @@ class DeskCore:
         category: str | None = None,
         crew: str | None = None,
         alert: Alert | None = None,
+        start: datetime | None = None,
     ) -> WorkOrder:
-        """A new order, its clocks started now, assigned to ``crew`` or the on-duty crew."""
-        now = self.clock.now()
+        """A new order, its clocks started at ``start`` (default now), assigned to ``crew`` or the
+        on-duty crew."""
+        now = start or self.clock.now()
         order = WorkOrder(
             self._next_id,
             estate,
@@ -248,7 +252,9 @@ class DeskCore:
         self._assign(order, crew, by)
         return order
 
-    def _from_alert(self, alert: Alert, source: Source, by: str, crew: str | None) -> WorkOrder:
+    def _from_alert(
+        self, alert: Alert, source: Source, by: str, crew: str | None, start: datetime | None = None
+    ) -> WorkOrder:
         return self._create(
             estate=alert.estate,
             building=alert.building,
@@ -261,6 +267,7 @@ class DeskCore:
             by=by,
             crew=crew,
             alert=alert,
+            start=start,
         )
 
     def _assign(self, order: WorkOrder, crew: str | None, by: str) -> None:

@@ -17,6 +17,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from alerts.catalogue import DEFAULT_RULES
+from alerts.patrol_plan import PatrolRule
 from alerts.rules import override_issues
 from api.app import create_app
 from api.auth import Principal, Role, TokenBook
@@ -40,7 +41,18 @@ def rule_checks(inventory: Inventory) -> list[RefIssue]:
     return [RefIssue(loc, message) for loc, message in override_issues(DEFAULT_RULES, estates)]
 
 
-CHECKS = (rule_checks,)
+def sla_checks(inventory: Inventory) -> list[RefIssue]:
+    """SLA policies naming rules that do not exist would silently never apply."""
+    known = {rule.id for rule in DEFAULT_RULES} | {rule.value for rule in PatrolRule}
+    return [
+        RefIssue(("sla_policies", i, "rules", j), f"no alarm rule {rule!r}")
+        for i, policy in enumerate(inventory.sla_policies)
+        for j, rule in enumerate(policy.rules)
+        if rule not in known
+    ]
+
+
+CHECKS = (rule_checks, sla_checks)
 
 
 def _load_inventory_or_exit(path: Path) -> Inventory:
@@ -186,6 +198,7 @@ def _print_banner(
         "Estate gateway demo — 朝阳小区 (sunrise), all devices simulated",
         f"  API            {base}/api/devices   (OpenAPI: {base}/docs)",
         f"  Alerts         {base}/api/alerts  (scripted incidents in the first 2 minutes)",
+        f"  Work orders    {base}/api/workorders  (the lift crew's token sees its own: crew lift-team)",
         f"  Health         {base}/health      Metrics: {base}/metrics",
         f"  MQTT broker    {broker.url}  (embedded; publish to estate/sunrise/<kind>/<device>/<channel>)",
         f"  Devices        {devices} in the inventory; data in {data_dir}",
@@ -211,7 +224,8 @@ def _report_progress(gateway: Gateway, every_s: float = 15.0) -> None:
         active = sum(1 for a in alerts if a.active)
         print(
             f"[demo] devices online {by_status.get('online', 0)}/{len(states)} · "
-            f"readings stored {stored:,} · dead letters {dead} · open alerts {len(alerts)} ({active} active)",
+            f"readings stored {stored:,} · dead letters {dead} · open alerts {len(alerts)} ({active} active)"
+            f" · work orders under way {len(gateway.dispatcher.live)}",
             flush=True,
         )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -18,7 +19,7 @@ from alerts.store import AlertStore
 from alerts.stream import EventHub
 from devices.clock import Clock, SystemClock, to_ns
 from devices.inventory import Inventory
-from dispatch.desk import Dispatcher
+from dispatch.desk import Dispatcher, DispatchPolicy
 from dispatch.store import OrderStore
 from gateway.alerting import MqttAlertPublisher, MqttOrderPublisher, StreamOrders, Ticker
 from gateway.db import make_engine, ping
@@ -157,6 +158,7 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
         clock,
         alarms.rule,
         [MqttOrderPublisher(mqtt), StreamOrders(events)],
+        DispatchPolicy(reopen_within=timedelta(hours=settings.reopen_within_h)),
     )
     limits = Limits(settings.max_payload_bytes, settings.max_future_s, settings.max_past_s)
     pipeline = Pipeline(

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     write_retries: int = Field(3, ge=0, description="Retries of a failed batch before it is spooled.")
     write_backoff_s: float = Field(0.5, ge=0, description="First retry delay; doubles each retry.")
     replay_backoff_max_s: float = Field(30.0, gt=0, description="Longest wait between replay tries.")
+    reopen_within_h: float = Field(
+        24.0, gt=0, description="A fault returning this long after its work order closed reopens it."
+    )
 
     @field_validator("mqtt_url")
     @classmethod

@@ -243,3 +243,22 @@ def test_order_json_has_the_spec_keys(tmp_path: Path) -> None:
     assert body["history"][0]["action"] == "create" and body["breached"] == []
     assert alert_key("sunrise", "L1", "lift.entrapment") == h.only_order().alert_key
     assert {s.value for s in Step} == set(body["deadlines"])
+
+
+def test_an_alarm_raised_and_cleared_in_one_batch_still_sends_a_crew(tmp_path: Path) -> None:
+    h = DispatchHarness(tmp_path)
+    opened = h.reading("T1", "event", {"type": "hatch_open"})
+    closed = h.reading("T1", "event", {"type": "hatch_closed"})
+    h.engine.consume([opened, closed])  # one batch: by the time it is stored, the hatch is shut
+    alert = h.alert("T1", "water.hatch_open")
+    assert alert is not None and not alert.active
+    order = h.only_order()
+    assert alert.work_order == order.id and order.crew == "water-team"
+
+
+def test_an_estate_may_turn_dispatch_on_for_a_rule(tmp_path: Path) -> None:
+    inventory = dispatch_inventory(tmp_path)
+    estate = inventory.estates[0].model_copy(update={"rules": {"lift.door_failure": {"dispatch": True}}})
+    h = DispatchHarness(tmp_path, inventory=inventory.model_copy(update={"estates": [estate]}))
+    h.event("L1", "fault", code="door_open_failure")
+    assert h.only_order().rule == "lift.door_failure"

@@ -11,45 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from devices.loader import load_inventory
 from gateway.service import build_gateway
 from tests.support.gateway import ADMIN_TOKEN, SPEC_EXAMPLE, GatewayProcess, Publisher, gateway_settings
+from tests.support.listener import Listener
 from tests.support.servers import MosquittoServer, wait_until
 
 ENTRAPMENT = ("estate/sunrise/lift/L1/event", {"type": "fault", "code": "entrapment"})
 
 
-class AlertListener:
-    """Subscribes to estate/+/alerts and keeps every alert JSON published."""
-
-    def __init__(self, broker: MosquittoServer) -> None:
-        self.received: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="alert-listener")
-        self.client.on_connect = lambda c, *_: c.subscribe("estate/+/alerts", qos=1)
-        self.client.on_message = self._on_message
-        self.client.connect(broker.host, broker.port)
-        self.client.loop_start()
-
-    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        with self._lock:
-            self.received.append(json.loads(msg.payload))
-
-    def snapshot(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self.received)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
 def test_1000_identical_faults_in_a_second_make_one_alert(tmp_path: Path, mosquitto: MosquittoServer) -> None:
     gateway = build_gateway(gateway_settings(tmp_path, mosquitto.url), load_inventory(SPEC_EXAMPLE))
-    listener = AlertListener(mosquitto)
+    listener = Listener(mosquitto, "estate/+/alerts", "alert-listener")
     publisher = Publisher(mosquitto.host, mosquitto.port)
     gateway.start()
     try:
@@ -64,10 +38,11 @@ def test_1000_identical_faults_in_a_second_make_one_alert(tmp_path: Path, mosqui
             return [(a.rule, a.count) for a in gateway.alarms.book.store.query("sunrise")]
 
         wait_until(lambda: stored() == [("lift.entrapment", 1000)], timeout=30, message=lambda: str(stored()))
-        wait_until(lambda: len(listener.snapshot()) >= 1, timeout=10)
+        wait_until(lambda: len(listener.snapshot()) >= 2, timeout=10)
         published = listener.snapshot()
         assert [(m["rule"], m["state"], m["action"]) for m in published] == [
-            ("lift.entrapment", "active", "raise")
+            ("lift.entrapment", "active", "raise"),
+            ("lift.entrapment", "active", "dispatch"),  # its work order, created at once
         ]
         assert published[0]["severity"] == "critical" and published[0]["message"]
     finally:
@@ -166,15 +141,24 @@ def test_stream_resumes_without_losing_or_repeating(tmp_path: Path, mosquitto: M
 
         # Disconnected: two more changes happen.
         publisher.send("estate/sunrise/water_tank/T1/event", {"type": "hatch_open"})
+        # Closed once the opening was handled, so the two are not one batch (whose order differs).
+        wait_until(lambda: len(_api(proc, "GET", "/api/workorders")) == 2, timeout=15)
         publisher.send("estate/sunrise/water_tank/T1/event", {"type": "hatch_closed"})
         publisher.wait_all_acked()
-        wait_until(lambda: len(_api(proc, "GET", "/api/alerts")) == 2, timeout=15)
-        resumed = _read_events(proc, last_id, 2)
-        assert [(d["rule"], d["action"]) for _, _, d in resumed] == [
-            ("water.hatch_open", "raise"),
-            ("water.hatch_open", "clear"),
+        wait_until(lambda: len(_api(proc, "GET", "/api/alerts", state="cleared")) == 1, timeout=15)
+        resumed = _read_events(proc, last_id, 8)
+        # Both rules send a crew: each alert's dispatch comes with its work order's creation.
+        assert [(kind, d["rule"], d["action"]) for _, kind, d in resumed] == [
+            ("alert", "lift.entrapment", "dispatch"),
+            ("workorder", "lift.entrapment", "create"),
+            ("workorder", "lift.entrapment", "assign"),
+            ("alert", "water.hatch_open", "raise"),
+            ("alert", "water.hatch_open", "dispatch"),
+            ("workorder", "water.hatch_open", "create"),
+            ("workorder", "water.hatch_open", "assign"),
+            ("alert", "water.hatch_open", "clear"),
         ]
-        assert len({i for i, _, _ in resumed} | {last_id}) == 3  # nothing repeated
+        assert len({i for i, _, _ in resumed} | {last_id}) == 9  # nothing repeated
     finally:
         proc.kill()
         publisher.close()

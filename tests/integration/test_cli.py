@@ -23,6 +23,8 @@ estates:
       - {id: CAM1, kind: cctv, building: B9, parent: NVR9}
 crews:
   - {id: lift-team, trades: [lift], estates: [nowhere]}
+sla_policies:
+  - {id: quick, severity: critical, arrive: 30min}
 """
 
 
@@ -53,12 +55,28 @@ def test_check_config_reports_every_error_with_its_line(tmp_path: Path) -> None:
     assert result.returncode != 0
     errors = _error_lines(result.stdout, path)
     lines = {n for n, _ in errors}
-    assert lines >= {4, 8, 9, 10, 12}, result.stdout
+    assert lines >= {4, 8, 9, 10, 12, 14}, result.stdout
     by_line = dict(errors)
     assert "timezone" in by_line[4]
     assert "L1" in by_line[8]  # the duplicate
     assert "kind" in by_line[9]
     assert any("nowhere" in reason for n, reason in errors if n == 12)
+    assert "not a duration" in by_line[14]
+
+
+def test_check_config_names_an_sla_policy_for_a_rule_that_does_not_exist(tmp_path: Path) -> None:
+    path = tmp_path / "estate.yaml"
+    text = SPEC_EXAMPLE.read_text(encoding="utf-8")
+    policy = (
+        "sla_policies:\n  - id: trapped\n    rules: [lift.entrapment, lift.entrapmnet]\n    arrive: 15m\n"
+    )
+    path.write_text(text + policy, encoding="utf-8")
+    result = _cli("check-config", str(path))
+    assert result.returncode == 1
+    line = len(text.splitlines()) + 3
+    assert _error_lines(result.stdout, path) == [
+        (line, "sla_policies[0].rules[1]: no alarm rule 'lift.entrapmnet'")
+    ]
 
 
 def test_run_refuses_a_broken_inventory_with_the_same_lines(tmp_path: Path) -> None:

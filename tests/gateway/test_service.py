@@ -1,0 +1,29 @@
+"""The gateway factory wires settings into its parts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from devices.loader import load_inventory
+from gateway.service import build_gateway
+from gateway.settings import Settings
+from tests.support.gateway import SPEC_EXAMPLE
+
+
+def test_the_reopen_period_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ESTATE_REOPEN_WITHIN_H", "2.5")
+    settings = Settings(mqtt_url="mqtt://127.0.0.1:9", data_dir=tmp_path, instance="t")
+    gateway = build_gateway(settings, load_inventory(SPEC_EXAMPLE))
+    assert gateway.dispatcher.policy.reopen_within == timedelta(hours=2.5)
+    assert gateway.dispatcher in gateway.alarms.book.extensions  # it sees every alert change
+
+
+def test_a_reopen_period_must_be_positive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ESTATE_REOPEN_WITHIN_H", "0")
+    with pytest.raises(ValueError, match="reopen_within_h"):
+        Settings()
