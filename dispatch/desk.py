@@ -42,15 +42,20 @@ class Dispatcher(DeskCore):
         with self.book.lock:
             now = self.clock.now()
             self._next_id = self.store.next_id()
-            self.live = {o.id: o for o in self.store.live()}
-            for order in self.live.values():
+            for order in self.store.live():
+                self._track(order)
                 self._arm(order)
             since = now - self.policy.reopen_within
             for order in self.store.query(state=OrderState.CLOSED.value, closed_from=since, limit=100_000):
                 if order.alert_key and order.closed_at:
                     self._remember_closed(order.alert_key, order.id, order.closed_at)
             for alert in self.book.open_alerts():
-                if alert.active and alert.work_order is None and alert.suppressed_by is None:
+                if (
+                    alert.active
+                    and alert.work_order is None
+                    and alert.suppressed_by is None
+                    and self.dispatches(alert)
+                ):
                     self._on_raise(alert)
         self.book.flush()
 
@@ -184,7 +189,7 @@ class Dispatcher(DeskCore):
         with self.book.lock:
             order = self._get(order_id)
             order.state, order.closed_at = OrderState.CANCELLED, self.clock.now()
-            self.live.pop(order.id, None)
+            self._untrack(order)
             self._change(order, OrderAction.CANCEL, by, note)
             for step in Step:
                 self.book.clear(self._breach_key(order, step), by, f"work order {order.id} cancelled")

@@ -83,6 +83,8 @@ class DeskCore:
         self.notifiers = list(notifiers)
         self.policy = policy or DispatchPolicy()
         self.live: dict[int, WorkOrder] = {}
+        #: Live orders by device, so an alarm finds its device's order without a scan.
+        self._by_device: dict[tuple[str, str], set[int]] = {}
         #: Orders closed lately, by alert key: a repeat of that fault reopens them.
         self._closed: dict[str, tuple[int, datetime]] = {}
         self._closed_order: deque[tuple[datetime, str]] = deque()
@@ -96,14 +98,31 @@ class DeskCore:
         book.extensions.append(self)
 
     def device_orders(self, estate: str, device: str) -> list[WorkOrder]:
-        return [o for o in self.live.values() if o.estate == estate and o.device == device]
+        return sorted((self.live[i] for i in self._by_device.get((estate, device), ())), key=lambda o: o.id)
+
+    def _track(self, order: WorkOrder) -> None:
+        self.live[order.id] = order
+        if order.device is not None:
+            self._by_device.setdefault((order.estate, order.device), set()).add(order.id)
+
+    def _untrack(self, order: WorkOrder) -> None:
+        self.live.pop(order.id, None)
+        if order.device is not None:
+            ids = self._by_device.get((order.estate, order.device), set())
+            ids.discard(order.id)
+            if not ids:
+                self._by_device.pop((order.estate, order.device), None)
 
     # -- the book's extension ------------------------------------------------------------------
     def observe(self, alert: Alert, action: Action) -> None:
         if alert.rule == BREACH_RULE:
             return
-        if action in _RAISING and alert.suppressed_by is None:
-            # Even if it cleared within the same batch (a hatch opened and shut): it happened.
+        if (
+            action in _RAISING
+            and alert.suppressed_by is None
+            and (alert.active or action is not Action.UNSUPPRESS)
+        ):
+            # Raised even if it cleared within the same batch (a hatch opened and shut): it happened.
             # A new alert's clocks start when it was raised, "30 min after the alarm".
             self._on_raise(alert, alert.raised_at if action is Action.RAISE else None)
         elif action in _CLEARING and alert.work_order is not None:
@@ -123,9 +142,13 @@ class DeskCore:
             for order in self.device_orders(alert.estate, alert.device):
                 self._link(order, alert)
                 return
-        rule = self.rules(alert.estate, alert.rule)
-        if alert.rule in ALWAYS_DISPATCH or (rule is not None and rule.dispatch):
+        if self.dispatches(alert):
             self._from_alert(alert, Source.ALERT, BY, crew=None, start=since)
+
+    def dispatches(self, alert: Alert) -> bool:
+        """Whether the alert's rule sends a crew by itself (its ``dispatch`` policy)."""
+        rule = self.rules(alert.estate, alert.rule)
+        return alert.rule in ALWAYS_DISPATCH or (rule is not None and rule.dispatch)
 
     def _link(self, order: WorkOrder, alert: Alert) -> None:
         """Another alarm of a device under repair joins its order; unless critical, it does not
@@ -134,7 +157,11 @@ class DeskCore:
         self._change(order, OrderAction.LINK, BY, f"alert {alert.id} {alert.rule}")
         if RANK[alert.severity] > RANK[order.severity]:
             order.severity = alert.severity
-            self._change(order, OrderAction.SEVERITY, BY, alert.severity.value)
+            pending = [step for step in Step if order.done_at(step) is None]
+            clocks = self._clocks(order, self.clock.now(), pending, tighten=True)
+            self._change(
+                order, OrderAction.SEVERITY, BY, f"{alert.severity.value}; clocks: {clocks or 'as they were'}"
+            )
         if alert.severity is not Severity.CRITICAL:
             self.book.auto_ack(alert, BY, f"covered by work order {order.id}: not paged again")
 
@@ -186,8 +213,11 @@ class DeskCore:
                 self._seq += 1
                 heapq.heappush(self._due, (due, self._seq, order.id, step))
 
-    def _clocks(self, order: WorkOrder, start: datetime, steps: Sequence[Step] = tuple(Step)) -> str:
-        """Set the order's deadlines for ``steps`` from ``start``; returns what was set, for history."""
+    def _clocks(
+        self, order: WorkOrder, start: datetime, steps: Sequence[Step] = tuple(Step), *, tighten: bool = False
+    ) -> str:
+        """Set the order's deadlines for ``steps`` from ``start`` (``tighten``: only where that
+        is sooner than the deadline it has); returns what was set, for history."""
         estate = self.inventory.estate(order.estate)
         clocks = select_clocks(
             self.inventory.sla_policies,
@@ -200,7 +230,9 @@ class DeskCore:
         tz = estate.tz if estate is not None else ZoneInfo("UTC")
         due = deadlines(start, clocks, tz, self.inventory.calendar_for(order.estate))
         for step in steps:
-            order.set_due(step, due.get(step))
+            current, new = order.due(step), due.get(step)
+            if not tighten or (new is not None and (current is None or new < current)):
+                order.set_due(step, new)
         self._arm(order)
         return ", ".join(f"{s.value} {clocks[s].duration} ({clocks[s].policy})" for s in steps if s in clocks)
 
@@ -243,7 +275,7 @@ class DeskCore:
             now,
         )
         self._next_id += 1
-        self.live[order.id] = order
+        self._track(order)
         self._change(
             order, OrderAction.CREATE, by, f"{source.value}; clocks: {self._clocks(order, now) or 'none'}"
         )
@@ -292,7 +324,7 @@ class DeskCore:
         if order is None:
             return
         now = self.clock.now()
-        self.live[order.id] = order
+        self._track(order)
         order.state = OrderState.ASSIGNED if order.crew else OrderState.OPEN
         order.alert, order.reopened, order.closed_at = alert.id, order.reopened + 1, None
         for step in Step:
@@ -308,7 +340,7 @@ class DeskCore:
 
     def _close(self, order: WorkOrder, note: str) -> None:
         order.state, order.closed_at = OrderState.CLOSED, self.clock.now()
-        self.live.pop(order.id, None)
+        self._untrack(order)
         if order.alert_key:
             self._remember_closed(order.alert_key, order.id, order.closed_at)
         self._change(order, OrderAction.CLOSE, BY, note)

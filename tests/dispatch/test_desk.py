@@ -174,7 +174,10 @@ def test_a_critical_alarm_on_a_device_under_repair_still_pages(tmp_path: Path) -
     h.event("L1", "fault", code="unintended_movement")
     moving = h.alert("L1", "lift.unintended_movement")
     assert moving is not None and moving.work_order == order.id and not moving.acknowledged
-    assert h.order(order.id).severity is Severity.CRITICAL  # the order is now urgent
+    urgent = h.order(order.id)
+    assert urgent.severity is Severity.CRITICAL  # the order is now urgent, with urgent clocks
+    assert urgent.accept_due == T0 + timedelta(minutes=5) and urgent.arrive_due == T0 + timedelta(minutes=30)
+    assert urgent.resolve_due == T0 + timedelta(hours=24)  # door faults had 24 h already: kept
 
 
 def test_cancel_and_reassign(tmp_path: Path) -> None:
