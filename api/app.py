@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from alerts.book import AlertClosed, AlertError, AlertNotFound
 from alerts.rules import RuleOverrideError
 from api.auth import TokenBook
-from api.routes import alerts, deadletters, devices, patrols, stream, system, workorders
+from api.routes import alerts, deadletters, devices, estates, patrols, stream, system, workorders
 from dispatch.desk import OrderConflict, OrderError, OrderNotFound
 from gateway.service import Gateway
 
@@ -39,6 +39,7 @@ def create_app(gateway: Gateway, tokens: TokenBook, *, manage_lifecycle: bool = 
     app.state.gateway = gateway
     app.state.tokens = tokens
     app.include_router(system.router)
+    app.include_router(estates.router)
     app.include_router(devices.router)
     app.include_router(deadletters.router)
     app.include_router(alerts.router)

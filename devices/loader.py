@@ -11,9 +11,10 @@ import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from devices.inventory import Inventory, Loc, RefIssue, check_references
 
@@ -22,6 +23,7 @@ try:  # libyaml parses a 100k-device inventory several times faster than pure Py
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
     from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
 
+M = TypeVar("M", bound=BaseModel)
 #: Bound on the rounds of dropping invalid parts before the cross-reference checks give up.
 _SALVAGE_ROUNDS = 20
 
@@ -63,6 +65,37 @@ def load_inventory(path: str | Path, checks: Sequence[ExtraCheck] = ()) -> Inven
 def check_inventory(path: str | Path, checks: Sequence[ExtraCheck] = ()) -> list[ConfigIssue]:
     """Every issue of a YAML inventory file (empty: the file loads)."""
     return _read(Path(path), checks)[1]
+
+
+def load_yaml_model(
+    path: str | Path, model: type[M], checks: Sequence[Callable[[M], list[RefIssue]]] = ()
+) -> M:
+    """Any YAML configuration file validated by a pydantic ``model`` (e.g. the API tokens), its
+    problems reported like the inventory's: ``file:line: reason``, all at once."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InventoryError([ConfigIssue(file, None, f"cannot read it: {reason}")]) from None
+    loader = _LineLoader(text)
+    try:
+        data = loader.build()
+    except yaml.YAMLError as exc:
+        raise InventoryError([_yaml_issue(file, text, exc)]) from None
+    finally:
+        loader.dispose()
+    try:
+        value = model.model_validate(data)
+    except ValidationError as exc:
+        problems = _schema_issues(exc)
+    else:
+        problems = [issue for check in checks for issue in check(value)]
+    issues = [ConfigIssue(file, line, message) for line, message in loader.issues]
+    issues += [ConfigIssue(file, _line(loader.lines, loc), _message(loc, text)) for loc, text in problems]
+    if issues:
+        raise InventoryError(sorted(issues, key=lambda issue: (issue.line or 0, issue.message)))
+    return value
 
 
 class _LineLoader(_SafeLoader):

@@ -20,9 +20,9 @@ from alerts.catalogue import DEFAULT_RULES
 from alerts.patrol_plan import PatrolRule
 from alerts.rules import override_issues
 from api.app import create_app
-from api.auth import Principal, Role, TokenBook
+from api.auth import Principal, Role, TokenBook, TokensFile, token_book, token_issues
 from devices.inventory import Inventory, RefIssue
-from devices.loader import InventoryError, check_inventory, load_inventory
+from devices.loader import InventoryError, check_inventory, load_inventory, load_yaml_model
 from gateway.broker import EmbeddedBroker, free_port
 from gateway.service import Gateway, build_gateway
 from gateway.settings import Settings, load_settings
@@ -63,6 +63,17 @@ def _load_inventory_or_exit(path: Path) -> Inventory:
             print(issue, file=sys.stderr)
         print(f"{path}: {len(exc.issues)} error(s); not starting", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _load_tokens_or_exit(path: Path, inventory: Inventory) -> TokenBook:
+    try:
+        config = load_yaml_model(path, TokensFile, [lambda c: token_issues(c, inventory)])
+    except InventoryError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        print(f"{path}: {len(exc.issues)} error(s); not starting", file=sys.stderr)
+        raise SystemExit(2) from None
+    return token_book(config, inventory)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -107,12 +118,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("no inventory: set ESTATE_INVENTORY or pass --config FILE", file=sys.stderr)
         return 2
     inventory = _load_inventory_or_exit(inventory_path)
-    tokens = TokenBook()
+    tokens = _load_tokens_or_exit(settings.tokens_file, inventory) if settings.tokens_file else TokenBook()
     admin = settings.admin_token.get_secret_value()
     if admin:
         tokens.add(admin, Principal("admin", Role.ADMIN))
-    else:
-        log.warning("ESTATE_ADMIN_TOKEN is not set: only /health and /metrics answer")
+    if not len(tokens):
+        log.warning("no ESTATE_ADMIN_TOKEN and no ESTATE_TOKENS_FILE: only /health and /metrics answer")
     gateway = build_gateway(settings, inventory)
     log.info(
         "gateway %s: %d devices, broker %s, readings → %s, API http://%s:%d",

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", description="Address the HTTP API listens on.")
     api_port: int = Field(8000, ge=0, le=65535, description="Port of the HTTP API (0: any free port).")
     admin_token: SecretStr = Field(SecretStr(""), description="Bootstrap admin bearer token.")
+    tokens_file: Path | None = Field(
+        None, description="YAML of API tokens with roles, estate scope and crews (README: API tokens)."
+    )
 
     # Beyond SPEC §12: documented in the README, all optional.
     instance: str = Field(

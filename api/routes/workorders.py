@@ -17,6 +17,7 @@ from api.deps import GatewayDep
 from devices.base import IdStr, Severity, Trade
 from dispatch.deadlines import CATEGORIES
 from dispatch.model import OrderState, WorkOrder
+from dispatch.routing import on_duty
 
 router = APIRouter(prefix="/api", tags=["work orders"])
 _READ = require_roles(Role.OPERATOR, Role.MANAGER, Role.CREW, Role.SIMULATOR)
@@ -65,6 +66,35 @@ def _visible(gateway: GatewayDep, principal: Principal, order_id: int) -> WorkOr
             status.HTTP_403_FORBIDDEN, f"work order {order_id} is not with crew {principal.crew}"
         )
     return order
+
+
+@router.get(
+    "/crews", dependencies=[_READ], summary="Crews serving the caller's estates, and who is on duty now"
+)
+def list_crews(
+    gateway: GatewayDep, principal: CurrentPrincipal, estate: str | None = None
+) -> list[dict[str, Any]]:
+    if estate is not None:
+        check_estate(principal, estate)
+    now = gateway.clock.now()
+    out = []
+    for crew in gateway.inventory.crews:
+        served = [e for e in crew.estates if principal.sees(e) and (estate is None or e == estate)]
+        if not served or (principal.role is Role.CREW and crew.id != principal.crew):
+            continue
+        zone = gateway.inventory.estate(served[0])
+        local = now.astimezone(zone.tz) if zone is not None else now
+        out.append(
+            {
+                "id": crew.id,
+                "name": crew.name,
+                "trades": [t.value for t in crew.trades],
+                "estates": served,
+                "members": list(crew.members),
+                "on_duty": on_duty(crew, local),
+            }
+        )
+    return out
 
 
 @router.get("/workorders", dependencies=[_READ], summary="Work orders in the caller's scope, newest first")

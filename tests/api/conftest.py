@@ -25,6 +25,7 @@ TOKENS = {
     "manager": Principal("manager", Role.MANAGER),
     "other-estate": Principal("far", Role.OPERATOR, estates=frozenset({"elsewhere"})),
     "crew": Principal("crew", Role.CREW, crew="lift-team"),
+    "simulator": Principal("simulator", Role.SIMULATOR),
 }
 
 

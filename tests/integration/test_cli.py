@@ -114,3 +114,25 @@ def test_spec_example_passes_check_config_unchanged() -> None:
     result = _cli("check-config", str(SPEC_EXAMPLE))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ok" in result.stdout and "8 device(s)" in result.stdout
+
+
+def test_run_refuses_a_bad_tokens_file_with_its_lines(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(
+        'tokens:\n  - {name: a, role: crew, crew: ghosts, token: "0123456789abcdefXYZ"}\n'
+        '  - {name: b, role: operator, estates: [mars], token: "0123456789abcdefXYZ"}\n',
+        encoding="utf-8",
+    )
+    run = _cli(
+        "run",
+        env={
+            "ESTATE_INVENTORY": str(SPEC_EXAMPLE),
+            "ESTATE_TOKENS_FILE": str(tokens),
+            "ESTATE_DATA_DIR": str(tmp_path / "data"),
+            "ESTATE_MQTT_URL": "mqtt://127.0.0.1:9",
+        },
+    )
+    assert run.returncode == 2
+    errors = _error_lines(run.stderr, tokens)
+    assert [n for n, _ in errors] == [2, 3], run.stderr
+    assert "no crew 'ghosts'" in errors[0][1] and "no estate 'mars'" in errors[1][1]
