@@ -83,6 +83,9 @@ def get_readings(
     field: str | None = Query(None, description="Only this field"),
     start: datetime | None = Query(None, description="ISO 8601 with offset; default: 24 h ago"),
     stop: datetime | None = Query(None, description="ISO 8601 with offset; default: now"),
+    every: str | None = Query(
+        None, pattern=r"^[1-9]\d*(s|m|h|d)$", description="Downsample: mean per bucket, e.g. 5m, 1h"
+    ),
     limit: int = Query(1000, ge=1, le=10_000),
 ) -> list[ReadingPublic]:
     _device(gateway, principal, estate, device)
@@ -97,9 +100,33 @@ def get_readings(
     stop_ns = to_ns(stop) if stop else gateway.now_ns()
     start_ns = to_ns(start) if start else stop_ns - 86_400 * 1_000_000_000
     points = sink.query(estate, device, start_ns, stop_ns, limit)
-    out = []
-    for p in points:
-        fields = {field: p.fields[field]} if field and field in p.fields else p.fields
-        if field is None or field in p.fields:
-            out.append(ReadingPublic(time=from_ns(p.time_ns), fields=fields))
+    rows = [
+        (p.time_ns, {field: p.fields[field]} if field else dict(p.fields))
+        for p in points
+        if field is None or field in p.fields
+    ]
+    if every is not None:
+        rows = downsample(rows, _SECONDS[every[-1]] * int(every[:-1]) * 1_000_000_000)
+    return [ReadingPublic(time=from_ns(t), fields=f) for t, f in rows]
+
+
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+def downsample(
+    rows: list[tuple[int, dict[str, FieldValue]]], bucket_ns: int
+) -> list[tuple[int, dict[str, FieldValue]]]:
+    """One row per time bucket (stamped at its start): numbers averaged, other values the last."""
+    buckets: dict[int, dict[str, list[FieldValue]]] = {}
+    for time_ns, fields in rows:
+        bucket = buckets.setdefault(time_ns - time_ns % bucket_ns, {})
+        for name, value in fields.items():
+            bucket.setdefault(name, []).append(value)
+    out: list[tuple[int, dict[str, FieldValue]]] = []
+    for start, values in sorted(buckets.items()):
+        merged: dict[str, FieldValue] = {}
+        for name, seen in values.items():
+            numbers = [v for v in seen if isinstance(v, int | float) and not isinstance(v, bool)]
+            merged[name] = round(sum(numbers) / len(numbers), 6) if len(numbers) == len(seen) else seen[-1]
+        out.append((start, merged))
     return out

@@ -106,3 +106,17 @@ def test_readings_history(client: TestClient, gateway: Gateway, clock: ManualClo
     naive = client.get(url, params={"start": "2026-01-05T08:00:00"}, headers=auth("operator"))
     assert naive.status_code == 422
     assert "offset" in naive.json()["detail"]
+
+
+def test_readings_downsampled_with_every(client: TestClient, gateway: Gateway, clock: ManualClock) -> None:
+    # ManualClock starts at 08:00:00 UTC: readings at :00, :05, :10, :15 → 10-minute buckets 08:00, 08:10.
+    for level in (70.0, 72.0, 74.0, 75.0):
+        feed(gateway, ("estate/sunrise/water_tank/T1/telemetry", {"level_pct": level, "ph": 7.2}))
+        clock.advance(timedelta(minutes=5))
+    url = "/api/devices/sunrise/T1/readings"
+    rows = client.get(url, params={"field": "level_pct", "every": "10m"}, headers=auth("operator")).json()
+    assert [(r["time"][11:16], r["fields"]) for r in rows] == [
+        ("08:00", {"level_pct": 71.0}),
+        ("08:10", {"level_pct": 74.5}),
+    ]
+    assert client.get(url, params={"every": "10 minutes"}, headers=auth("operator")).status_code == 422
