@@ -207,6 +207,7 @@ def _print_banner(
     lines = [
         "",
         "Estate gateway demo — 朝阳小区 (sunrise), all devices simulated",
+        f"  Console        {base}/   (paste the operator token; crews: {base}/crew with the crew token)",
         f"  API            {base}/api/devices   (OpenAPI: {base}/docs)",
         f"  Alerts         {base}/api/alerts  (scripted incidents in the first 2 minutes)",
         f"  Work orders    {base}/api/workorders  (the lift crew's token sees its own: crew lift-team)",

@@ -40,12 +40,13 @@ def _frame(event: StreamEvent) -> str:
 
 
 async def _events(hub: EventHub, principal: Principal, request: Request, last_id: str) -> AsyncIterator[str]:
-    yield "retry: 2000\n\n"
+    # The id at once, with no data: a client that drops before any event can still resume.
+    yield f"retry: 2000\nid: {last_id}\n\n"
     while not await request.is_disconnected():
         events, last_id = await asyncio.to_thread(hub.wait, last_id, KEEPALIVE_S)
         frames = [_frame(e) for e in events if _visible(principal, e)]
-        # A keep-alive comment also tells the client the id it has reached (through the next event).
-        yield "".join(frames) if frames else ": keep-alive\n\n"
+        # A keep-alive also tells the client the id it has reached (events it may not see included).
+        yield "".join(frames) if frames else f": keep-alive\nid: {last_id}\n\n"
 
 
 @router.get("/stream", summary="Server-sent events: alert and work-order changes in the caller's scope")

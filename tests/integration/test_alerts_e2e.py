@@ -188,3 +188,24 @@ def test_sos_becomes_a_critical_alert_within_a_second(tmp_path: Path, mosquitto:
     finally:
         proc.kill()
         publisher.close()
+
+
+def test_a_client_dropped_before_any_event_resumes_from_its_first_id(
+    tmp_path: Path, mosquitto: MosquittoServer
+) -> None:
+    proc = GatewayProcess(tmp_path / "gw", {"ESTATE_MQTT_URL": mosquitto.url})
+    proc.start()
+    publisher = Publisher(mosquitto.host, mosquitto.port)
+    try:
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        with httpx.stream("GET", f"{proc.url}/api/stream", headers=headers, timeout=30) as response:
+            first_id = next(line for line in response.iter_lines() if line.startswith("id: "))[4:]
+        publisher.send(*ENTRAPMENT)  # while nobody is connected
+        publisher.wait_all_acked()
+        resumed = _read_events(proc, first_id, 1)
+        assert [(kind, data["rule"], data["action"]) for _, kind, data in resumed] == [
+            ("alert", "lift.entrapment", "raise")
+        ]
+    finally:
+        proc.kill()
+        publisher.close()

@@ -1,0 +1,295 @@
+// The operator console: the header (navigation, estate, live-stream state, sound, language, logout),
+// the live lists of alerts and work orders kept current from GET /api/stream, and a hash router
+// that shows one view at a time. The views live in alarms.js, orders.js, overview.js, reports.js.
+import { alarmView, alarmsView, awaitingAck, isCritical } from "./alarms.js";
+import {
+  DEFAULT_TZ, api, getToken, h, langSwitch, logout, openStream, requireLogin, startCountdowns, streamStatus,
+  translateStatic,
+} from "./common.js";
+import { t } from "./i18n.js";
+import { ordersView } from "./orders.js";
+import { deviceView, overviewView } from "./overview.js";
+import { kpisView, patrolsView } from "./reports.js";
+
+const ESTATE_KEY = "estate.estate";
+const SOUND_KEY = "estate.sound";
+
+const ROUTES = [
+  [/^#\/alarms$/, alarmsView],
+  [/^#\/alarm\/(\d+)$/, alarmView],
+  [/^#\/overview$/, overviewView],
+  [/^#\/device\/([^/]+)\/([^/]+)$/, deviceView],
+  [/^#\/patrols$/, patrolsView],
+  [/^#\/orders$/, ordersView],
+  [/^#\/kpis$/, kpisView],
+];
+const NAV = [
+  ["#/alarms", "nav.alarms"],
+  ["#/overview", "nav.overview"],
+  ["#/patrols", "nav.patrols"],
+  ["#/orders", "nav.orders"],
+  ["#/kpis", "nav.kpis"],
+];
+
+// -- the live lists and what the views share ----------------------------------------------------------
+
+const live = { alerts: new Map(), orders: new Map(), ready: false, queue: [] };
+const crewCache = new Map();
+let estates = [];
+let view = null; // the current view: { update(what), destroy() }
+
+const ctx = {
+  live,
+  get estates() {
+    return estates;
+  },
+  /** The estate chosen in the header, or "" for every estate in the token's scope. */
+  estate: () => localStorage.getItem(ESTATE_KEY) || "",
+  tz: (id) => (estates.find((e) => e.id === id) || {}).timezone || DEFAULT_TZ,
+  estateName: (id) => (estates.find((e) => e.id === id) || {}).name || id,
+  /** Crews serving an estate (GET /api/crews; an older gateway without it: none, i.e. on-duty). */
+  async crews(estate) {
+    if (!crewCache.has(estate)) {
+      crewCache.set(estate, api(`/api/crews?estate=${encodeURIComponent(estate)}`).catch(() => []));
+    }
+    return crewCache.get(estate);
+  },
+  crewName(id) {
+    for (const list of crewCache.values()) {
+      const found = Array.isArray(list) ? list.find((c) => c.id === id) : null;
+      if (found) return found.name || found.id;
+    }
+    return id;
+  },
+  upsertAlert(alert) {
+    apply("alert", alert);
+  },
+  upsertOrder(order) {
+    apply("workorder", order);
+  },
+};
+
+// Resolved crew lists replace their promises so crewName() can read them synchronously.
+async function loadCrews() {
+  for (const estate of estates) crewCache.set(estate.id, await ctx.crews(estate.id));
+}
+
+/** Loads both lists after the stream is connected; events arriving meanwhile wait in the queue
+ *  and are applied after, in order, so the result is as new as the newest event. */
+async function loadLive() {
+  live.ready = false;
+  live.queue = [];
+  try {
+    const [alerts, orders] = await Promise.all([api("/api/alerts?limit=500"), api("/api/workorders?limit=500")]);
+    live.alerts = new Map(alerts.filter((a) => a.state !== "closed").map((a) => [a.id, a]));
+    live.orders = new Map(orders.map((o) => [o.id, o]));
+  } catch (err) {
+    showBanner(err.message);
+    // A crew's token works on the crew page only.
+    if (err.status === 403) {
+      document.querySelector("#main .banner").append(" ", h("a", { href: "/crew" }, t("console.crewPage")));
+    }
+  }
+  live.ready = true;
+  for (const [type, data] of live.queue.splice(0)) apply(type, data, false);
+  changed("alerts");
+  changed("orders");
+}
+
+function apply(type, data, notifyViews = true) {
+  if (!live.ready) {
+    live.queue.push([type, data]);
+    return;
+  }
+  if (type === "alert") {
+    if (data.state === "closed") live.alerts.delete(data.id);
+    else live.alerts.set(data.id, data);
+  } else if (type === "workorder") {
+    live.orders.set(data.id, data);
+  } else {
+    return;
+  }
+  if (notifyViews) changed(type === "alert" ? "alerts" : "orders", data);
+}
+
+function changed(what, data) {
+  if (what === "alerts") {
+    updateCue();
+    updateNavCounts();
+  }
+  if (view && view.update) view.update(what, data);
+}
+
+// -- critical cue and sound ---------------------------------------------------------------------------
+
+let audio = null;
+
+function soundOn() {
+  return localStorage.getItem(SOUND_KEY) === "on";
+}
+
+// Browsers only let audio start from a user's gesture: the context is made or resumed on a click.
+function wakeAudio() {
+  if (!soundOn()) return;
+  audio = audio || new AudioContext();
+  if (audio.state === "suspended") audio.resume();
+}
+
+function beep() {
+  if (!soundOn() || !audio || audio.state !== "running") return;
+  for (const [start, freq] of [[0, 880], [0.25, 660], [0.5, 880]]) {
+    const osc = audio.createOscillator();
+    const gain = audio.createGain();
+    osc.frequency.value = freq;
+    gain.gain.value = 0.15;
+    osc.connect(gain).connect(audio.destination);
+    osc.start(audio.currentTime + start);
+    osc.stop(audio.currentTime + start + 0.18);
+  }
+}
+
+function visibleAlerts() {
+  const estate = ctx.estate();
+  return [...live.alerts.values()].filter((a) => !estate || a.estate === estate);
+}
+
+function updateCue() {
+  const cue = document.getElementById("cue");
+  const critical = visibleAlerts().filter(isCritical);
+  cue.hidden = critical.length === 0;
+  cue.textContent = critical.length ? t("cue.critical", { n: critical.length }) : "";
+}
+
+function onStreamEvent(type, data) {
+  apply(type, data);
+  const raised = ["raise", "reactivate", "escalate"].includes(data.action);
+  if (type === "alert" && raised && isCritical(data) && (!ctx.estate() || data.estate === ctx.estate())) beep();
+}
+
+// -- header and router --------------------------------------------------------------------------------
+
+const status = streamStatus();
+const lang = langSwitch();
+let loggedIn = false;
+
+function showBanner(text) {
+  const main = document.getElementById("main");
+  main.prepend(h("p", { class: "error banner", role: "alert" }, text));
+}
+
+function estateSelect() {
+  const select = h("select", { id: "estate-select", "aria-label": t("header.estate"), value: ctx.estate() },
+    h("option", { value: "" }, t("header.allEstates")),
+    estates.map((e) => h("option", { value: e.id }, e.name || e.id)));
+  select.addEventListener("change", () => {
+    localStorage.setItem(ESTATE_KEY, select.value);
+    updateCue();
+    updateNavCounts();
+    route();
+  });
+  return select;
+}
+
+function soundToggle() {
+  const button = h("button", { type: "button", "data-testid": "sound", "aria-pressed": String(soundOn()) },
+    t(soundOn() ? "sound.on" : "sound.off"));
+  button.addEventListener("click", () => {
+    localStorage.setItem(SOUND_KEY, soundOn() ? "off" : "on");
+    wakeAudio();
+    button.textContent = t(soundOn() ? "sound.on" : "sound.off");
+    button.setAttribute("aria-pressed", String(soundOn()));
+  });
+  return button;
+}
+
+function renderHeader() {
+  document.title = t("console.title");
+  const header = document.getElementById("header");
+  const brand = h("a", { class: "brand", href: "#/alarms" }, t("console.brand"));
+  if (!loggedIn) {
+    header.replaceChildren(brand, h("div", { class: "tools" }, lang));
+    return;
+  }
+  const nav = h("nav", {},
+    NAV.map(([href, key]) => h("a", { href, "data-nav": href }, t(key), h("span", { class: "count" }))));
+  const tools = h("div", { class: "tools" }, estateSelect(), status.el, soundToggle(), lang,
+    h("button", { type: "button", "data-testid": "logout", onclick: logout }, t("header.logout")));
+  header.replaceChildren(brand, nav, tools);
+  markNav();
+  updateNavCounts();
+}
+
+function markNav() {
+  const hash = location.hash;
+  for (const a of document.querySelectorAll("[data-nav]")) {
+    const section = a.dataset.nav.slice(2, -1); // "#/alarms" → "alarm": also marks #/alarm/7
+    const device = a.dataset.nav === "#/overview" && hash.startsWith("#/device");
+    a.classList.toggle("active", hash.startsWith(`#/${section}`) || device);
+  }
+}
+
+function updateNavCounts() {
+  const alarms = document.querySelector('[data-nav="#/alarms"] .count');
+  if (alarms) {
+    const n = visibleAlerts().filter(awaitingAck).length;
+    alarms.textContent = n ? String(n) : "";
+  }
+}
+
+function route() {
+  if (!loggedIn) return;
+  const hash = location.hash || "#/alarms";
+  const found = ROUTES.map(([re, fn]) => [hash.match(re), fn]).find(([m]) => m);
+  if (!found) {
+    location.hash = "#/alarms";
+    return;
+  }
+  const [match, render] = found;
+  if (view && view.destroy) view.destroy();
+  const main = document.getElementById("main");
+  main.replaceChildren();
+  view = render(main, ctx, ...match.slice(1).map(decodeURIComponent)) || null;
+  markNav();
+}
+
+async function start() {
+  let failure = null;
+  try {
+    estates = await api("/api/estates");
+  } catch (err) {
+    if (!getToken()) return; // rejected token: the login form is showing
+    failure = err.message;
+  }
+  loggedIn = true;
+  // A choice saved with another token may name an estate outside this one's scope.
+  if (!estates.some((e) => e.id === ctx.estate())) localStorage.removeItem(ESTATE_KEY);
+  await loadCrews();
+  renderHeader();
+  let loaded = false;
+  openStream({
+    onEvent: onStreamEvent,
+    onState: (state) => status.set(state),
+    // The first connection loads the lists; later ones resume from Last-Event-ID and need nothing.
+    onConnect: () => {
+      if (!loaded) loadLive();
+      loaded = true;
+    },
+    onReset: loadLive,
+  });
+  window.addEventListener("hashchange", route);
+  route();
+  if (failure) showBanner(failure);
+}
+
+window.addEventListener("langchange", () => {
+  translateStatic();
+  renderHeader();
+  route();
+  updateCue();
+});
+document.addEventListener("pointerdown", wakeAudio);
+document.getElementById("cue").addEventListener("click", () => (location.hash = "#/alarms"));
+translateStatic();
+renderHeader();
+startCountdowns();
+requireLogin(start);

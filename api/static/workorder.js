@@ -1,0 +1,108 @@
+// A work-order card, shared by the console's board and the crew page: what, where, who, the three
+// deadlines with live countdowns, and the crew's steps with a note.
+import { api, countdown, fmtShort, fmtTime, h } from "./common.js";
+import { t, tv } from "./i18n.js";
+
+export const STEPS = ["accept", "arrive", "resolve"];
+export const FINISHED = new Set(["closed", "cancelled"]);
+
+/** Steps an order's state allows (the desk answers 409 for any other). */
+const STEPS_BY_STATE = {
+  assigned: ["accept"],
+  accepted: ["arrive", "resolve"],
+  on_site: ["resolve"],
+};
+
+/** The deadline rows: done steps with their time, pending ones with a countdown. */
+function deadlines(order, tz) {
+  const rows = [];
+  for (const step of STEPS) {
+    const due = order.deadlines && order.deadlines[step];
+    const done = order.done && order.done[step];
+    if (!due && !done) continue;
+    const breached = (order.breached || []).includes(step);
+    let status;
+    if (done) status = h("span", { class: "done" }, t("order.doneAt", { time: fmtShort(done, tz) }));
+    else if (FINISHED.has(order.state)) status = h("span", { class: "muted" }, "—");
+    else status = countdown(step, due, breached);
+    rows.push(
+      h("li", { class: breached ? "breached" : null },
+        h("span", { class: "step" }, tv("step", step)),
+        h("span", { class: "due", title: due ? fmtTime(due, tz) : null }, due ? fmtShort(due, tz) : "—"),
+        status,
+        breached ? h("span", { class: "badge breach" }, t("order.breached")) : null),
+    );
+  }
+  return rows.length ? h("ul", { class: "deadlines" }, rows) : null;
+}
+
+/** One card. options: tz, crewName(id), onChange(order) after an action, extraActions(order, error)
+ *  → more buttons (the console's reassign and cancel), compact (smaller note field), linkAlerts (to
+ *  the console's alarm page). */
+export function orderCard(order, opts) {
+  const { tz, crewName = (id) => id, onChange = () => {}, extraActions, compact = false, linkAlerts = false } = opts;
+  const error = h("p", { class: "error", role: "alert" });
+  const steps = STEPS_BY_STATE[order.state] || [];
+  const note = steps.length
+    ? h("textarea", {
+        "data-testid": "order-note", rows: compact ? 1 : 2, maxlength: 2000, placeholder: t("order.notePlaceholder"),
+        "aria-label": t("order.note"),
+      })
+    : null;
+  const stepButton = (step) =>
+    h("button", {
+      type: "button", class: step === "resolve" ? "primary" : "", "data-testid": step,
+      onclick: async (event) => {
+        event.target.disabled = true;
+        error.textContent = "";
+        try {
+          const done = await api(`/api/workorders/${order.id}/${step}`, { method: "POST", body: { note: note.value } });
+          note.value = ""; // the note went with the step: it is not kept for the redrawn card
+          onChange(done);
+        } catch (err) {
+          error.textContent = err.message;
+          event.target.disabled = false;
+        }
+      },
+    }, t(`action.${step}`));
+  const where = [order.building, order.device].filter(Boolean).join(" · ");
+  const who = order.crew ? crewName(order.crew) : t("order.noCrew");
+  const alertText = order.alert ? t("order.alert", { id: order.alert }) : null;
+  return h("article", {
+      class: `card order sev-${order.severity} state-${order.state}`, "data-testid": "order-card",
+      "data-order-id": order.id, "data-state": order.state,
+    },
+    h("header", {},
+      h("span", { class: "order-id" }, `#${order.id}`),
+      h("span", { class: `badge sev sev-${order.severity}` }, tv("severity", order.severity)),
+      h("span", { class: `badge state state-${order.state}` }, tv("orderState", order.state)),
+      order.reopened ? h("span", { class: "badge" }, t("order.reopened", { n: order.reopened })) : null),
+    h("h3", {}, order.title),
+    h("p", { class: "meta" }, [tv("trade", order.trade), where, who].filter(Boolean).join(" · ")),
+    order.description ? h("p", { class: "description" }, order.description) : null,
+    h("p", { class: "meta" }, t("order.created", { time: fmtTime(order.created_at, tz) }),
+      order.alert ? " · " : null,
+      alertText && linkAlerts ? h("a", { href: `#/alarm/${order.alert}` }, alertText) : alertText),
+    deadlines(order, tz),
+    note,
+    h("div", { class: "actions" }, steps.map(stepButton), extraActions ? extraActions(order, error) : null),
+    error,
+  );
+}
+
+/** Replaces a container's cards, keeping what was typed into each card's note. */
+export function replaceCards(container, cards) {
+  const typed = new Map();
+  for (const area of container.querySelectorAll("[data-testid=order-note]")) {
+    const id = area.closest("[data-order-id]").dataset.orderId;
+    const focused = document.activeElement === area;
+    if (area.value || focused) typed.set(id, { value: area.value, focused });
+  }
+  container.replaceChildren(...cards);
+  for (const [id, { value, focused }] of typed) {
+    const area = container.querySelector(`[data-order-id="${id}"] [data-testid=order-note]`);
+    if (!area) continue;
+    area.value = value;
+    if (focused) area.focus();
+  }
+}
