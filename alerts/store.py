@@ -40,7 +40,8 @@ from devices.base import Severity
 metadata = MetaData()
 
 
-def _ts(name: str, **kw: object) -> Column[datetime]:
+def ts_column(name: str, **kw: object) -> Column[datetime]:
+    """A timestamp column (UTC; SQLite keeps it naive, :func:`as_utc` puts the zone back)."""
     return Column(name, DateTime(timezone=True), **kw)  # type: ignore[arg-type]
 
 
@@ -61,16 +62,16 @@ alerts_t = Table(
     Column("count", Integer, nullable=False),
     Column("message", Text, nullable=False),
     Column("message_en", Text, nullable=False),
-    _ts("raised_at", nullable=False, index=True),
-    _ts("cleared_at"),
-    _ts("acknowledged_at"),
+    ts_column("raised_at", nullable=False, index=True),
+    ts_column("cleared_at"),
+    ts_column("acknowledged_at"),
     Column("acknowledged_by", String(64)),
     Column("work_order", Integer),
-    _ts("closed_at"),
-    _ts("shelved_until"),
+    ts_column("closed_at"),
+    ts_column("shelved_until"),
     Column("shelve_reason", Text),
     Column("suppressed_by", String(200)),
-    _ts("escalate_at"),
+    ts_column("escalate_at"),
     Column("escalated", Boolean, nullable=False),
     Column("chattering", Boolean, nullable=False),
     Column("latched", Boolean, nullable=False),
@@ -82,7 +83,7 @@ history_t = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("alert_id", Integer, nullable=False, index=True),
-    _ts("at", nullable=False),
+    ts_column("at", nullable=False),
     Column("by", String(64), nullable=False),
     Column("action", String(32), nullable=False),
     Column("note", Text, nullable=False),
@@ -103,8 +104,8 @@ windows_t = Table(
     Column("estate", String(64), nullable=False),
     Column("building", String(64)),
     Column("device", String(64)),
-    _ts("start", nullable=False),
-    _ts("end", nullable=False),
+    ts_column("start", nullable=False),
+    ts_column("end", nullable=False),
     Column("reason", Text, nullable=False),
     Column("created_by", String(64), nullable=False),
 )
@@ -114,8 +115,8 @@ floods_t = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("estate", String(64), nullable=False, index=True),
-    _ts("started", nullable=False),
-    _ts("ended"),
+    ts_column("started", nullable=False),
+    ts_column("ended"),
 )
 
 facts_t = Table(
@@ -157,11 +158,22 @@ class MaintenanceWindow:
         )
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything stored is UTC.
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
+
+
+def upsert(engine: Engine, table: Table, *keys: str) -> Any:
+    """One insert-or-update statement for many rows (SQLite or PostgreSQL): compiled once, run
+    with executemany."""
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table)
+    return stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
+    )
 
 
 class AlertStore:
@@ -174,13 +186,7 @@ class AlertStore:
             return int(conn.execute(select(func.coalesce(func.max(alerts_t.c.id), 0))).scalar_one()) + 1
 
     def _upsert(self, table: Table, *keys: str) -> Any:
-        """One statement for many rows: compiled once, run with executemany."""
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(table)
-        return stmt.on_conflict_do_update(
-            index_elements=list(keys),
-            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
-        )
+        return upsert(self.engine, table, *keys)
 
     def set_facts(self, facts: Sequence[tuple[str, str, str, int]]) -> None:
         """When a device last did something that compliance rules count (maintenance, cleaning)."""
@@ -245,7 +251,7 @@ class AlertStore:
                 hq = select(history_t).where(history_t.c.alert_id.in_(by_id)).order_by(history_t.c.id)
                 for h in conn.execute(hq):
                     by_id[h.alert_id].history.append(
-                        HistoryEntry(_utc(h.at) or h.at, h.by, Action(h.action), h.note)
+                        HistoryEntry(as_utc(h.at) or h.at, h.by, Action(h.action), h.note)
                     )
         return alerts
 
@@ -260,7 +266,7 @@ class AlertStore:
             "shelved_until",
             "escalate_at",
         ):
-            values[name] = _utc(values[name])
+            values[name] = as_utc(values[name])
         values["severity"] = Severity(values["severity"])
         return Alert(**values)
 
@@ -311,8 +317,8 @@ class AlertStore:
                     r.estate,
                     r.building,
                     r.device,
-                    _utc(r.start) or r.start,
-                    _utc(r.end) or r.end,
+                    as_utc(r.start) or r.start,
+                    as_utc(r.end) or r.end,
                     r.reason,
                     r.created_by,
                 )
@@ -338,5 +344,5 @@ class AlertStore:
         if estate is not None:
             stmt = stmt.where(floods_t.c.estate == estate)
         with self.engine.connect() as conn:
-            spans = [(_utc(r.started) or r.started, _utc(r.ended)) for r in conn.execute(stmt)]
+            spans = [(as_utc(r.started) or r.started, as_utc(r.ended)) for r in conn.execute(stmt)]
         return [(begin, end) for begin, end in spans if end is None or end >= start]

@@ -8,14 +8,13 @@ pointing at an order that was not stored, nor an order without its alert.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Column,
     Connection,
-    DateTime,
     Engine,
     Integer,
     MetaData,
@@ -26,16 +25,12 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
+from alerts.store import as_utc, ts_column, upsert
 from devices.base import Severity, Trade
 from dispatch.model import LIVE_STATES, OrderAction, OrderEntry, OrderState, Source, Step, WorkOrder
 
 metadata = MetaData()
-
-
-def _ts(name: str, **kw: object) -> Column[datetime]:
-    return Column(name, DateTime(timezone=True), **kw)  # type: ignore[arg-type]
 
 
 orders_t = Table(
@@ -56,14 +51,14 @@ orders_t = Table(
     Column("description", Text, nullable=False),
     Column("source", String(16), nullable=False),
     Column("category", String(64)),
-    _ts("created_at", nullable=False, index=True),
-    _ts("accept_due"),
-    _ts("arrive_due"),
-    _ts("resolve_due"),
-    _ts("accepted_at"),
-    _ts("arrived_at"),
-    _ts("resolved_at"),
-    _ts("closed_at"),
+    ts_column("created_at", nullable=False, index=True),
+    ts_column("accept_due"),
+    ts_column("arrive_due"),
+    ts_column("resolve_due"),
+    ts_column("accepted_at"),
+    ts_column("arrived_at"),
+    ts_column("resolved_at"),
+    ts_column("closed_at"),
     Column("breached", JSON, nullable=False),
     Column("crews_tried", JSON, nullable=False),
     Column("reopened", Integer, nullable=False),
@@ -74,7 +69,7 @@ order_history_t = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("order_id", Integer, nullable=False, index=True),
-    _ts("at", nullable=False),
+    ts_column("at", nullable=False),
     Column("by", String(64), nullable=False),
     Column("action", String(32), nullable=False),
     Column("note", Text, nullable=False),
@@ -90,13 +85,6 @@ _TIMES = (
     "resolved_at",
     "closed_at",
 )
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything stored is UTC.
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 def _row(order: WorkOrder) -> dict[str, Any]:
@@ -146,7 +134,7 @@ def _order(r: Any) -> WorkOrder:
         reopened=r.reopened,
     )
     for name in _TIMES:
-        setattr(order, name, _utc(getattr(r, name)))
+        setattr(order, name, as_utc(getattr(r, name)))
     return order
 
 
@@ -160,12 +148,7 @@ class OrderStore:
             return int(conn.execute(select(func.coalesce(func.max(orders_t.c.id), 0))).scalar_one()) + 1
 
     def _upsert(self) -> Any:
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(orders_t)
-        return stmt.on_conflict_do_update(
-            index_elements=["id"],
-            set_={c.name: stmt.excluded[c.name] for c in orders_t.columns if c.name != "id"},
-        )
+        return upsert(self.engine, orders_t, "id")
 
     def write(
         self, conn: Connection, orders: Iterable[WorkOrder], history: Sequence[tuple[int, OrderEntry]]
@@ -195,7 +178,7 @@ class OrderStore:
                 )
                 for h in conn.execute(hq):
                     by_id[h.order_id].history.append(
-                        OrderEntry(_utc(h.at) or h.at, h.by, OrderAction(h.action), h.note)
+                        OrderEntry(as_utc(h.at) or h.at, h.by, OrderAction(h.action), h.note)
                     )
         return orders
 

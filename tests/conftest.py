@@ -4,6 +4,8 @@
 * ``influx_v1``  - session scope: one ``InfluxV1Server`` (influxd 1.6.7) for the whole run.
 * ``influx_db``  - function scope: ``InfluxDatabase(server, name)``, a new uniquely named
   database on ``influx_v1``.
+* ``live_gateway`` - function scope: ``(GatewayProcess, Publisher)``, a running gateway on
+  ``mosquitto`` and a device-side publisher.
 * ``influx_v2``  - function scope: ``InfluxV2Target`` - an ``InfluxV2Shim`` in front of
   ``influx_v1`` plus the database to use as bucket (``.url``, ``.org``, ``.token``,
   ``.bucket``, ``.shim``, ``.server``, ``.query()``).
@@ -23,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.gateway import GatewayProcess, LiveGateway, Publisher
 from tests.support.servers import (
     InfluxDatabase,
     InfluxV1Server,
@@ -31,7 +34,7 @@ from tests.support.servers import (
     MosquittoServer,
 )
 
-_SERVER_FIXTURES = {"mosquitto", "influx_v1", "influx_db", "influx_v2"}
+_SERVER_FIXTURES = {"mosquitto", "influx_v1", "influx_db", "influx_v2", "live_gateway"}
 _CALL_REPORT = pytest.StashKey[pytest.TestReport]()
 
 
@@ -107,3 +110,16 @@ def influx_v2(influx_db: InfluxDatabase) -> Iterator[InfluxV2Target]:
         yield InfluxV2Target(shim, influx_db)
     finally:
         shim.stop()
+
+
+@pytest.fixture
+def live_gateway(tmp_path: Path, mosquitto: MosquittoServer) -> Iterator[LiveGateway]:
+    """``estate-gateway run`` (SPEC example inventory, SQLite) on ``mosquitto``, and a publisher."""
+    proc = GatewayProcess(tmp_path / "gw", {"ESTATE_MQTT_URL": mosquitto.url})
+    proc.start()
+    publisher = Publisher(mosquitto.host, mosquitto.port)
+    try:
+        yield proc, publisher
+    finally:
+        proc.kill()
+        publisher.close()

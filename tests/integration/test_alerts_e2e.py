@@ -14,7 +14,14 @@ import httpx
 
 from devices.loader import load_inventory
 from gateway.service import build_gateway
-from tests.support.gateway import ADMIN_TOKEN, SPEC_EXAMPLE, GatewayProcess, Publisher, gateway_settings
+from tests.support.gateway import (
+    ADMIN_TOKEN,
+    SPEC_EXAMPLE,
+    GatewayProcess,
+    LiveGateway,
+    Publisher,
+    gateway_settings,
+)
 from tests.support.listener import Listener
 from tests.support.servers import MosquittoServer, wait_until
 
@@ -51,51 +58,29 @@ def test_1000_identical_faults_in_a_second_make_one_alert(tmp_path: Path, mosqui
         listener.close()
 
 
-def _api(proc: GatewayProcess, method: str, path: str, **body: Any) -> Any:
-    """GET with ``body`` as query parameters, POST with it as JSON."""
-    response = httpx.request(
-        method,
-        f"{proc.url}{path}",
-        json=body if method != "GET" and body else None,
-        params=body if method == "GET" else None,
-        timeout=10,
-        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-    )
-    response.raise_for_status()
-    return response.json()
+def test_sigkill_with_open_alerts_keeps_them_once_with_their_acks(live_gateway: LiveGateway) -> None:
+    proc, publisher = live_gateway
+    publisher.send(*ENTRAPMENT)
+    publisher.send("estate/sunrise/water_tank/T1/event", {"type": "hatch_open"})
+    publisher.wait_all_acked()
+    wait_until(lambda: len(proc.api("/api/alerts")) == 2, timeout=15)
+    hatch = next(a for a in proc.api("/api/alerts") if a["rule"] == "water.hatch_open")
+    acked = proc.post(f"/api/alerts/{hatch['id']}/ack", note="保洁开门取样")
+    assert acked["state"] == "acknowledged" and acked["history"][-1]["note"] == "保洁开门取样"
+    before = {a["id"]: a for a in proc.api("/api/alerts")}
 
-
-def test_sigkill_with_open_alerts_keeps_them_once_with_their_acks(
-    tmp_path: Path, mosquitto: MosquittoServer
-) -> None:
-    proc = GatewayProcess(tmp_path / "gw", {"ESTATE_MQTT_URL": mosquitto.url})
+    proc.kill()
     proc.start()
-    publisher = Publisher(mosquitto.host, mosquitto.port)
-    try:
-        publisher.send(*ENTRAPMENT)
-        publisher.send("estate/sunrise/water_tank/T1/event", {"type": "hatch_open"})
-        publisher.wait_all_acked()
-        wait_until(lambda: len(_api(proc, "GET", "/api/alerts")) == 2, timeout=15)
-        hatch = next(a for a in _api(proc, "GET", "/api/alerts") if a["rule"] == "water.hatch_open")
-        acked = _api(proc, "POST", f"/api/alerts/{hatch['id']}/ack", note="保洁开门取样")
-        assert acked["state"] == "acknowledged" and acked["history"][-1]["note"] == "保洁开门取样"
-        before = {a["id"]: a for a in _api(proc, "GET", "/api/alerts")}
+    after = {a["id"]: a for a in proc.api("/api/alerts")}
+    assert after.keys() == before.keys()  # the same alerts, none duplicated
+    assert after[hatch["id"]]["acknowledged_by"] == "admin"
+    assert after[hatch["id"]]["state"] == "acknowledged"
 
-        proc.kill()
-        proc.start()
-        after = {a["id"]: a for a in _api(proc, "GET", "/api/alerts")}
-        assert after.keys() == before.keys()  # the same alerts, none duplicated
-        assert after[hatch["id"]]["acknowledged_by"] == "admin"
-        assert after[hatch["id"]]["state"] == "acknowledged"
-
-        publisher.send(*ENTRAPMENT)  # the same fault after the restart counts on the same alert
-        publisher.wait_all_acked()
-        trapped_id = next(i for i, a in before.items() if a["rule"] == "lift.entrapment")
-        wait_until(lambda: _api(proc, "GET", f"/api/alerts/{trapped_id}")["count"] == 2, timeout=15)
-        assert len(_api(proc, "GET", "/api/alerts")) == 2
-    finally:
-        proc.kill()
-        publisher.close()
+    publisher.send(*ENTRAPMENT)  # the same fault after the restart counts on the same alert
+    publisher.wait_all_acked()
+    trapped_id = next(i for i, a in before.items() if a["rule"] == "lift.entrapment")
+    wait_until(lambda: proc.api(f"/api/alerts/{trapped_id}")["count"] == 2, timeout=15)
+    assert len(proc.api("/api/alerts")) == 2
 
 
 def _read_events(
@@ -124,88 +109,68 @@ def _read_events(
     return got
 
 
-def test_stream_resumes_without_losing_or_repeating(tmp_path: Path, mosquitto: MosquittoServer) -> None:
-    proc = GatewayProcess(tmp_path / "gw", {"ESTATE_MQTT_URL": mosquitto.url})
-    proc.start()
-    publisher = Publisher(mosquitto.host, mosquitto.port)
-    try:
-        first: list[tuple[str, str, dict[str, Any]]] = []
-        ready = threading.Event()
-        reader = threading.Thread(target=lambda: first.extend(_read_events(proc, None, 1, ready)))
-        reader.start()
-        assert ready.wait(10)  # the stream is open: a new client starts from this moment
-        publisher.send(*ENTRAPMENT)
-        reader.join(timeout=30)
-        [(last_id, kind, data)] = first
-        assert (kind, data["rule"], data["action"]) == ("alert", "lift.entrapment", "raise")
+def test_stream_resumes_without_losing_or_repeating(live_gateway: LiveGateway) -> None:
+    proc, publisher = live_gateway
+    first: list[tuple[str, str, dict[str, Any]]] = []
+    ready = threading.Event()
+    reader = threading.Thread(target=lambda: first.extend(_read_events(proc, None, 1, ready)))
+    reader.start()
+    assert ready.wait(10)  # the stream is open: a new client starts from this moment
+    publisher.send(*ENTRAPMENT)
+    reader.join(timeout=30)
+    [(last_id, kind, data)] = first
+    assert (kind, data["rule"], data["action"]) == ("alert", "lift.entrapment", "raise")
 
-        # Disconnected: two more changes happen.
-        publisher.send("estate/sunrise/water_tank/T1/event", {"type": "hatch_open"})
-        # Closed once the opening was handled, so the two are not one batch (whose order differs).
-        wait_until(lambda: len(_api(proc, "GET", "/api/workorders")) == 2, timeout=15)
-        publisher.send("estate/sunrise/water_tank/T1/event", {"type": "hatch_closed"})
-        publisher.wait_all_acked()
-        wait_until(lambda: len(_api(proc, "GET", "/api/alerts", state="cleared")) == 1, timeout=15)
-        resumed = _read_events(proc, last_id, 8)
-        # Both rules send a crew: each alert's dispatch comes with its work order's creation.
-        assert [(kind, d["rule"], d["action"]) for _, kind, d in resumed] == [
-            ("alert", "lift.entrapment", "dispatch"),
-            ("workorder", "lift.entrapment", "create"),
-            ("workorder", "lift.entrapment", "assign"),
-            ("alert", "water.hatch_open", "raise"),
-            ("alert", "water.hatch_open", "dispatch"),
-            ("workorder", "water.hatch_open", "create"),
-            ("workorder", "water.hatch_open", "assign"),
-            ("alert", "water.hatch_open", "clear"),
-        ]
-        assert len({i for i, _, _ in resumed} | {last_id}) == 9  # nothing repeated
-    finally:
-        proc.kill()
-        publisher.close()
+    # Disconnected: two more changes happen.
+    publisher.send("estate/sunrise/water_tank/T1/event", {"type": "hatch_open"})
+    # Closed once the opening was handled, so the two are not one batch (whose order differs).
+    wait_until(lambda: len(proc.api("/api/workorders")) == 2, timeout=15)
+    publisher.send("estate/sunrise/water_tank/T1/event", {"type": "hatch_closed"})
+    publisher.wait_all_acked()
+    wait_until(lambda: len(proc.api("/api/alerts", state="cleared")) == 1, timeout=15)
+    resumed = _read_events(proc, last_id, 8)
+    # Both rules send a crew: each alert's dispatch comes with its work order's creation.
+    assert [(kind, d["rule"], d["action"]) for _, kind, d in resumed] == [
+        ("alert", "lift.entrapment", "dispatch"),
+        ("workorder", "lift.entrapment", "create"),
+        ("workorder", "lift.entrapment", "assign"),
+        ("alert", "water.hatch_open", "raise"),
+        ("alert", "water.hatch_open", "dispatch"),
+        ("workorder", "water.hatch_open", "create"),
+        ("workorder", "water.hatch_open", "assign"),
+        ("alert", "water.hatch_open", "clear"),
+    ]
+    assert len({i for i, _, _ in resumed} | {last_id}) == 9  # nothing repeated
 
 
-def test_sos_becomes_a_critical_alert_within_a_second(tmp_path: Path, mosquitto: MosquittoServer) -> None:
-    proc = GatewayProcess(tmp_path / "gw", {"ESTATE_MQTT_URL": mosquitto.url})
-    proc.start()
-    publisher = Publisher(mosquitto.host, mosquitto.port)
-    try:
-        sent = datetime.now(UTC)
-        publisher.send("estate/sunrise/patrol/H1/event", {"type": "sos", "guards": ["G1"]})
-        wait_until(lambda: _api(proc, "GET", "/api/alerts", severity="critical"), timeout=10)
-        [sos] = _api(proc, "GET", "/api/alerts", severity="critical")
-        assert (sos["rule"], sos["device"], sos["kind"], sos["state"]) == (
-            "patrol.sos",
-            "H1",
-            "patrol",
-            "active",
-        )
-        latency = (datetime.fromisoformat(sos["raised_at"]) - sent).total_seconds()
-        print(f"SOS latency {latency * 1000:.0f} ms")
-        assert latency < 1.0, f"SOS raised {latency:.3f} s after it was published"
-        [day] = _api(proc, "GET", "/api/patrols", estate="sunrise")
-        assert day["estate"] == "sunrise" and {r["window"] for r in day["rounds"]} == {"day", "night"}
-        assert len(day["rounds"]) == 7  # grounds: 3 by day, 4 by night (SPEC §4 example)
-    finally:
-        proc.kill()
-        publisher.close()
+def test_sos_becomes_a_critical_alert_within_a_second(live_gateway: LiveGateway) -> None:
+    proc, publisher = live_gateway
+    sent = datetime.now(UTC)
+    publisher.send("estate/sunrise/patrol/H1/event", {"type": "sos", "guards": ["G1"]})
+    wait_until(lambda: proc.api("/api/alerts", severity="critical"), timeout=10)
+    [sos] = proc.api("/api/alerts", severity="critical")
+    assert (sos["rule"], sos["device"], sos["kind"], sos["state"]) == (
+        "patrol.sos",
+        "H1",
+        "patrol",
+        "active",
+    )
+    latency = (datetime.fromisoformat(sos["raised_at"]) - sent).total_seconds()
+    print(f"SOS latency {latency * 1000:.0f} ms")
+    assert latency < 1.0, f"SOS raised {latency:.3f} s after it was published"
+    [day] = proc.api("/api/patrols", estate="sunrise")
+    assert day["estate"] == "sunrise" and {r["window"] for r in day["rounds"]} == {"day", "night"}
+    assert len(day["rounds"]) == 7  # grounds: 3 by day, 4 by night (SPEC §4 example)
 
 
-def test_a_client_dropped_before_any_event_resumes_from_its_first_id(
-    tmp_path: Path, mosquitto: MosquittoServer
-) -> None:
-    proc = GatewayProcess(tmp_path / "gw", {"ESTATE_MQTT_URL": mosquitto.url})
-    proc.start()
-    publisher = Publisher(mosquitto.host, mosquitto.port)
-    try:
-        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-        with httpx.stream("GET", f"{proc.url}/api/stream", headers=headers, timeout=30) as response:
-            first_id = next(line for line in response.iter_lines() if line.startswith("id: "))[4:]
-        publisher.send(*ENTRAPMENT)  # while nobody is connected
-        publisher.wait_all_acked()
-        resumed = _read_events(proc, first_id, 1)
-        assert [(kind, data["rule"], data["action"]) for _, kind, data in resumed] == [
-            ("alert", "lift.entrapment", "raise")
-        ]
-    finally:
-        proc.kill()
-        publisher.close()
+def test_a_client_dropped_before_any_event_resumes_from_its_first_id(live_gateway: LiveGateway) -> None:
+    proc, publisher = live_gateway
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with httpx.stream("GET", f"{proc.url}/api/stream", headers=headers, timeout=30) as response:
+        first_id = next(line for line in response.iter_lines() if line.startswith("id: "))[4:]
+    publisher.send(*ENTRAPMENT)  # while nobody is connected
+    publisher.wait_all_acked()
+    resumed = _read_events(proc, first_id, 1)
+    assert [(kind, data["rule"], data["action"]) for _, kind, data in resumed] == [
+        ("alert", "lift.entrapment", "raise")
+    ]

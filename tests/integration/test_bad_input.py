@@ -6,15 +6,14 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from pathlib import Path
 
 import httpx
 
 from gateway.db import make_engine
 from gateway.settings import Settings
 from gateway.sinks.sql import SqlSink
-from tests.support.gateway import GatewayProcess, Publisher
-from tests.support.servers import MosquittoServer, wait_until
+from tests.support.gateway import LiveGateway
+from tests.support.servers import wait_until
 
 LIFT = "estate/sunrise/lift/L1/telemetry"
 TANK = "estate/sunrise/water_tank/T1/telemetry"
@@ -44,36 +43,30 @@ BAD: list[tuple[str, bytes, str]] = [
 ]
 
 
-def test_bad_input_is_dead_lettered_and_ingest_goes_on(tmp_path: Path, mosquitto: MosquittoServer) -> None:
-    proc = GatewayProcess(tmp_path / "gw", {"ESTATE_MQTT_URL": mosquitto.url})
-    proc.start()
-    publisher = Publisher(mosquitto.host, mosquitto.port)
-    try:
-        for topic, payload, _reason in BAD:
-            publisher.send(topic, payload)
-        publisher.send(LIFT, {"floor": 4, "ts": NOW_MS})  # after all that, a good one
-        publisher.send("estate/sunrise/lift/L99/telemetry", {"floor": 2})  # not in the inventory
-        publisher.wait_all_acked()
-        wait_until(lambda: sum(proc.api("/api/deadletters")["counts"].values()) >= len(BAD), timeout=30)
-        page = proc.api("/api/deadletters", limit=100)
-        assert page["counts"] == dict(Counter(reason for _t, _p, reason in BAD))
-        item = next(i for i in page["items"] if i["reason"] == "wrong_type")
-        assert item["topic"] == LIFT and "third" in item["excerpt"] and "floor" in item["detail"]
+def test_bad_input_is_dead_lettered_and_ingest_goes_on(live_gateway: LiveGateway) -> None:
+    proc, publisher = live_gateway
+    for topic, payload, _reason in BAD:
+        publisher.send(topic, payload)
+    publisher.send(LIFT, {"floor": 4, "ts": NOW_MS})  # after all that, a good one
+    publisher.send("estate/sunrise/lift/L99/telemetry", {"floor": 2})  # not in the inventory
+    publisher.wait_all_acked()
+    wait_until(lambda: sum(proc.api("/api/deadletters")["counts"].values()) >= len(BAD), timeout=30)
+    page = proc.api("/api/deadletters", limit=100)
+    assert page["counts"] == dict(Counter(reason for _t, _p, reason in BAD))
+    item = next(i for i in page["items"] if i["reason"] == "wrong_type")
+    assert item["topic"] == LIFT and "third" in item["excerpt"] and "floor" in item["detail"]
 
-        wait_until(lambda: proc.api("/api/devices/sunrise/L1")["latest"].get("floor") == 4, timeout=10)
-        sink = SqlSink(make_engine(Settings(data_dir=tmp_path / "gw" / "data").resolved_database_url))
-        stored = {
-            (p.device, json.dumps(p.fields, sort_keys=True))
-            for p in sink.query("sunrise", "L1") + sink.query("sunrise", "L99") + sink.query("sunrise", "T1")
-        }
-        assert stored == {("L1", '{"floor": 4}'), ("L99", '{"floor": 2}')}
+    wait_until(lambda: proc.api("/api/devices/sunrise/L1")["latest"].get("floor") == 4, timeout=10)
+    sink = SqlSink(make_engine(Settings(data_dir=proc.workdir / "data").resolved_database_url))
+    stored = {
+        (p.device, json.dumps(p.fields, sort_keys=True))
+        for p in sink.query("sunrise", "L1") + sink.query("sunrise", "L99") + sink.query("sunrise", "T1")
+    }
+    assert stored == {("L1", '{"floor": 4}'), ("L99", '{"floor": 2}')}
 
-        unregistered = proc.api("/api/devices", status="unregistered")
-        assert [(d["estate"], d["id"], d["kind"]) for d in unregistered] == [("sunrise", "L99", "lift")]
+    unregistered = proc.api("/api/devices", status="unregistered")
+    assert [(d["estate"], d["id"], d["kind"]) for d in unregistered] == [("sunrise", "L99", "lift")]
 
-        metrics = httpx.get(f"{proc.url}/metrics").text
-        assert 'estate_dead_letters_total{reason="nan_or_infinity"} 2.0' in metrics
-        assert 'estate_messages_total{kind="lift",outcome="stored"} 2.0' in metrics
-    finally:
-        proc.kill()
-        publisher.close()
+    metrics = httpx.get(f"{proc.url}/metrics").text
+    assert 'estate_dead_letters_total{reason="nan_or_infinity"} 2.0' in metrics
+    assert 'estate_messages_total{kind="lift",outcome="stored"} 2.0' in metrics

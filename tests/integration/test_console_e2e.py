@@ -15,11 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.support.gateway import ADMIN_TOKEN, REPO, GatewayProcess, Publisher
+from tests.support.gateway import REPO, GatewayProcess, Publisher
 from tests.support.servers import MosquittoServer, wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -59,12 +58,6 @@ def browser() -> Iterator[Browser]:
             browser.close()
 
 
-def _api(proc: GatewayProcess, path: str) -> Any:
-    response = httpx.get(f"{proc.url}{path}", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10)
-    response.raise_for_status()
-    return response.json()
-
-
 def _login(page: Page, url: str, token: str, errors: list[str]) -> None:
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -100,11 +93,11 @@ def _console_sees_acks_and_dispatches(
     expect(row).to_have_attribute("data-state", "acknowledged")
     row.get_by_test_id("dispatch").click()
     console.get_by_test_id("confirm").click()  # the crew left empty: the on-duty crew
-    wait_until(lambda: _api(proc, "/api/workorders"), timeout=10)
-    [order] = _api(proc, "/api/workorders")
+    wait_until(lambda: proc.api("/api/workorders"), timeout=10)
+    [order] = proc.api("/api/workorders")
     assert (order["crew"], order["rule"], order["source"]) == ("lift-team", "lift.door_failure", "operator")
     expect(row).to_contain_text(str(order["id"]))
-    acked = _api(proc, f"/api/alerts/{order['alert']}")
+    acked = proc.api(f"/api/alerts/{order['alert']}")
     assert (acked["acknowledged_by"], acked["history"][1]["note"]) == ("值班员小李", "已通知维保")
     return order
 
@@ -119,7 +112,7 @@ def _crew_steps_through(crew: Page, proc: GatewayProcess, order: dict[str, Any])
         card.get_by_test_id("order-note").fill(f"{step} — 王师傅")
         card.get_by_test_id(step).click()
         expect(card).to_have_attribute("data-state", state)
-    history = _api(proc, f"/api/workorders/{order['id']}")["history"]
+    history = proc.api(f"/api/workorders/{order['id']}")["history"]
     assert [(h["action"], h["by"], h["note"]) for h in history][-3:] == [
         ("accept", "王师傅", "accept — 王师傅"),
         ("arrive", "王师傅", "arrive — 王师傅"),

@@ -8,9 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from tests.support.gateway import ADMIN_TOKEN, GatewayProcess, Publisher
+from tests.support.gateway import GatewayProcess, LiveGateway, Publisher
 from tests.support.listener import Listener
 from tests.support.servers import MosquittoServer, wait_until
 
@@ -19,21 +17,8 @@ ENTRAPMENT = {"type": "fault", "code": "entrapment"}
 CLEARED = {"type": "fault_cleared", "code": "entrapment"}
 
 
-def api(proc: GatewayProcess, method: str, path: str, **body: Any) -> Any:
-    response = httpx.request(
-        method,
-        f"{proc.url}{path}",
-        json=body if method != "GET" else None,
-        params=body if method == "GET" else None,
-        timeout=10,
-        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-    )
-    response.raise_for_status()
-    return response.json()
-
-
 def orders(proc: GatewayProcess) -> list[dict[str, Any]]:
-    return list(api(proc, "GET", "/api/workorders"))
+    return list(proc.api("/api/workorders"))
 
 
 def test_entrapment_order_closes_on_telemetry_and_reopens(tmp_path: Path, mosquitto: MosquittoServer) -> None:
@@ -53,27 +38,27 @@ def test_entrapment_order_closes_on_telemetry_and_reopens(tmp_path: Path, mosqui
         latency_s = (crew.arrived_ns[0] - sent_ns) / 1e9
         print(f"fault published → order on crew/lift-team/orders: {latency_s * 1000:.0f} ms")
         assert latency_s < 1.0, latency_s
-        order = api(proc, "GET", f"/api/workorders/{first['id']}")
-        alert = api(proc, "GET", f"/api/alerts/{order['alert']}")
+        order = proc.api(f"/api/workorders/{first['id']}")
+        alert = proc.api(f"/api/alerts/{order['alert']}")
         raised = datetime.fromisoformat(alert["raised_at"])
         assert datetime.fromisoformat(order["deadlines"]["arrive"]) == raised + timedelta(minutes=30)
         assert alert["work_order"] == order["id"]
 
         oid = order["id"]
         for step in ("accept", "arrive"):
-            api(proc, "POST", f"/api/workorders/{oid}/{step}", note=step)
-        resolved = api(proc, "POST", f"/api/workorders/{oid}/resolve", note="已放人")
+            proc.post(f"/api/workorders/{oid}/{step}", note=step)
+        resolved = proc.post(f"/api/workorders/{oid}/resolve", note="已放人")
         assert resolved["state"] == "resolved"  # the lift has not confirmed yet
 
         publisher.send(LIFT_EVENTS, CLEARED)
         publisher.wait_all_acked()
-        wait_until(lambda: api(proc, "GET", f"/api/workorders/{oid}")["state"] == "closed", timeout=10)
+        wait_until(lambda: proc.api(f"/api/workorders/{oid}")["state"] == "closed", timeout=10)
         assert crew.snapshot()[-1]["action"] == "close"
 
         publisher.send(LIFT_EVENTS, ENTRAPMENT)  # the same fault again, well within 24 h
         publisher.wait_all_acked()
-        wait_until(lambda: api(proc, "GET", f"/api/workorders/{oid}")["state"] == "assigned", timeout=10)
-        again = api(proc, "GET", f"/api/workorders/{oid}")
+        wait_until(lambda: proc.api(f"/api/workorders/{oid}")["state"] == "assigned", timeout=10)
+        again = proc.api(f"/api/workorders/{oid}")
         assert again["reopened"] == 1 and [o["id"] for o in orders(proc)] == [oid]
         wait_until(lambda: crew.snapshot()[-1]["action"] == "reopen", timeout=10)
     finally:
@@ -82,29 +67,23 @@ def test_entrapment_order_closes_on_telemetry_and_reopens(tmp_path: Path, mosqui
         crew.close()
 
 
-def test_orders_history_and_clocks_survive_sigkill(tmp_path: Path, mosquitto: MosquittoServer) -> None:
-    proc = GatewayProcess(tmp_path / "gw", {"ESTATE_MQTT_URL": mosquitto.url})
-    proc.start()
-    publisher = Publisher(mosquitto.host, mosquitto.port)
-    try:
-        publisher.send(LIFT_EVENTS, ENTRAPMENT)
-        publisher.wait_all_acked()
-        wait_until(lambda: len(orders(proc)) == 1, timeout=10)
-        [order] = orders(proc)
-        api(proc, "POST", f"/api/workorders/{order['id']}/accept", note="在路上")
-        report = api(proc, "POST", "/api/workorders", estate="sunrise", trade="water", title="地下室漏水")
-        before = {o["id"]: api(proc, "GET", f"/api/workorders/{o['id']}") for o in orders(proc)}
-        assert len(before) == 2
+def test_orders_history_and_clocks_survive_sigkill(live_gateway: LiveGateway) -> None:
+    proc, publisher = live_gateway
+    publisher.send(LIFT_EVENTS, ENTRAPMENT)
+    publisher.wait_all_acked()
+    wait_until(lambda: len(orders(proc)) == 1, timeout=10)
+    [order] = orders(proc)
+    proc.post(f"/api/workorders/{order['id']}/accept", note="在路上")
+    report = proc.post("/api/workorders", estate="sunrise", trade="water", title="地下室漏水")
+    before = {o["id"]: proc.api(f"/api/workorders/{o['id']}") for o in orders(proc)}
+    assert len(before) == 2
 
-        proc.kill()
-        proc.start()
-        after = {o["id"]: api(proc, "GET", f"/api/workorders/{o['id']}") for o in orders(proc)}
-        assert after == before  # state, deadlines, breaches and history, as they were
-        on_site = api(proc, "POST", f"/api/workorders/{order['id']}/arrive")
-        assert on_site["state"] == "on_site" and on_site["history"][-1]["action"] == "arrive"
-        new = api(proc, "POST", "/api/workorders", estate="sunrise", trade="lift", title="按钮坏")
-        assert new["id"] == report["id"] + 1  # ids go on, never reused
-        assert len(api(proc, "GET", "/api/alerts")) == 1  # and no second alert or order for the lift
-    finally:
-        proc.kill()
-        publisher.close()
+    proc.kill()
+    proc.start()
+    after = {o["id"]: proc.api(f"/api/workorders/{o['id']}") for o in orders(proc)}
+    assert after == before  # state, deadlines, breaches and history, as they were
+    on_site = proc.post(f"/api/workorders/{order['id']}/arrive")
+    assert on_site["state"] == "on_site" and on_site["history"][-1]["action"] == "arrive"
+    new = proc.post("/api/workorders", estate="sunrise", trade="lift", title="按钮坏")
+    assert new["id"] == report["id"] + 1  # ids go on, never reused
+    assert len(proc.api("/api/alerts")) == 1  # and no second alert or order for the lift

@@ -18,7 +18,14 @@ from gateway.service import build_gateway
 from gateway.settings import Settings
 from gateway.sinks.influx import InfluxSink
 from gateway.sinks.sql import SqlSink
-from tests.support.gateway import SPEC_EXAMPLE, GatewayProcess, Pacer, Publisher, gateway_settings
+from tests.support.gateway import (
+    SPEC_EXAMPLE,
+    GatewayProcess,
+    LiveGateway,
+    Pacer,
+    Publisher,
+    gateway_settings,
+)
 from tests.support.servers import InfluxV2Target, MosquittoServer, wait_until
 
 OUTAGE_S = float(os.environ.get("ESTATE_TEST_OUTAGE_S", "60"))
@@ -118,28 +125,22 @@ def test_sigkill_with_a_full_spool_then_restart(
         publisher.close()
 
 
-def test_sigkill_mid_stream_loses_nothing(tmp_path: Path, mosquitto: MosquittoServer) -> None:
+def test_sigkill_mid_stream_loses_nothing(live_gateway: LiveGateway) -> None:
     """Killed while messages are queued in memory: they were never acknowledged, so the broker
     redelivers them to the restarted gateway's persistent session."""
     total = 3_000
-    proc = GatewayProcess(tmp_path / "gw", {"ESTATE_MQTT_URL": mosquitto.url})
+    proc, publisher = live_gateway
+    pacer = Pacer(publisher, total, LIFT, _now_ms() - total)
+    pacer.start()
+    wait_until(lambda: pacer.sent >= total // 3, timeout=60)
+    proc.kill()
+    pacer.join()
+    publisher.wait_all_acked()
     proc.start()
-    publisher = Publisher(mosquitto.host, mosquitto.port)
-    try:
-        pacer = Pacer(publisher, total, LIFT, _now_ms() - total)
-        pacer.start()
-        wait_until(lambda: pacer.sent >= total // 3, timeout=60)
-        proc.kill()
-        pacer.join()
-        publisher.wait_all_acked()
-        proc.start()
-        sqlite = Settings(data_dir=tmp_path / "gw" / "data").resolved_database_url
-        sink = SqlSink(make_engine(sqlite))
-        wait_until(lambda: sink.count() >= total, timeout=60)
-        assert sink.count() == total  # one row per reading: none lost, none twice
-    finally:
-        proc.kill()
-        publisher.close()
+    sqlite = Settings(data_dir=proc.workdir / "data").resolved_database_url
+    sink = SqlSink(make_engine(sqlite))
+    wait_until(lambda: sink.count() >= total, timeout=60)
+    assert sink.count() == total  # one row per reading: none lost, none twice
 
 
 def test_mosquitto_restart_while_devices_publish(tmp_path: Path, mosquitto: MosquittoServer) -> None:

@@ -133,8 +133,17 @@ class GatewayProcess:
             return False
 
     def api(self, path: str, **params: Any) -> Any:
+        """GET as admin, ``params`` as the query; the JSON answer (an error status raises)."""
         response = httpx.get(
             f"{self.url}{path}", params=params, timeout=10, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def post(self, path: str, **body: Any) -> Any:
+        """POST as admin, ``body`` as JSON; the JSON answer (an error status raises)."""
+        response = httpx.post(
+            f"{self.url}{path}", json=body, timeout=10, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
         )
         response.raise_for_status()
         return response.json()
@@ -174,3 +183,8 @@ class Pacer:
 
     def join(self, timeout: float = 120) -> None:
         self._thread.join(timeout)
+
+
+#: The ``live_gateway`` fixture: ``estate-gateway run`` on the test's mosquitto, and a device-side
+#: publisher (both stopped after the test).
+LiveGateway = tuple[GatewayProcess, Publisher]
