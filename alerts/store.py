@@ -78,16 +78,22 @@ alerts_t = Table(
     Column("subject", String(200)),
 )
 
-history_t = Table(
-    "alert_history",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("alert_id", Integer, nullable=False, index=True),
-    ts_column("at", nullable=False),
-    Column("by", String(64), nullable=False),
-    Column("action", String(32), nullable=False),
-    Column("note", Text, nullable=False),
-)
+
+def history_table(name: str, meta: MetaData, owner: str) -> Table:
+    """An append-only history: who did what to the ``owner`` (alert, work order), when, with a note."""
+    return Table(
+        name,
+        meta,
+        Column("id", Integer, primary_key=True),
+        Column(owner, Integer, nullable=False, index=True),
+        ts_column("at", nullable=False),
+        Column("by", String(64), nullable=False),
+        Column("action", String(32), nullable=False),
+        Column("note", Text, nullable=False),
+    )
+
+
+history_t = history_table("alert_history", metadata, "alert_id")
 
 pending_t = Table(
     "alert_pending",

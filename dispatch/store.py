@@ -26,7 +26,7 @@ from sqlalchemy import (
     select,
 )
 
-from alerts.store import as_utc, ts_column, upsert
+from alerts.store import as_utc, history_table, ts_column, upsert
 from devices.base import Severity, Trade
 from dispatch.model import LIVE_STATES, OrderAction, OrderEntry, OrderState, Source, Step, WorkOrder
 
@@ -64,16 +64,7 @@ orders_t = Table(
     Column("reopened", Integer, nullable=False),
 )
 
-order_history_t = Table(
-    "work_order_history",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("order_id", Integer, nullable=False, index=True),
-    ts_column("at", nullable=False),
-    Column("by", String(64), nullable=False),
-    Column("action", String(32), nullable=False),
-    Column("note", Text, nullable=False),
-)
+order_history_t = history_table("work_order_history", metadata, "order_id")
 
 _TIMES = (
     "created_at",
