@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -16,6 +17,27 @@ class Clock(Protocol):
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+class ScaledClock:
+    """Simulated time for testers: starts at ``start`` and runs ``speed`` times faster than the
+    wall clock (a gateway and a simulator at the same speed and start agree, so an hour-long
+    on-delay takes a minute at speed 60)."""
+
+    def __init__(self, start: datetime, speed: float) -> None:
+        if start.tzinfo is None:
+            raise ValueError("ScaledClock needs a timezone-aware start")
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.start, self.speed = start.astimezone(UTC), speed
+        self._origin = time.monotonic()
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=(time.monotonic() - self._origin) * self.speed)
+
+    def wall_seconds(self, simulated: timedelta) -> float:
+        """How long ``simulated`` time takes on the wall clock."""
+        return simulated.total_seconds() / self.speed
 
 
 class ManualClock:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -17,7 +17,7 @@ from alerts.catalogue import DEFAULT_RULES
 from alerts.engine import AlarmEngine
 from alerts.store import AlertStore
 from alerts.stream import EventHub
-from devices.clock import Clock, SystemClock, to_ns
+from devices.clock import Clock, ScaledClock, SystemClock, to_ns
 from devices.inventory import Inventory
 from dispatch.desk import Dispatcher, DispatchPolicy
 from dispatch.store import OrderStore
@@ -93,7 +93,13 @@ class Gateway:
             "spool": {"ok": True, "batches": sink.spool_batches, "points": sink.spool_points},
             "queue": {"ok": True, "depth": self.mqtt.depth},
         }
-        return {"ok": all(c["ok"] for c in checks.values()), "instance": self.settings.instance, **checks}
+        clock = {"now": self.clock.now().isoformat(), "speed": getattr(self.clock, "speed", 1.0)}
+        return {
+            "ok": all(c["ok"] for c in checks.values()),
+            "instance": self.settings.instance,
+            "clock": clock,
+            **checks,
+        }
 
 
 def build_sink(
@@ -125,8 +131,15 @@ def build_sink(
     )
 
 
+def settings_clock(settings: Settings) -> Clock:
+    """The system clock; or, for testers (``ESTATE_CLOCK_SPEED``/``_START``), simulated time."""
+    if settings.clock_speed == 1.0 and settings.clock_start is None:
+        return SystemClock()
+    return ScaledClock(settings.clock_start or datetime.now(UTC), settings.clock_speed)
+
+
 def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None = None) -> Gateway:
-    clock = clock or SystemClock()
+    clock = clock or settings_clock(settings)
     engine = make_engine(settings.resolved_database_url)
     metrics = GatewayMetrics()
     registry = DeviceRegistry(inventory)
@@ -192,6 +205,7 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
         pipeline,
         alarms,
         dispatcher,
-        Ticker(alarms),
+        # In simulated time the tick keeps about a simulated second (at most 20 a wall second).
+        Ticker(alarms, interval_s=max(0.05, 1.0 / settings.clock_speed)),
         events,
     )

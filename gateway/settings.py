@@ -6,6 +6,7 @@ Built once by :func:`load_settings`, never at import time.
 from __future__ import annotations
 
 import socket
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -49,6 +50,12 @@ class Settings(BaseSettings):
     write_retries: int = Field(3, ge=0, description="Retries of a failed batch before it is spooled.")
     write_backoff_s: float = Field(0.5, ge=0, description="First retry delay; doubles each retry.")
     replay_backoff_max_s: float = Field(30.0, gt=0, description="Longest wait between replay tries.")
+    clock_speed: float = Field(
+        1.0, gt=0, description="For testers: the gateway's time runs this many times faster (simulation)."
+    )
+    clock_start: datetime | None = Field(
+        None, description="For testers: the simulated time at start-up (ISO 8601 with offset; default now)."
+    )
     reopen_within_h: float = Field(
         24.0, gt=0, description="A fault returning this long after its work order closed reopens it."
     )
@@ -59,6 +66,13 @@ class Settings(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme not in {"mqtt", "tcp"} or not parts.hostname:
             raise ValueError("expected mqtt://[user[:password]@]host:port")
+        return value
+
+    @field_validator("clock_start")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give the start with its UTC offset, e.g. 2026-01-05T08:00:00+08:00")
         return value
 
     @property

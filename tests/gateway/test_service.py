@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -26,4 +26,23 @@ def test_the_reopen_period_comes_from_the_environment(
 def test_a_reopen_period_must_be_positive(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ESTATE_REOPEN_WITHIN_H", "0")
     with pytest.raises(ValueError, match="reopen_within_h"):
+        Settings()
+
+
+def test_simulated_time_for_testers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    wall = [1000.0]
+    monkeypatch.setattr("devices.clock.time.monotonic", lambda: wall[0])
+    monkeypatch.setenv("ESTATE_CLOCK_SPEED", "60")
+    monkeypatch.setenv("ESTATE_CLOCK_START", "2026-01-05T08:00:00+08:00")
+    settings = Settings(mqtt_url="mqtt://127.0.0.1:9", data_dir=tmp_path, instance="t")
+    gateway = build_gateway(settings, load_inventory(SPEC_EXAMPLE))
+    assert gateway.clock.now() == datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
+    wall[0] += 2.5  # 2.5 wall seconds are 150 simulated ones
+    assert gateway.clock.now() == datetime(2026, 1, 5, 0, 2, 30, tzinfo=UTC)
+    assert gateway.health()["clock"] == {"now": "2026-01-05T00:02:30+00:00", "speed": 60.0}
+
+
+def test_a_naive_clock_start_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ESTATE_CLOCK_START", "2026-01-05T08:00:00")
+    with pytest.raises(ValueError, match="UTC offset"):
         Settings()
