@@ -1,19 +1,22 @@
 """``estate-sim``: simulated devices for an inventory (SPEC §10).
 
-Only ``run`` exists so far, with the simple simulator; scenarios and load are issue 7.
+One function per subcommand (``cmd_<name>``) and its parser in ``build_parser``; ``run`` drives
+the simulated world (``simulators/world.py``) in real time (``simulators/live.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from devices.loader import InventoryError, load_inventory
-from simulators.simple import SimpleSimulator
+from simulators.live import Broker, MqttSink, Progress, drive
+from simulators.world import World
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -23,32 +26,128 @@ def cmd_run(args: argparse.Namespace) -> int:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return 2
-    broker = urlsplit(args.broker)
-    simulator = SimpleSimulator(
-        inventory, broker.hostname or "127.0.0.1", broker.port or 1883, seed=args.seed
-    )
-    simulator.start()
-    devices = sum(len(e.devices) for e in inventory.estates)
-    print(f"simulating {devices} devices against {args.broker}; Ctrl-C stops", flush=True)
-    stop = threading.Event()
     try:
-        while not stop.wait(10):
-            print(f"sent {simulator.sent:,} messages", flush=True)
+        broker = Broker.from_url(args.broker)
+        start = _start(args.start)
+        if args.speed <= 0 or (args.duration is not None and args.duration < 0):
+            raise ValueError("--speed must be positive and --duration not negative")
+        sink = MqttSink(broker, client_id=f"estate-sim-{args.seed}-{os.getpid()}")
+    except (ValueError, OSError) as exc:
+        print(f"estate-sim run: {exc}", file=sys.stderr)
+        return 2
+    world = World(inventory, seed=args.seed, start=start)
+    devices = sum(len(e.devices) for e in inventory.estates)
+    print(
+        f"simulating {devices} devices from {start.isoformat()} at ×{args.speed:g} against {args.broker}"
+        f"; the gateway's clock: ESTATE_CLOCK_SPEED={args.speed:g} ESTATE_CLOCK_START={start.isoformat()}"
+        "; Ctrl-C stops",
+        flush=True,
+    )
+    stop = threading.Event()
+    sent = 0
+    try:
+        sent = drive(world, sink, speed=args.speed, stop=stop, duration_s=args.duration, progress=_progress)
     except KeyboardInterrupt:
-        pass
+        stop.set()
+        sent = sink.sent
     finally:
-        simulator.stop()
+        sink.close()
+    print(f"done: simulated time {world.now.isoformat()} · {sent:,} messages sent", flush=True)
     return 0
+
+
+def _start(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC).replace(microsecond=0)
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--start {text!r} is not ISO 8601") from None
+    if when.tzinfo is None:
+        raise ValueError(f"--start {text!r} needs a UTC offset, e.g. {text}+08:00")
+    return when.astimezone(UTC)
+
+
+def _progress(progress: Progress) -> None:
+    print(
+        f"simulated {progress.simulated.isoformat(timespec='seconds')} · {progress.sent:,} messages sent",
+        flush=True,
+    )
+
+
+def cmd_scenario(args: argparse.Namespace) -> int:
+    from simulators.scenario import ScenarioError, load_scenario  # noqa: PLC0415 - only this command
+    from simulators.scenario_runner import UNUSABLE, run_scenario  # noqa: PLC0415
+
+    try:
+        loaded = load_scenario(args.file)
+    except ScenarioError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return UNUSABLE
+    return run_scenario(loaded, args.gateway, args.token, args.broker, seed=args.seed)
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn  # noqa: PLC0415
+
+    from simulators.load import load_devices, run_load  # noqa: PLC0415 - only this command
+
+    try:
+        broker = Broker.from_url(args.broker)
+        inventory = load_inventory(Path(args.inventory)) if args.inventory else None
+    except (ValueError, InventoryError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    devices = load_devices(args.devices, inventory)
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
+    ) as bar:
+        task = bar.add_task(
+            f"{args.devices:,} devices at {args.rate:,.0f} msg/s", total=int(args.rate * args.duration)
+        )
+        summary = run_load(
+            broker.host,
+            broker.port,
+            devices=devices,
+            rate=args.rate,
+            duration_s=args.duration,
+            seed=args.seed,
+            progress=lambda sent, _total: bar.update(task, completed=sent),
+        )
+    print(summary, flush=True)
+    return 0 if summary.acknowledged == summary.sent else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="estate-sim", description="Simulated estate devices")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="simulate every device of an inventory")
-    run.add_argument("--broker", required=True, help="mqtt://host:port")
+    # -- estate-sim run ------------------------------------------------------------------------
+    run = sub.add_parser("run", help="simulate every device of an inventory, in real time")
+    run.add_argument("--broker", required=True, help="mqtt://[user[:password]@]host[:port]")
     run.add_argument("--inventory", required=True, help="inventory YAML")
-    run.add_argument("--seed", type=int, default=1)
+    run.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second (default 1)")
+    run.add_argument("--seed", type=int, default=1, help="same seed, same messages (default 1)")
+    run.add_argument("--start", default=None, help="simulated start, ISO 8601 with offset (default now)")
+    run.add_argument("--duration", type=float, default=None, help="stop after S simulated seconds (exit 0)")
     run.set_defaults(func=cmd_run)
+    # -- estate-sim scenario --------------------------------------------------------------------
+    scenario = sub.add_parser("scenario", help="run a scenario against a gateway and check what it expects")
+    scenario.add_argument("file", help="scenario YAML")
+    scenario.add_argument("--gateway", required=True, help="the gateway's API, e.g. http://127.0.0.1:8000")
+    scenario.add_argument("--token", required=True, help="bearer token (simulator, operator or admin)")
+    scenario.add_argument("--broker", required=True, help="mqtt://host:port")
+    scenario.add_argument("--seed", type=int, default=None, help="overrides the scenario's seed")
+    scenario.set_defaults(func=cmd_scenario)
+    # -- estate-sim load --------------------------------------------------------------------------
+    load = sub.add_parser("load", help="sustained QoS 1 load for benchmarks, with progress and a summary")
+    load.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host:port")
+    load.add_argument("--devices", type=int, required=True, help="how many devices take turns")
+    load.add_argument("--rate", type=float, required=True, help="messages per second")
+    load.add_argument("--duration", type=float, required=True, help="seconds")
+    load.add_argument("--inventory", default=None, help="use this inventory's devices (else synthetic ids)")
+    load.add_argument("--seed", type=int, default=1)
+    load.set_defaults(func=cmd_load)
     return parser
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -13,7 +15,7 @@ from devices.loader import load_inventory
 from gateway.ingest import Rejection, decode
 from gateway.state import DeviceRegistry
 from simulators.load import load_devices, run_load
-from tests.support.gateway import SPEC_EXAMPLE
+from tests.support.gateway import REPO, SPEC_EXAMPLE
 from tests.support.servers import MosquittoServer, wait_until
 
 
@@ -63,3 +65,19 @@ def test_load_sends_acknowledged_valid_messages(mosquitto: MosquittoServer) -> N
     for topic, payload in received:
         result = decode(topic, payload, now_ns, registry.lookup)
         assert not isinstance(result, Rejection), result
+
+
+LOAD_ARGS = ["--devices", "30", "--rate", "1000", "--duration", "0.5"]
+
+
+def test_the_load_command_prints_its_summary(mosquitto: MosquittoServer) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "simulators.cli", "load", "--broker", mosquitto.url, *LOAD_ARGS],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "sent 500 · acknowledged 500" in result.stdout

@@ -1,0 +1,138 @@
+"""``estate-sim run``: the world in real time over MQTT, its timestamps on simulated time."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from devices.loader import load_inventory
+from simulators.live import Broker, Progress, drive
+from simulators.world import Message, World
+from tests.support.gateway import REPO, SPEC_EXAMPLE
+from tests.support.servers import MosquittoServer, wait_until
+
+START = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
+
+
+def test_run_publishes_the_world_on_simulated_time(mosquitto: MosquittoServer) -> None:
+    received: list[tuple[str, bytes, bool]] = []
+    lock, subscribed = threading.Lock(), threading.Event()
+    listener = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="sim-cli-listener")
+    listener.on_subscribe = lambda *_: subscribed.set()
+
+    def keep(_c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
+        with lock:
+            received.append((msg.topic, bytes(msg.payload), bool(msg.retain)))
+
+    listener.on_message = keep
+    listener.connect(mosquitto.host, mosquitto.port)
+    listener.subscribe("estate/#", qos=1)
+    listener.loop_start()
+    sunrise = REPO / "devices" / "samples" / "sunrise.yaml"
+    try:
+        assert subscribed.wait(10)
+        args = ["--broker", mosquitto.url, "--inventory", str(sunrise), "--speed", "600", "--duration", "120"]
+        args += ["--seed", "4", "--start", START.isoformat()]
+        result = subprocess.run(
+            [sys.executable, "-m", "simulators.cli", "run", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        expected = World(load_inventory(sunrise), seed=4, start=START).advance(START + timedelta(seconds=120))
+        wait_until(lambda: len(received) >= len(expected), timeout=20)
+    finally:
+        listener.disconnect()
+        listener.loop_stop()
+    assert "ESTATE_CLOCK_SPEED=600 ESTATE_CLOCK_START=2026-03-02T02:00:00+00:00" in result.stdout
+    assert f"{len(expected):,} messages sent" in result.stdout
+    # Exactly the world's messages (the broker keeps each device's order, not the order across them).
+    assert Counter((t, p) for t, p, _ in received) == Counter((m.topic, m.payload) for m in expected)
+    stamps = [
+        datetime.fromisoformat(json.loads(p)["ts"]) for t, p, _ in received if not t.endswith("/status")
+    ]
+    assert min(stamps) > START and max(stamps) <= START + timedelta(seconds=120)
+    assert max(stamps) - min(stamps) > timedelta(seconds=100)  # 2 simulated minutes in 0.2 s of wall time
+
+
+class Recorded:
+    def __init__(self, clock: list[float]) -> None:
+        self.clock = clock
+        self.published: list[tuple[float, Message]] = []
+
+    def publish(self, message: Message) -> None:
+        self.published.append((self.clock[0], message))
+
+
+def test_each_message_waits_for_its_wall_time_and_progress_comes_every_10_s() -> None:
+    clock = [100.0]  # a fake wall clock: sleeping moves it, nothing really waits
+
+    def sleep(seconds: float) -> bool:
+        clock[0] += seconds
+        return False
+
+    world = World(load_inventory(SPEC_EXAMPLE), start=START)
+    sink, progress = Recorded(clock), list[Progress]()
+    sent = drive(
+        world, sink, speed=60, stop=threading.Event(), duration_s=1800, progress=progress.append,
+        wall=lambda: clock[0], sleep=sleep,
+    )  # fmt: skip
+    assert sent == len(sink.published) > 100 and world.now == START + timedelta(seconds=1800)
+    for wall, message in sink.published:
+        due = 100.0 + (message.at - START).total_seconds() / 60
+        assert due <= wall < due + 1e-6
+    assert 29 <= clock[0] - 100.0 <= 31  # 30 simulated minutes at ×60
+    assert len(progress) == 2 and [p.sent for p in progress] == sorted(p.sent for p in progress)
+    assert all(START < p.simulated <= START + timedelta(seconds=1800) for p in progress)
+
+
+def test_a_stop_ends_the_run_at_once() -> None:
+    stop = threading.Event()
+    clock = [0.0]
+
+    def sleep(seconds: float) -> bool:
+        clock[0] += seconds
+        if clock[0] > 5:
+            stop.set()
+        return stop.is_set()
+
+    world = World(load_inventory(SPEC_EXAMPLE), start=START)
+    sink = Recorded(clock)
+    drive(world, sink, speed=10, stop=stop, wall=lambda: clock[0], sleep=sleep)
+    assert sink.published and clock[0] < 6
+
+
+@pytest.mark.parametrize(
+    ("url", "broker"),
+    [
+        ("mqtt://127.0.0.1:1884", Broker("127.0.0.1", 1884)),
+        ("mqtt://sim:s%40cret@broker", Broker("broker", 1883, "sim", "s@cret")),
+        ("localhost", Broker("localhost", 1883)),
+    ],
+)
+def test_broker_urls(url: str, broker: Broker) -> None:
+    assert Broker.from_url(url) == broker
+
+
+def test_bad_arguments_exit_2() -> None:
+    for extra in (["--start", "2026-03-02T10:00:00"], ["--speed", "0"], ["--broker", "http://x"]):
+        args = ["--broker", "mqtt://127.0.0.1:1", "--inventory", str(SPEC_EXAMPLE), *extra]
+        result = subprocess.run(
+            [sys.executable, "-m", "simulators.cli", "run", *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert result.returncode == 2, (extra, result.stdout)
+        assert "estate-sim run:" in result.stderr
