@@ -7,10 +7,11 @@ Writes happen once per batch (``save``), in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import (
     JSON,
@@ -91,6 +92,48 @@ def history_table(name: str, meta: MetaData, owner: str) -> Table:
         Column("action", String(32), nullable=False),
         Column("note", Text, nullable=False),
     )
+
+
+class Entry(Protocol):
+    """A history entry (an alert's or a work order's): who did what, when, with a note."""
+
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def by(self) -> str: ...
+    @property
+    def action(self) -> StrEnum: ...
+    @property
+    def note(self) -> str: ...
+
+
+def history_rows(owner: str, entries: Sequence[tuple[int, Entry]]) -> list[dict[str, Any]]:
+    """Rows of a :func:`history_table` for ``(owner id, entry)`` pairs."""
+    return [
+        {owner: owner_id, "at": e.at, "by": e.by, "action": e.action.value, "note": e.note}
+        for owner_id, e in entries
+    ]
+
+
+class HistoryRow(NamedTuple):
+    owner: int
+    at: datetime
+    by: str
+    action: str
+    note: str
+
+
+def read_history(conn: Connection, table: Table, owner: str, ids: Iterable[int]) -> Iterator[HistoryRow]:
+    """The history rows of these owners, oldest first; ``at`` in UTC."""
+    column = table.c[owner]
+    for row in conn.execute(select(table).where(column.in_(list(ids))).order_by(table.c.id)):
+        yield HistoryRow(getattr(row, owner), as_utc(row.at) or row.at, row.by, row.action, row.note)
+
+
+def next_id(engine: Engine, id_column: Column[int]) -> int:
+    """One more than the highest id stored (1 for an empty table)."""
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.coalesce(func.max(id_column), 0))).scalar_one()) + 1
 
 
 history_t = history_table("alert_history", metadata, "alert_id")
@@ -188,8 +231,7 @@ class AlertStore:
         metadata.create_all(engine)
 
     def next_id(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.coalesce(func.max(alerts_t.c.id), 0))).scalar_one()) + 1
+        return next_id(self.engine, alerts_t.c.id)
 
     def _upsert(self, table: Table, *keys: str) -> Any:
         return upsert(self.engine, table, *keys)
@@ -230,17 +272,14 @@ class AlertStore:
             | {"key": alert.key, "severity": alert.severity.value, "state": alert.state.value}
             for alert in alerts
         ]
-        history_rows = [
-            {"alert_id": aid, "at": h.at, "by": h.by, "action": h.action.value, "note": h.note}
-            for aid, h in history
-        ]
+        added = history_rows("alert_id", history)
         dropped = [{"k": key} for key, value in pending.items() if value is None]
         kept = [{"key": k, "since_ns": v[0], "readings": v[1]} for k, v in pending.items() if v is not None]
         with self.engine.begin() as conn:
             if rows:
                 conn.execute(self._upsert(alerts_t, "id"), rows)
-            if history_rows:
-                conn.execute(insert(history_t), history_rows)
+            if added:
+                conn.execute(insert(history_t), added)
             if dropped:
                 conn.execute(delete(pending_t).where(pending_t.c.key == bindparam("k")), dropped)
             if kept:
@@ -254,11 +293,8 @@ class AlertStore:
             alerts = [self._alert(r) for r in rows]
             if with_history and alerts:
                 by_id = {a.id: a for a in alerts}
-                hq = select(history_t).where(history_t.c.alert_id.in_(by_id)).order_by(history_t.c.id)
-                for h in conn.execute(hq):
-                    by_id[h.alert_id].history.append(
-                        HistoryEntry(as_utc(h.at) or h.at, h.by, Action(h.action), h.note)
-                    )
+                for h in read_history(conn, history_t, "alert_id", by_id):
+                    by_id[h.owner].history.append(HistoryEntry(h.at, h.by, Action(h.action), h.note))
         return alerts
 
     @staticmethod

@@ -45,10 +45,8 @@ class Dispatcher(DeskCore):
             for order in self.store.live():
                 self._track(order)
                 self._arm(order)
-            since = now - self.policy.reopen_within
-            for order in self.store.query(state=OrderState.CLOSED.value, closed_from=since, limit=100_000):
-                if order.alert_key and order.closed_at:
-                    self._remember_closed(order.alert_key, order.id, order.closed_at)
+            for key, order_id, closed_at in self.store.closed_since(now - self.policy.reopen_within):
+                self._remember_closed(key, order_id, closed_at)
             for alert in self.book.open_alerts():
                 if (
                     alert.active

@@ -218,7 +218,6 @@ class DeskCore:
     ) -> str:
         """Set the order's deadlines for ``steps`` from ``start`` (``tighten``: only where that
         is sooner than the deadline it has); returns what was set, for history."""
-        estate = self.inventory.estate(order.estate)
         clocks = select_clocks(
             self.inventory.sla_policies,
             defaults=DEFAULT_POLICIES,
@@ -227,8 +226,7 @@ class DeskCore:
             severity=order.severity,
             category=order.category,
         )
-        tz = estate.tz if estate is not None else ZoneInfo("UTC")
-        due = deadlines(start, clocks, tz, self.inventory.calendar_for(order.estate))
+        due = deadlines(start, clocks, self._tz(order), self.inventory.calendar_for(order.estate))
         for step in steps:
             current, new = order.due(step), due.get(step)
             if not tighten or (new is not None and (current is None or new < current)):

@@ -21,12 +21,11 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    func,
     insert,
     select,
 )
 
-from alerts.store import as_utc, history_table, ts_column, upsert
+from alerts.store import as_utc, history_rows, history_table, next_id, read_history, ts_column, upsert
 from devices.base import Severity, Trade
 from dispatch.model import LIVE_STATES, OrderAction, OrderEntry, OrderState, Source, Step, WorkOrder
 
@@ -135,8 +134,7 @@ class OrderStore:
         metadata.create_all(engine)
 
     def next_id(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.coalesce(func.max(orders_t.c.id), 0))).scalar_one()) + 1
+        return next_id(self.engine, orders_t.c.id)
 
     def _upsert(self) -> Any:
         return upsert(self.engine, orders_t, "id")
@@ -149,28 +147,15 @@ class OrderStore:
         if rows:
             conn.execute(self._upsert(), rows)
         if history:
-            conn.execute(
-                insert(order_history_t),
-                [
-                    {"order_id": oid, "at": h.at, "by": h.by, "action": h.action.value, "note": h.note}
-                    for oid, h in history
-                ],
-            )
+            conn.execute(insert(order_history_t), history_rows("order_id", history))
 
     def _load(self, stmt: Any) -> list[WorkOrder]:
         with self.engine.connect() as conn:
             orders = [_order(r) for r in conn.execute(stmt)]
             if orders:
                 by_id = {o.id: o for o in orders}
-                hq = (
-                    select(order_history_t)
-                    .where(order_history_t.c.order_id.in_(by_id))
-                    .order_by(order_history_t.c.id)
-                )
-                for h in conn.execute(hq):
-                    by_id[h.order_id].history.append(
-                        OrderEntry(as_utc(h.at) or h.at, h.by, OrderAction(h.action), h.note)
-                    )
+                for h in read_history(conn, order_history_t, "order_id", by_id):
+                    by_id[h.owner].history.append(OrderEntry(h.at, h.by, OrderAction(h.action), h.note))
         return orders
 
     def live(self) -> list[WorkOrder]:
@@ -182,17 +167,17 @@ class OrderStore:
         found = self._load(select(orders_t).where(orders_t.c.id == order_id))
         return found[0] if found else None
 
-    def last_closed(self, alert_key: str, since: datetime) -> WorkOrder | None:
-        """The latest order for this alert key closed at or after ``since`` (to reopen it)."""
+    def closed_since(self, since: datetime) -> list[tuple[str, int, datetime]]:
+        """(alert key, id, closed at) of device orders closed at or after ``since``: the ones a
+        returning fault may reopen. Just those columns, no history."""
         t = orders_t
         stmt = (
-            select(t)
-            .where(t.c.alert_key == alert_key, t.c.state == OrderState.CLOSED.value, t.c.closed_at >= since)
-            .order_by(t.c.closed_at.desc())
-            .limit(1)
+            select(t.c.alert_key, t.c.id, t.c.closed_at)
+            .where(t.c.state == OrderState.CLOSED.value, t.c.closed_at >= since, t.c.alert_key.is_not(None))
+            .order_by(t.c.closed_at)
         )
-        found = self._load(stmt)
-        return found[0] if found else None
+        with self.engine.connect() as conn:
+            return [(r.alert_key, r.id, as_utc(r.closed_at) or r.closed_at) for r in conn.execute(stmt)]
 
     def query(
         self,
@@ -202,7 +187,6 @@ class OrderStore:
         estates: frozenset[str] | None = None,
         created_from: datetime | None = None,
         created_to: datetime | None = None,
-        closed_from: datetime | None = None,
         limit: int = 500,
     ) -> list[WorkOrder]:
         t = orders_t
@@ -216,6 +200,4 @@ class OrderStore:
             stmt = stmt.where(t.c.created_at >= created_from)
         if created_to is not None:
             stmt = stmt.where(t.c.created_at < created_to)
-        if closed_from is not None:
-            stmt = stmt.where(t.c.closed_at >= closed_from)
         return self._load(stmt)

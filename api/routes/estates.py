@@ -54,8 +54,8 @@ def summary(estate: str, gateway: GatewayDep, principal: CurrentPrincipal) -> di
         by_kind[state.kind.value][value] += 1
         status[state.id] = value
     alerts = [a for a in gateway.alarms.book.open_alerts() if a.estate == estate]
-    failed = {a.device for a in alerts if a.rule == LAMP_OUT_RULE and a.active}
     lamps = [d.id for d in found.devices if d.kind is Kind.LIGHT and d.parent is not None]
+    failed = len({a.device for a in alerts if a.rule == LAMP_OUT_RULE and a.active} & set(lamps))
     parents = {d.parent for d in found.devices if d.parent is not None}
     cameras = [d.id for d in found.devices if d.kind is Kind.CCTV and d.id not in parents]
     online = sum(1 for c in cameras if status.get(c) == "online")
@@ -68,8 +68,8 @@ def summary(estate: str, gateway: GatewayDep, principal: CurrentPrincipal) -> di
         },
         "lamps": {
             "total": len(lamps),
-            "failed": len(failed & set(lamps)),
-            "intact_rate": _rate(len(lamps) - len(failed & set(lamps)), len(lamps)),
+            "failed": failed,
+            "intact_rate": _rate(len(lamps) - failed, len(lamps)),
             "target": LAMP_TARGET,
         },
         "cameras": {"total": len(cameras), "online": online, "online_rate": _rate(online, len(cameras))},

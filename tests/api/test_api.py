@@ -3,6 +3,7 @@ to its pipeline directly, time comes from a manual clock."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -120,3 +121,21 @@ def test_readings_downsampled_with_every(client: TestClient, gateway: Gateway, c
         ("08:10", {"level_pct": 74.5}),
     ]
     assert client.get(url, params={"every": "10 minutes"}, headers=auth("operator")).status_code == 422
+
+
+def test_estate_summary_counts_lamps_cameras_alarms_and_orders(client: TestClient, gateway: Gateway) -> None:
+    feed(
+        gateway,
+        ("estate/sunrise/light/LP1/event", {"type": "lamp_failure"}),
+        ("estate/sunrise/cctv/CAM1/heartbeat", {"recording": True}),
+        ("estate/sunrise/lift/L1/event", {"type": "fault", "code": "entrapment"}),
+    )
+    body = client.get("/api/estates/sunrise/summary", headers=auth("operator")).json()
+    assert body["lamps"] == {"total": 1, "failed": 1, "intact_rate": 0.0, "target": 0.95}
+    assert body["cameras"] == {"total": 1, "online": 1, "online_rate": 1.0}  # NVR1 is no camera
+    active = [a for a in client.get("/api/alerts", headers=auth("operator")).json() if a["active"]]
+    assert {"light.lamp_out", "lift.entrapment"} <= {a["rule"] for a in active}
+    assert body["alerts"]["active"] == len(active)
+    assert body["alerts"]["by_severity"] == dict(Counter(a["severity"] for a in active))
+    assert body["workorders"] == {"live": 1, "by_state": {"assigned": 1}, "breached": 0}
+    assert client.get("/api/estates/nowhere/summary", headers=auth("operator")).status_code == 404

@@ -100,3 +100,22 @@ def test_repair_timeliness_over_a_day_matches_a_hand_count(tmp_path: Path) -> No
     # Minutes from creation to acceptance: 5, 5, 5, 5, 15, 10, 10, and the lamp: made before the
     # two quick orders (2 × 60 min), then 3 days and 1 min → 4441. Mean (35 + 20 + 4441) / 8.
     assert k.mean_minutes["accept"] == 562.0
+
+
+def test_a_fault_returning_after_a_restart_still_reopens_its_order(tmp_path: Path) -> None:
+    h = DispatchHarness(tmp_path)
+    h.send("L1", passenger=True, door="closed", door_zone=True, direction="stop", floor=3)
+    h.event("L1", "fault", code="entrapment")
+    order = h.only_order()
+    h.desk.accept(order.id, by="王师傅")
+    h.event("L1", "fault_cleared", code="entrapment")
+    h.desk.resolve(order.id, by="王师傅")
+    assert h.order(order.id).state is OrderState.CLOSED
+    del h
+
+    h2 = DispatchHarness(tmp_path, start=T0 + timedelta(hours=3))
+    h2.send("L1", passenger=True, door="closed", door_zone=True, direction="stop", floor=3)
+    h2.event("L1", "fault", code="entrapment")
+    again = h2.order(order.id)
+    assert (again.state, again.reopened) == (OrderState.ASSIGNED, 1)
+    assert len(h2.order_store.query()) == 1
