@@ -11,11 +11,13 @@ import logging
 import os
 import sys
 import threading
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from devices.loader import InventoryError, load_inventory
 from simulators.live import Broker, MqttSink, Progress, drive
+from simulators.scenario_io import GatewayApi, RunError
 from simulators.world import World
 
 
@@ -28,25 +30,36 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     try:
         broker = Broker.from_url(args.broker)
-        start = _start(args.start)
-        if args.speed <= 0 or (args.duration is not None and args.duration < 0):
-            raise ValueError("--speed must be positive and --duration not negative")
+        if args.gateway is not None and args.start is not None:
+            raise ValueError("--start and --gateway exclude each other: the gateway's clock gives the start")
+        start, speed = _start(args.start), args.speed
+        if args.speed is not None and args.speed <= 0:
+            raise ValueError("--speed must be positive")
+        if args.duration is not None and args.duration < 0:
+            raise ValueError("--duration must not be negative")
         sink = MqttSink(broker, client_id=f"estate-sim-{args.seed}-{os.getpid()}")
-    except (ValueError, OSError) as exc:
+        if args.gateway is not None:
+            start, speed = _gateway_clock(args.gateway, args.speed)
+    except (ValueError, OSError, RunError) as exc:
         print(f"estate-sim run: {exc}", file=sys.stderr)
         return 2
+    speed = 1.0 if speed is None else speed
     world = World(inventory, seed=args.seed, start=start)
     devices = sum(len(e.devices) for e in inventory.estates)
     print(
-        f"simulating {devices} devices from {start.isoformat()} at ×{args.speed:g} against {args.broker}"
-        f"; the gateway's clock: ESTATE_CLOCK_SPEED={args.speed:g} ESTATE_CLOCK_START={start.isoformat()}"
-        "; Ctrl-C stops",
+        f"simulating {devices} devices from {start.isoformat()} at ×{speed:g} against {args.broker}"
+        + (
+            f"; on the clock of the gateway {args.gateway}"
+            if args.gateway
+            else f"; the gateway's clock: ESTATE_CLOCK_SPEED={speed:g} ESTATE_CLOCK_START={start.isoformat()}"
+        )
+        + "; Ctrl-C stops",
         flush=True,
     )
     stop = threading.Event()
     sent = 0
     try:
-        sent = drive(world, sink, speed=args.speed, stop=stop, duration_s=args.duration, progress=_progress)
+        sent = drive(world, sink, speed=speed, stop=stop, duration_s=args.duration, progress=_progress)
     except KeyboardInterrupt:
         stop.set()
         sent = sink.sent
@@ -66,6 +79,22 @@ def _start(text: str | None) -> datetime:
     if when.tzinfo is None:
         raise ValueError(f"--start {text!r} needs a UTC offset, e.g. {text}+08:00")
     return when.astimezone(UTC)
+
+
+def _gateway_clock(url: str, speed: float | None) -> tuple[datetime, float]:
+    """The running gateway's simulated now (carried forward to this instant) and speed, from its
+    ``/health`` (no token needed); a ``--speed`` that differs from the gateway's is refused."""
+    api = GatewayApi(url, token=None)
+    try:
+        now, gateway_speed, at = api.clock()
+    finally:
+        api.close()
+    if speed is not None and speed != gateway_speed:
+        raise ValueError(
+            f"--speed {speed:g} but the gateway {url} runs at ×{gateway_speed:g}: leave out --speed"
+        )
+    ahead = timedelta(seconds=(time.monotonic() - at) * gateway_speed)
+    return (now + ahead).astimezone(UTC), gateway_speed
 
 
 def _progress(progress: Progress) -> None:
@@ -126,9 +155,16 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="simulate every device of an inventory, in real time")
     run.add_argument("--broker", required=True, help="mqtt://[user[:password]@]host[:port]")
     run.add_argument("--inventory", required=True, help="inventory YAML")
-    run.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second (default 1)")
+    run.add_argument(
+        "--speed", type=float, default=None, help="simulated s per wall s (default 1, or the gateway's)"
+    )
     run.add_argument("--seed", type=int, default=1, help="same seed, same messages (default 1)")
     run.add_argument("--start", default=None, help="simulated start, ISO 8601 with offset (default now)")
+    run.add_argument(
+        "--gateway",
+        default=None,
+        help="follow a running gateway's clock: start at its now and run at its speed (reads GET URL/health)",
+    )
     run.add_argument("--duration", type=float, default=None, help="stop after S simulated seconds (exit 0)")
     run.set_defaults(func=cmd_run)
     # -- estate-sim scenario --------------------------------------------------------------------

@@ -23,9 +23,11 @@ class RunError(Exception):
 class GatewayApi:
     """The few REST calls a scenario needs, with the tester's bearer token."""
 
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, token: str | None) -> None:
+        """``token`` None: no Authorization header (enough for ``/health``)."""
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=10)
 
     def get(self, path: str, **params: Any) -> Any:
         try:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import httpx
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
@@ -16,7 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from devices.loader import load_inventory
 from simulators.live import Broker, Progress, drive
 from simulators.world import Message, World
-from tests.support.gateway import REPO, SPEC_EXAMPLE
+from tests.support.gateway import REPO, SPEC_EXAMPLE, GatewayProcess
 from tests.support.servers import MosquittoServer, wait_until
 
 START = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
@@ -136,3 +139,55 @@ def test_bad_arguments_exit_2() -> None:
         )
         assert result.returncode == 2, (extra, result.stdout)
         assert "estate-sim run:" in result.stderr
+
+
+def run_sim(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "simulators.cli", "run", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_start_and_gateway_exclude_each_other() -> None:
+    args = ["--broker", "mqtt://127.0.0.1:1", "--inventory", str(SPEC_EXAMPLE)]
+    result = run_sim(*args, "--gateway", "http://127.0.0.1:1", "--start", START.isoformat())
+    assert result.returncode == 2 and "--start and --gateway exclude each other" in result.stderr
+
+
+def test_run_follows_the_gateways_clock(tmp_path: Path, mosquitto: MosquittoServer) -> None:
+    gateway = GatewayProcess(
+        tmp_path / "gw",
+        {
+            "ESTATE_MQTT_URL": mosquitto.url,
+            "ESTATE_CLOCK_SPEED": "600",
+            "ESTATE_CLOCK_START": START.isoformat(),
+        },
+    )
+    gateway.start()
+    try:
+        args = ["--broker", mosquitto.url, "--inventory", str(SPEC_EXAMPLE), "--gateway", gateway.url]
+        other_speed = run_sim(*args, "--speed", "60", "--duration", "60")
+        followed = run_sim(*args, "--duration", "600")
+        assert followed.returncode == 0, followed.stderr
+        sent = int(re.search(r"([\d,]+) messages sent", followed.stdout)[1].replace(",", ""))  # type: ignore[index]
+        wait_until(lambda: stored(gateway) >= sent, timeout=20)
+        dead = gateway.api("/api/deadletters")["items"]
+    finally:
+        gateway.kill()
+    assert other_speed.returncode == 2 and "runs at ×600: leave out --speed" in other_speed.stderr
+    # It started at the gateway's now (a few simulated minutes after the gateway's start, at ×600),
+    # ran at its speed, and the gateway took every message: no timestamp was out of its range.
+    began = datetime.fromisoformat(re.search(r"devices from (\S+) at ×600 ", followed.stdout)[1])  # type: ignore[index]
+    assert START < began < START + timedelta(minutes=30)
+    assert f"on the clock of the gateway {gateway.url}" in followed.stdout
+    assert sent > 0 and dead == []
+
+
+def stored(gateway: GatewayProcess) -> int:
+    text = httpx.get(f"{gateway.url}/metrics", timeout=5).text
+    return sum(
+        int(float(v)) for v in re.findall(r'estate_messages_total\{[^}]*outcome="stored"\} (\S+)', text)
+    )
