@@ -17,7 +17,7 @@ from datetime import datetime
 from alerts.book import RANK
 from alerts.engine_core import DAY_END, DAY_START, LAMP_OUT_RULE, MemKey
 from alerts.estate_checks import EstateChecks
-from alerts.evaluate import Context, Outcome, RuleMemory, Verdict, evaluate, on_time
+from alerts.evaluate import EMPTY, NOTHING, Context, Outcome, RuleMemory, Verdict, evaluate, on_time
 from alerts.model import alert_key
 from alerts.offline import OfflineWatch
 from alerts.patrol_watch import PatrolWatch
@@ -103,7 +103,7 @@ class AlarmEngine(OfflineWatch, EstateChecks, PatrolWatch):
 
     def _context(self, estate: Estate, device: str, now: datetime) -> Context:
         hour = now.astimezone(estate.tz).hour
-        values = dict(self.values(estate.id, device))
+        values = self.values(estate.id, device)  # already the caller's own copy
         return Context(
             values, to_ns(now), DAY_START <= hour < DAY_END, dict(self._events.get((estate.id, device), {}))
         )
@@ -112,9 +112,11 @@ class AlarmEngine(OfflineWatch, EstateChecks, PatrolWatch):
         self, estate: str, config: DeviceConfig, rule: DeviceRule, reading: Reading | None, ctx: Context
     ) -> None:
         key = (estate, config.id, rule.id)
-        before = self._memory.get(key, RuleMemory())
+        before = self._memory.get(key, EMPTY)
         after, outcome = evaluate(rule, before, reading, ctx) if reading else on_time(rule, before, ctx)
-        if after == RuleMemory():
+        if after is before and outcome is NOTHING:
+            return  # most readings: nothing to remember, nothing to do
+        if after == EMPTY:
             self._memory.pop(key, None)
         else:
             self._memory[key] = after

@@ -7,6 +7,7 @@ engine passes the time in and acts on the outcome (raise, clear, or check again 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -42,26 +43,28 @@ class Outcome:
 
 
 NOTHING = Outcome(Verdict.NONE)
+#: A rule that remembers nothing about a device (the memory of most devices for most rules).
+EMPTY = RuleMemory()
 
 
 @dataclass(frozen=True, slots=True)
 class Context:
     """What a rule may look at besides the reading: the device's latest values and the time."""
 
-    values: dict[str, FieldValue]
+    values: Mapping[str, FieldValue]
     now_ns: int
     daytime: bool
     #: When the device last sent each event type (ns).
     events: dict[str, int] = field(default_factory=dict)
 
 
-def severity_for(rule: DeviceRule, values: dict[str, FieldValue]) -> Severity:
+def severity_for(rule: DeviceRule, values: Mapping[str, FieldValue]) -> Severity:
     if rule.severity_with_passenger is not None and values.get("passenger") is True:
         return rule.severity_with_passenger
     return rule.severity
 
 
-def _all(predicates: tuple[Predicate, ...], values: dict[str, FieldValue]) -> bool:
+def _all(predicates: tuple[Predicate, ...], values: Mapping[str, FieldValue]) -> bool:
     return all(p.holds(values) is True for p in predicates)
 
 
@@ -88,7 +91,7 @@ def on_time(rule: DeviceRule, mem: RuleMemory, ctx: Context) -> tuple[RuleMemory
     """A timer came due with no new reading: an on-delay may have run out, a window closed."""
     if isinstance(rule, ConditionRule) and not mem.active and mem.since_ns is not None:
         if not _holds(rule, ctx, unknown_holds=True):  # e.g. daytime ended, the event's window closed
-            return RuleMemory(), NOTHING
+            return EMPTY, NOTHING
         return _maybe_raise(rule, mem, ctx)
     if isinstance(rule, CountRule):
         return _count_window(rule, mem, ctx)
@@ -151,11 +154,11 @@ def _condition(rule: ConditionRule, mem: RuleMemory, ctx: Context) -> tuple[Rule
         )
         return (mem, NOTHING) if mem.active else _maybe_raise(rule, mem, ctx)
     if not mem.active:
-        return RuleMemory(), NOTHING  # a pending on-delay is dropped with its memory
+        return EMPTY, NOTHING  # a pending on-delay is dropped with its memory
     if rule.latch:
         return mem, NOTHING
     if not rule.clear_when or _all(rule.clear_when, ctx.values):
-        return RuleMemory(), Outcome(Verdict.CLEAR)
+        return EMPTY, Outcome(Verdict.CLEAR)
     return mem, NOTHING  # between the raise and the clear level: hysteresis
 
 
@@ -170,7 +173,7 @@ def _maybe_raise(rule: ConditionRule, mem: RuleMemory, ctx: Context) -> tuple[Ru
 def _count(rule: CountRule, mem: RuleMemory, reading: Reading, ctx: Context) -> tuple[RuleMemory, Outcome]:
     if reading.event in rule.reset_events:
         mem = replace(mem, events=())
-        return (RuleMemory(), Outcome(Verdict.CLEAR)) if mem.active else (mem, NOTHING)
+        return (EMPTY, Outcome(Verdict.CLEAR)) if mem.active else (mem, NOTHING)
     if reading.event != rule.event:
         return mem, NOTHING
     horizon = ctx.now_ns - int(rule.window_s * NS)

@@ -64,11 +64,14 @@ class ManualClock:
             self._now = when
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def to_ns(when: datetime) -> int:
     """UTC epoch nanoseconds of an aware datetime, exact (no float rounding)."""
-    delta = when - datetime(1970, 1, 1, tzinfo=UTC)
+    delta = when - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
 
 
 def from_ns(ns: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ns // 1_000)
+    return _EPOCH + timedelta(microseconds=ns // 1_000)

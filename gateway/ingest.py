@@ -6,12 +6,13 @@ Pure: no I/O, time passed in. Tolerant of devices (unknown fields ignored), stri
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -66,16 +67,27 @@ class Topic:
     channel: Channel
 
 
+class KnownDevice(Protocol):
+    """What the inventory says of a device, as the decoder needs it (the device table's own
+    entries answer it, so a lookup builds nothing)."""
+
+    @property
+    def kind(self) -> Kind: ...
+
+    @property
+    def building(self) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceInfo:
-    """What the inventory says of a device, as the decoder needs it."""
+    """A :class:`KnownDevice` on its own (tests, tools)."""
 
     kind: Kind
     building: str
 
 
-#: Looks a device up in the inventory: (estate, device) → info, or None when unregistered.
-DeviceLookup = Callable[[str, str], DeviceInfo | None]
+#: Looks a device up in the inventory: (estate, device) → what it says, or None when unregistered.
+DeviceLookup = Callable[[str, str], KnownDevice | None]
 
 
 class _Reject(Exception):
@@ -92,6 +104,11 @@ class Limits:
     max_past_s: int = 7 * 86_400
 
 
+_KINDS = {kind.value: kind for kind in Kind}
+_CHANNELS = {channel.value: channel for channel in Channel}
+
+
+@functools.lru_cache(maxsize=16_384)  # a device's few topics repeat: parsed once (bad ones every time)
 def parse_topic(topic: str) -> Topic:
     parts = topic.split("/")
     if len(parts) != 5 or parts[0] != TOPIC_ROOT:
@@ -100,19 +117,21 @@ def parse_topic(topic: str) -> Topic:
     for name, value in (("estate", estate), ("device", device)):
         if not ID_PATTERN.fullmatch(value):
             raise _Reject(Reason.BAD_ID, f"{name} id {value[:80]!r} is not [A-Za-z0-9_-]{{1,64}}")
-    try:
-        parsed_kind = Kind(kind)
-    except ValueError:
-        raise _Reject(Reason.UNKNOWN_KIND, f"unknown kind {kind[:64]!r}") from None
-    try:
-        parsed_channel = Channel(channel)
-    except ValueError:
-        raise _Reject(Reason.UNKNOWN_CHANNEL, f"unknown channel {channel[:64]!r}") from None
+    parsed_kind = _KINDS.get(kind)
+    if parsed_kind is None:
+        raise _Reject(Reason.UNKNOWN_KIND, f"unknown kind {kind[:64]!r}")
+    parsed_channel = _CHANNELS.get(channel)
+    if parsed_channel is None:
+        raise _Reject(Reason.UNKNOWN_CHANNEL, f"unknown channel {channel[:64]!r}")
     return Topic(estate, parsed_kind, device, parsed_channel)
 
 
 def _refuse_constant(name: str) -> Any:
     raise _Reject(Reason.NAN_OR_INFINITY, f"{name} is not a number JSON allows")
+
+
+#: One decoder for all (``json.loads`` with an option builds a new decoder at every call).
+_JSON = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
 def _parse_json(payload: bytes) -> Any:
@@ -121,7 +140,7 @@ def _parse_json(payload: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise _Reject(Reason.BAD_ENCODING, f"payload is not UTF-8: {exc.reason}") from None
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        return _JSON.decode(text)
     except json.JSONDecodeError as exc:
         raise _Reject(Reason.MALFORMED_JSON, f"malformed JSON: {exc.msg} at {exc.pos}") from None
 

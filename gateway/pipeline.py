@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -83,13 +84,21 @@ class Pipeline:
         self._count(readings, rejections, len(points))
 
     def _count(self, readings: Sequence[Reading], rejections: Sequence[Rejection], points: int) -> None:
+        # Counted per batch, then one increment per label set: a counter's lock and label lookup
+        # per message cost more than the rest of the counting.
         m = self._metrics
-        for reading in readings:
-            m.messages.labels(reading.kind.value, "stored").inc()
+        stored = Counter(reading.kind for reading in readings)
+        for stored_kind, count in stored.items():
+            m.messages.labels(stored_kind.value, "stored").inc(count)
+        reasons, rejected = Counter[str](), Counter[str]()
         for rej in rejections:
-            m.dead_letters.labels(rej.reason.value).inc()
+            reasons[rej.reason.value] += 1
             kind = rej.topic.split("/")[2] if rej.topic.count("/") == 4 else "unknown"
-            m.messages.labels(kind if kind in KIND_NAMES else "unknown", "rejected").inc()
+            rejected[kind if kind in KIND_NAMES else "unknown"] += 1
+        for reason, count in reasons.items():
+            m.dead_letters.labels(reason).inc(count)
+        for name, count in rejected.items():
+            m.messages.labels(name, "rejected").inc(count)
         m.points_written.labels(self._sink.name).inc(points)
 
     def run_once(self) -> int:

@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from devices.base import Channel, FieldValue, Kind, Reading
 from devices.inventory import Inventory
-from gateway.ingest import DeviceInfo
+from gateway.ingest import KnownDevice
 
 STALE_HEARTBEATS = 3
 
@@ -80,12 +80,10 @@ class DeviceRegistry:
                         registered=True,
                     )
 
-    def lookup(self, estate: str, device: str) -> DeviceInfo | None:
+    def lookup(self, estate: str, device: str) -> KnownDevice | None:
         """The decoder's view of the inventory (registered devices only)."""
         state = self._devices.get((estate, device))
-        if state is None or not state.registered:
-            return None
-        return DeviceInfo(state.kind, state.building)
+        return state if state is not None and state.registered else None
 
     def observe(self, reading: Reading, received_ns: int) -> None:
         key = (reading.estate, reading.device)

@@ -11,6 +11,7 @@ harmless: InfluxDB keeps one point per series and timestamp.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -47,7 +48,80 @@ class LineWriter(Protocol):
     def close(self) -> None: ...
 
 
+#: Line-protocol escapes, the same as influxdb-client's ``Point`` uses.
+_ESCAPE_KEY = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"})
+_ESCAPE_MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"})
+_ESCAPE_STRING = str.maketrans({'"': r"\"", "\\": r"\\"})
+
+
+def _tag_value(value: str) -> str:
+    escaped = value.translate(_ESCAPE_KEY)
+    return escaped + " " if escaped.endswith("\\") else escaped
+
+
+class LineEncoder:
+    """Readings → InfluxDB line protocol, exactly as ``influxdb-client``'s ``Point`` writes them
+    (a property test holds the two to the same output), with each series' measurement and tags,
+    and each field name, escaped once rather than for every reading. ``Point`` cost 27 µs a
+    reading, a fifth of the pipeline's CPU; this costs ~3 µs (docs/benchmarks.md). The caches
+    are bounded: when full they start again."""
+
+    def __init__(self, max_entries: int = 500_000) -> None:
+        self._series: dict[tuple[str, str, str, str], str] = {}
+        self._keys: dict[str, str] = {}
+        self._max = max_entries
+
+    def series(self, measurement: str, estate: str, device: str, building: str) -> str:
+        key = (measurement, estate, device, building)
+        prefix = self._series.get(key)
+        if prefix is None:
+            tags = [("building", building), ("device", device), ("estate", estate)]
+            text = ",".join(f"{k}={_tag_value(v)}" for k, v in tags if v)
+            prefix = measurement.translate(_ESCAPE_MEASUREMENT) + ("," + text if text else "") + " "
+            if len(self._series) >= self._max:
+                self._series.clear()
+            self._series[key] = prefix
+        return prefix
+
+    def _key(self, name: str) -> str:
+        escaped = self._keys.get(name)
+        if escaped is None:
+            if len(self._keys) >= self._max:
+                self._keys.clear()
+            escaped = self._keys[name] = name.translate(_ESCAPE_KEY)
+        return escaped
+
+    def line(self, reading: Reading) -> str:
+        """One line; "" when the reading has no field to store (as ``Point`` does)."""
+        fields = []
+        keys = self._keys
+        for name, value in sorted(reading.fields.items()):
+            if isinstance(value, float):
+                if not math.isfinite(value):
+                    continue
+                text = str(value)
+                if text.endswith(".0"):
+                    text = text[:-2]
+            elif value is True or value is False:
+                text = "true" if value else "false"
+            elif isinstance(value, int):
+                text = f"{value}i"
+            else:
+                text = '"' + str(value).translate(_ESCAPE_STRING) + '"'
+            fields.append(f"{keys.get(name) or self._key(name)}={text}")
+        if not fields:
+            return ""
+        prefix = self.series(reading.measurement, reading.estate, reading.device, reading.building)
+        return f"{prefix}{','.join(fields)} {reading.time_ns}"
+
+    def lines(self, readings: Sequence[Reading]) -> str:
+        """One line-protocol body for a batch."""
+        line = self.line
+        return "\n".join([line(r) for r in readings])
+
+
 def to_line(reading: Reading) -> str:
+    """The reference encoding through ``influxdb-client``'s ``Point`` (tests compare against it)."""
     point = Point(reading.measurement).tag("estate", reading.estate).tag("device", reading.device)
     if reading.building:
         point.tag("building", reading.building)
@@ -114,6 +188,7 @@ class InfluxSink:
         self._replay_backoff_max_s = replay_backoff_max_s
         self._on_rejected = on_rejected or (lambda body, why: None)
         self.stats = SinkStats()
+        self.encoder = LineEncoder()
         self._closing = threading.Event()
         self._spooled = threading.Event()
         self._replayer: threading.Thread | None = None
@@ -137,7 +212,7 @@ class InfluxSink:
     def write(self, readings: Sequence[Reading]) -> None:
         if not readings:
             return
-        body = "\n".join(to_line(r) for r in readings)
+        body = self.encoder.lines(readings)
         if self.spool:  # keep order: nothing overtakes what is already spooled
             self._to_spool(body, len(readings))
             return

@@ -9,9 +9,11 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from devices.base import Channel, Kind, Reading
-from gateway.sinks.influx import InfluxSink, WriteError, to_line
+from devices.base import Channel, FieldValue, Kind, Reading
+from gateway.sinks.influx import InfluxSink, LineEncoder, WriteError, to_line
 from gateway.sinks.spool import Spool, SpooledBatch
 from tests.support.servers import wait_until
 
@@ -150,3 +152,35 @@ def test_spool_leftover_tmp_file_is_discarded_and_order_is_by_sequence(tmp_path:
     with pytest.raises(RuntimeError, match="oldest"):
         reopened.remove(second)  # replay order cannot be skipped
     assert second.path.exists()
+
+
+_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+_IDS = st.from_regex(r"[A-Za-z0-9_-]{1,12}", fullmatch=True)
+_VALUES = st.one_of(
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=True, allow_infinity=True),
+    _TEXT,
+)
+
+
+@given(
+    kind=st.sampled_from(list(Kind)),
+    estate=_IDS,
+    device=_IDS,
+    building=_TEXT,
+    fields=st.dictionaries(_TEXT.filter(bool), _VALUES, max_size=6),
+    time_ns=st.integers(0, 2**62),
+)
+def test_the_encoder_writes_what_influxdb_clients_point_writes(
+    kind: Kind, estate: str, device: str, building: str, fields: dict[str, FieldValue], time_ns: int
+) -> None:
+    reading = Reading(estate, kind, device, Channel.TELEMETRY, building, time_ns, fields)
+    encoder = LineEncoder(max_entries=3)  # small: the caches start again often
+    assert encoder.line(reading) == to_line(reading)
+    assert encoder.line(reading) == to_line(reading)  # from the caches
+
+
+def test_a_batch_is_one_body_of_lines() -> None:
+    readings = [reading(i) for i in range(3)]
+    assert LineEncoder().lines(readings) == "\n".join(to_line(r) for r in readings)
