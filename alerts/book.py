@@ -19,7 +19,7 @@ from typing import Protocol
 from sqlalchemy import Connection
 
 from alerts.model import SYSTEM, Action, Alert, HistoryEntry, alert_key
-from alerts.store import AlertStore
+from alerts.store import AlertStore, Ids
 from devices.base import Severity
 from devices.clock import Clock
 
@@ -112,7 +112,7 @@ class AlertBook:
         self.extensions: list[Extension] = []
         self.lock = threading.RLock()
         self._open: dict[str, Alert] = {}
-        self._next_id = 1
+        self._ids = Ids(1)
         self._dirty: dict[int, Alert] = {}
         self._history: list[tuple[int, HistoryEntry]] = []
         self._events: list[tuple[Alert, Action]] = []
@@ -129,7 +129,7 @@ class AlertBook:
     def load(self) -> None:
         with self.lock:
             self._open = {a.key: a for a in self.store.open_alerts()}
-            self._next_id = self.store.next_id()
+            self._ids = self.store.ids()
             self.flooding = {a.estate for a in self._open.values() if a.rule == FLOOD_RULE and a.active}
             for alert in self._open.values():
                 for due in (alert.escalate_at, alert.shelved_until):
@@ -193,7 +193,7 @@ class AlertBook:
 
     def _new(self, r: Raise, now: datetime) -> Alert:
         alert = Alert(
-            self._next_id,
+            self._ids.take(),
             r.estate,
             r.building,
             r.device,
@@ -206,7 +206,6 @@ class AlertBook:
             latched=r.latched,
             subject=r.subject,
         )
-        self._next_id += 1
         self._open[alert.key] = alert
         if r.suppressed_by is None and r.estate in self.flooding and RANK[r.severity] <= 1:
             r.suppressed_by = FLOOD  # in a flood, low-priority alarms wait

@@ -136,6 +136,57 @@ def next_id(engine: Engine, id_column: Column[int]) -> int:
         return int(conn.execute(select(func.coalesce(func.max(id_column), 0))).scalar_one()) + 1
 
 
+#: The next free id of each shared id sequence (PostgreSQL, several gateway instances).
+id_blocks_t = Table(
+    "id_blocks",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("next_id", BigInteger, nullable=False),
+)
+
+
+class Ids:
+    """Ids for new alerts or work orders, made in memory before the batch is stored.
+
+    ``Ids(first)``: counts on from ``first`` (one process alone: SQLite, and tests).
+    :meth:`for_table`: on SQLite the same, from the highest stored id; on PostgreSQL, where several
+    gateway instances share the tables, each instance takes blocks of ``block`` ids from the
+    shared ``id_blocks`` row in one atomic ``UPDATE … RETURNING``, so no two instances ever hand
+    out the same id (ids then have gaps between blocks, as database sequences do).
+    """
+
+    def __init__(self, first: int = 1, refill: Callable[[], tuple[int, int]] | None = None) -> None:
+        self._next, self._end = first, (None if refill is None else first)
+        self._refill = refill
+
+    @classmethod
+    def for_table(cls, engine: Engine, name: str, id_column: Column[int], block: int = 100) -> Ids:
+        if engine.dialect.name != "postgresql":
+            return cls(next_id(engine, id_column))
+
+        def refill() -> tuple[int, int]:
+            stmt = postgresql.insert(id_blocks_t).values(name=name, next_id=next_id(engine, id_column))
+            with engine.begin() as conn:
+                conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
+                taken = update(id_blocks_t).where(id_blocks_t.c.name == name)
+                end = conn.execute(
+                    taken.values(next_id=id_blocks_t.c.next_id + block).returning(id_blocks_t.c.next_id)
+                ).scalar_one()
+            return int(end) - block, int(end)
+
+        first, end = refill()
+        ids = cls(first, refill)
+        ids._end = end
+        return ids
+
+    def take(self) -> int:
+        if self._end is not None and self._next >= self._end and self._refill is not None:
+            self._next, self._end = self._refill()
+        taken = self._next
+        self._next += 1
+        return taken
+
+
 history_t = history_table("alert_history", metadata, "alert_id")
 
 pending_t = Table(
@@ -226,12 +277,25 @@ def upsert(engine: Engine, table: Table, *keys: str) -> Any:
 
 
 class AlertStore:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    """``owned``: the estates this gateway instance owns (None: all). Instances sharing one
+    PostgreSQL database each read back only their own estates' alerts, timers and facts."""
+
+    def __init__(self, engine: Engine, owned: frozenset[str] | None = None) -> None:
+        self.engine, self.owned = engine, owned
         metadata.create_all(engine)
+
+    def _mine(self, stmt: Any, column: Column[str]) -> Any:
+        return stmt if self.owned is None else stmt.where(column.in_(self.owned))
+
+    def _owns(self, estate: str) -> bool:
+        return self.owned is None or estate in self.owned
 
     def next_id(self) -> int:
         return next_id(self.engine, alerts_t.c.id)
+
+    def ids(self) -> Ids:
+        """Where new alerts take their ids (shared safely between instances on PostgreSQL)."""
+        return Ids.for_table(self.engine, "alerts", alerts_t.c.id)
 
     def _upsert(self, table: Table, *keys: str) -> Any:
         return upsert(self.engine, table, *keys)
@@ -252,11 +316,13 @@ class AlertStore:
 
     def patrol_snapshots(self) -> dict[str, dict[str, Any]]:
         with self.engine.connect() as conn:
-            return {r.estate: dict(r.snapshot) for r in conn.execute(select(patrols_t))}
+            rows = conn.execute(self._mine(select(patrols_t), patrols_t.c.estate))
+            return {r.estate: dict(r.snapshot) for r in rows}
 
     def facts(self) -> list[tuple[str, str, str, int]]:
         with self.engine.connect() as conn:
-            return [(r.estate, r.device, r.name, int(r.at_ns)) for r in conn.execute(select(facts_t))]
+            rows = conn.execute(self._mine(select(facts_t), facts_t.c.estate))
+            return [(r.estate, r.device, r.name, int(r.at_ns)) for r in rows]
 
     def save(
         self,
@@ -313,10 +379,12 @@ class AlertStore:
         return Alert(**values)
 
     def open_alerts(self) -> list[Alert]:
-        return self._alerts(select(alerts_t).where(alerts_t.c.closed_at.is_(None)), with_history=True)
+        stmt = self._mine(select(alerts_t).where(alerts_t.c.closed_at.is_(None)), alerts_t.c.estate)
+        return self._alerts(stmt, with_history=True)
 
     def get(self, alert_id: int) -> Alert | None:
-        found = self._alerts(select(alerts_t).where(alerts_t.c.id == alert_id), with_history=True)
+        stmt = self._mine(select(alerts_t).where(alerts_t.c.id == alert_id), alerts_t.c.estate)
+        found = self._alerts(stmt, with_history=True)
         return found[0] if found else None
 
     def query(
@@ -338,11 +406,14 @@ class AlertStore:
             stmt = stmt.where(t.c.raised_at >= since)
         if estates:
             stmt = stmt.where(t.c.estate.in_(estates))
-        return self._alerts(stmt, with_history=with_history)
+        return self._alerts(self._mine(stmt, t.c.estate), with_history=with_history)
 
     def pending(self) -> dict[str, tuple[int, int]]:
         with self.engine.connect() as conn:
-            return {r.key: (int(r.since_ns), int(r.readings)) for r in conn.execute(select(pending_t))}
+            rows = conn.execute(select(pending_t))
+            return {
+                r.key: (int(r.since_ns), int(r.readings)) for r in rows if self._owns(r.key.split("/", 1)[0])
+            }
 
     def add_window(self, window: MaintenanceWindow) -> MaintenanceWindow:
         values = {k: v for k, v in vars(window).items() if k != "id"}
@@ -352,7 +423,9 @@ class AlertStore:
 
     def windows(self, after: datetime) -> list[MaintenanceWindow]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(windows_t).where(windows_t.c.end > after))
+            rows = conn.execute(
+                self._mine(select(windows_t).where(windows_t.c.end > after), windows_t.c.estate)
+            )
             return [
                 MaintenanceWindow(
                     r.id,
@@ -382,7 +455,7 @@ class AlertStore:
     def floods(
         self, estate: str | None, start: datetime, stop: datetime
     ) -> list[tuple[datetime, datetime | None]]:
-        stmt = select(floods_t).where(floods_t.c.started < stop)
+        stmt = self._mine(select(floods_t).where(floods_t.c.started < stop), floods_t.c.estate)
         if estate is not None:
             stmt = stmt.where(floods_t.c.estate == estate)
         with self.engine.connect() as conn:

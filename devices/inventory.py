@@ -7,7 +7,7 @@ topology suppression. Reading YAML and placing errors on lines is :mod:`devices.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import date, time, timedelta
 from enum import StrEnum
 from functools import cached_property
@@ -283,6 +283,23 @@ class Inventory(_Config):
     def device(self, estate_id: str, device_id: str) -> DeviceConfig | None:
         estate = self._estates.get(estate_id)
         return None if estate is None else estate.device(device_id)
+
+    def only(self, estate_ids: Collection[str]) -> Inventory:
+        """This inventory cut down to some of its estates (a gateway instance's own, for scale-out):
+        their devices, the crews serving them (with just those estates), everything else as is."""
+        keep = set(estate_ids)
+        unknown = keep - set(self._estates)
+        if unknown:
+            raise ValueError(f"estates {', '.join(sorted(unknown))} are not in the inventory")
+        crews = [
+            crew.model_copy(update={"estates": [e for e in crew.estates if e in keep]})
+            for crew in self.crews
+            if keep.intersection(crew.estates)
+        ]
+        estates = [estate for estate in self.estates if estate.id in keep]
+        # Built anew (not model_copy): the copy would keep the estate index cached for all estates.
+        fields = {name: getattr(self, name) for name in type(self).model_fields}
+        return type(self).model_construct(**(fields | {"estates": estates, "crews": crews}))
 
     def calendar_for(self, estate_id: str) -> HolidayCalendar:
         """The estate's own calendar if it has one, else the inventory's."""

@@ -41,7 +41,7 @@ class Dispatcher(DeskCore):
         tick); orders for alerts raised before a crash that stored no order are made now."""
         with self.book.lock:
             now = self.clock.now()
-            self._next_id = self.store.next_id()
+            self._ids = self.store.ids()
             for order in self.store.live():
                 self._track(order)
                 self._arm(order)

@@ -23,6 +23,7 @@ from sqlalchemy import Connection
 from alerts.book import RANK, AlertBook, Raise
 from alerts.model import Action, Alert, alert_key
 from alerts.rules import RuleBase
+from alerts.store import Ids
 from devices.base import Severity, Trade
 from devices.clock import Clock
 from devices.inventory import Inventory
@@ -88,7 +89,7 @@ class DeskCore:
         #: Orders closed lately, by alert key: a repeat of that fault reopens them.
         self._closed: dict[str, tuple[int, datetime]] = {}
         self._closed_order: deque[tuple[datetime, str]] = deque()
-        self._next_id = 1
+        self._ids = Ids(1)
         self._due: list[tuple[datetime, int, int, Step]] = []
         self._seq = 0
         self._dirty: dict[int, WorkOrder] = {}
@@ -255,7 +256,7 @@ class DeskCore:
         on-duty crew."""
         now = start or self.clock.now()
         order = WorkOrder(
-            self._next_id,
+            self._ids.take(),
             estate,
             building,
             device,
@@ -272,7 +273,6 @@ class DeskCore:
             category,
             now,
         )
-        self._next_id += 1
         self._track(order)
         self._change(
             order, OrderAction.CREATE, by, f"{source.value}; clocks: {self._clocks(order, now) or 'none'}"

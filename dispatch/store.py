@@ -25,7 +25,7 @@ from sqlalchemy import (
     select,
 )
 
-from alerts.store import as_utc, history_rows, history_table, next_id, read_history, ts_column, upsert
+from alerts.store import Ids, as_utc, history_rows, history_table, next_id, read_history, ts_column, upsert
 from devices.base import Severity, Trade
 from dispatch.model import LIVE_STATES, OrderAction, OrderEntry, OrderState, Source, Step, WorkOrder
 
@@ -129,12 +129,21 @@ def _order(r: Any) -> WorkOrder:
 
 
 class OrderStore:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    """``owned``: the estates this gateway instance owns (None: all); see ``AlertStore``."""
+
+    def __init__(self, engine: Engine, owned: frozenset[str] | None = None) -> None:
+        self.engine, self.owned = engine, owned
         metadata.create_all(engine)
+
+    def _mine(self, stmt: Any) -> Any:
+        return stmt if self.owned is None else stmt.where(orders_t.c.estate.in_(self.owned))
 
     def next_id(self) -> int:
         return next_id(self.engine, orders_t.c.id)
+
+    def ids(self) -> Ids:
+        """Where new orders take their ids (shared safely between instances on PostgreSQL)."""
+        return Ids.for_table(self.engine, "work_orders", orders_t.c.id)
 
     def _upsert(self) -> Any:
         return upsert(self.engine, orders_t, "id")
@@ -161,10 +170,12 @@ class OrderStore:
     def live(self) -> list[WorkOrder]:
         """Orders still under way (not closed or cancelled): their clocks run."""
         states = [s.value for s in LIVE_STATES]
-        return self._load(select(orders_t).where(orders_t.c.state.in_(states)).order_by(orders_t.c.id))
+        return self._load(
+            self._mine(select(orders_t).where(orders_t.c.state.in_(states)).order_by(orders_t.c.id))
+        )
 
     def get(self, order_id: int) -> WorkOrder | None:
-        found = self._load(select(orders_t).where(orders_t.c.id == order_id))
+        found = self._load(self._mine(select(orders_t).where(orders_t.c.id == order_id)))
         return found[0] if found else None
 
     def closed_since(self, since: datetime) -> list[tuple[str, int, datetime]]:
@@ -177,7 +188,8 @@ class OrderStore:
             .order_by(t.c.closed_at)
         )
         with self.engine.connect() as conn:
-            return [(r.alert_key, r.id, as_utc(r.closed_at) or r.closed_at) for r in conn.execute(stmt)]
+            rows = conn.execute(self._mine(stmt))
+            return [(r.alert_key, r.id, as_utc(r.closed_at) or r.closed_at) for r in rows]
 
     def query(
         self,
@@ -200,4 +212,4 @@ class OrderStore:
             stmt = stmt.where(t.c.created_at >= created_from)
         if created_to is not None:
             stmt = stmt.where(t.c.created_at < created_to)
-        return self._load(stmt)
+        return self._load(self._mine(stmt))

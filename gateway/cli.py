@@ -124,7 +124,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         tokens.add(admin, Principal("admin", Role.ADMIN))
     if not len(tokens):
         log.warning("no ESTATE_ADMIN_TOKEN and no ESTATE_TOKENS_FILE: only /health and /metrics answer")
-    gateway = build_gateway(settings, inventory)
+    try:
+        gateway = build_gateway(settings, inventory)
+    except ValueError as exc:  # ESTATE_ESTATES names an estate the inventory does not have
+        print(f"ESTATE_ESTATES: {exc}", file=sys.stderr)
+        return 2
     log.info(
         "gateway %s: %d devices, broker %s, readings → %s, API http://%s:%d",
         settings.instance,

@@ -6,8 +6,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, func, insert, or_, select
 
 from devices.clock import from_ns
 from gateway.db import dead_letters
@@ -25,8 +26,20 @@ class DeadLetter:
 
 
 class DeadLetterStore:
-    def __init__(self, engine: Engine) -> None:
+    """``owned`` (scale-out): the estates of this instance; it lists only the dead letters of their
+    topics (``estate/{estate}/…``, all it subscribes to) from a table it may share with others."""
+
+    def __init__(self, engine: Engine, owned: frozenset[str] | None = None) -> None:
         self._engine = engine
+        self._owned = owned
+
+    def _mine(self, stmt: Any) -> Any:
+        if self._owned is None:
+            return stmt
+        topic = dead_letters.c.topic
+        return stmt.where(
+            or_(*(topic.startswith(f"estate/{e}/", autoescape=True) for e in sorted(self._owned)))
+        )
 
     def add_many(self, rejections: Sequence[Rejection]) -> None:
         if not rejections:
@@ -56,11 +69,11 @@ class DeadLetterStore:
         with self._engine.connect() as conn:
             return [
                 DeadLetter(r.id, from_ns(r.received_ns), r.topic, r.reason, r.detail, r.excerpt)
-                for r in conn.execute(stmt)
+                for r in conn.execute(self._mine(stmt))
             ]
 
     def counts(self) -> Counter[str]:
         t = dead_letters
         stmt = select(t.c.reason, func.count()).group_by(t.c.reason)
         with self._engine.connect() as conn:
-            return Counter({reason: int(n) for reason, n in conn.execute(stmt)})
+            return Counter({reason: int(n) for reason, n in conn.execute(self._mine(stmt))})

@@ -6,6 +6,7 @@ Nothing here runs at import time; :func:`build_gateway` is the factory the CLI a
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -139,22 +140,30 @@ def settings_clock(settings: Settings) -> Clock:
 
 
 def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None = None) -> Gateway:
+    """The gateway's parts. With ``ESTATE_ESTATES`` (scale-out) the instance sees only its own
+    estates: the inventory is cut down to them, it subscribes to their topics only, and it reads
+    back only their alerts and orders from a database it may share with other instances.
+    Raises ValueError for an owned estate that is not in the inventory."""
     clock = clock or settings_clock(settings)
+    owned = settings.owned_estates
+    if owned is not None:
+        inventory = inventory.only(owned)
     engine = make_engine(settings.resolved_database_url)
     metrics = GatewayMetrics()
     registry = DeviceRegistry(inventory)
-    dead_letters = DeadLetterStore(engine)
+    dead_letters = DeadLetterStore(engine, owned)
     sink = build_sink(settings, engine, dead_letters, clock)
     mqtt = MqttClient(
         settings.mqtt_url,
         settings.instance,
-        [DEVICE_TOPIC_FILTER],
+        [DEVICE_TOPIC_FILTER] if owned is None else [f"estate/{e}/+/+/+" for e in sorted(owned)],
         queue_size=settings.queue_size,
         on_overflow=metrics.queue_overflow.inc,
-        clock_ns=lambda: to_ns(clock.now()),
+        # The system clock's nanoseconds directly: this runs for every message.
+        clock_ns=time.time_ns if isinstance(clock, SystemClock) else lambda: to_ns(clock.now()),
     )
     events = EventHub()
-    book = AlertBook(AlertStore(engine), clock, [MqttAlertPublisher(mqtt), events])
+    book = AlertBook(AlertStore(engine, owned), clock, [MqttAlertPublisher(mqtt), events])
 
     def unknown_reference(estate: str, handset: str, why: str) -> None:
         topic = f"estate/{estate}/patrol/{handset}/event"
@@ -167,7 +176,7 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
     dispatcher = Dispatcher(
         inventory,
         book,
-        OrderStore(engine),
+        OrderStore(engine, owned),
         clock,
         alarms.rule,
         [MqttOrderPublisher(mqtt), StreamOrders(events)],

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     clock_start: datetime | None = Field(
         None, description="For testers: the simulated time at start-up (ISO 8601 with offset; default now)."
     )
+    estates: str = Field(
+        "",
+        description="Scale-out: the estates this instance owns, comma-separated (empty: all).",
+    )
     reopen_within_h: float = Field(
         24.0, gt=0, description="A fault returning this long after its work order closed reopens it."
     )
@@ -74,6 +78,12 @@ class Settings(BaseSettings):
         if value is not None and value.tzinfo is None:
             raise ValueError("give the start with its UTC offset, e.g. 2026-01-05T08:00:00+08:00")
         return value
+
+    @property
+    def owned_estates(self) -> frozenset[str] | None:
+        """The estates this instance owns, or None for all."""
+        owned = frozenset(e.strip() for e in self.estates.split(",") if e.strip())
+        return owned or None
 
     @property
     def resolved_database_url(self) -> str:
