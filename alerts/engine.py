@@ -93,12 +93,13 @@ class AlarmEngine(OfflineWatch, EstateChecks, PatrolWatch):
             if reading.event in self._compliance_events:
                 self.book.store.set_facts([(estate.id, config.id, reading.event, to_ns(now))])
         ctx = self._context(estate, config.id, now)
-        for rule in self.rules[estate.id].device.get(config.kind.value, ()):
+        kind = config.kind  # a StrEnum: it is its own value as a key or in a comparison (no .value)
+        for rule in self.rules[estate.id].device.get(kind, ()):
             self._apply(estate.id, config, rule, reading, ctx)
-        if config.kind.value == "light" and config.parent:
+        if kind == "light" and config.parent:
             self._lamp(estate.id, config, reading, now)
         tracker = self.patrols.get(estate.id)
-        if tracker is not None and config.kind.value == "patrol" and reading.event is not None:
+        if tracker is not None and kind == "patrol" and reading.event is not None:
             self._patrol(estate.id, tracker.on_reading(reading))
 
     def _context(self, estate: Estate, device: str, now: datetime) -> Context:

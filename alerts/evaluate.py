@@ -122,7 +122,9 @@ def _event(rule: EventRule, mem: RuleMemory, reading: Reading, ctx: Context) -> 
     if rule.latch:
         cleared = reading.event == "maintenance"
     elif reading.event is not None:
-        cleared = reading.event in rule.clear_events and (rule.codes is None or code == mem.code)
+        # After a restart the memory knows the fault but not its code: any code of the rule clears it.
+        same_code = code == mem.code or (mem.code is None and rule.codes is not None and code in rule.codes)
+        cleared = reading.event in rule.clear_events and (rule.codes is None or same_code)
     else:  # telemetry clears only when it speaks of the cleared fields (not older stored values)
         cleared = (
             bool(rule.clear_when) and _carries(rule.clear_when, reading) and _all(rule.clear_when, ctx.values)

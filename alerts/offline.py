@@ -17,7 +17,7 @@ from devices.inventory import DeviceConfig
 
 class OfflineWatch(EngineCore):
     def _arm_staleness(self, estate: str, config: DeviceConfig, now: datetime) -> None:
-        rule = self.rules[estate].staleness.get(config.kind.value)
+        rule = self.rules[estate].staleness.get(config.kind)  # StrEnum: its own value
         heartbeat = config.effective_heartbeat_s()
         if rule is not None and heartbeat is not None:
             self.wheel.touch((estate, config.id), now.timestamp() + rule.multiplier * heartbeat)

@@ -259,10 +259,11 @@ class MaintenanceWindow:
 
 
 def as_utc(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
+    """Everything stored is UTC: SQLite hands back naive datetimes, PostgreSQL aware ones in the
+    session's time zone."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def upsert(engine: Engine, table: Table, *keys: str) -> Any:

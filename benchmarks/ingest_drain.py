@@ -98,9 +98,14 @@ def publish_all(broker: MosquittoServer, messages: list[tuple[str, bytes]]) -> f
     acked = 0
     done = threading.Event()
 
+    # At most 1,000 unacknowledged: paho looks through all queued messages at every ack, so
+    # queueing 200,000 at once makes the publisher quadratic.
+    window = threading.BoundedSemaphore(1000)
+
     def on_publish(*_: Any) -> None:
         nonlocal acked
         acked += 1
+        window.release()
         if acked == len(messages):
             done.set()
 
@@ -112,6 +117,7 @@ def publish_all(broker: MosquittoServer, messages: list[tuple[str, bytes]]) -> f
     client.loop_start()
     start = time.monotonic()
     for n, (topic, payload) in enumerate(messages, 1):
+        window.acquire()
         client.publish(topic, payload, qos=1)
         if n % 20_000 == 0:
             print(f"  published {n:,}/{len(messages):,}", flush=True)
@@ -183,18 +189,24 @@ class GatewayDrain:
     alerts: int
 
 
-def gateway_drain(gateway: GatewayProcess, expected: int, profile: Path | None) -> GatewayDrain:
+def gateway_drain(gateways: list[GatewayProcess], expected: int, profile: Path | None) -> GatewayDrain:
+    """Start the gateways (each owning its estates) and time them draining the backlog together."""
     spy = None
     start = time.monotonic()
-    gateway.start(timeout=60)
-    if profile is not None and shutil.which("py-spy") and gateway.proc is not None:
-        cmd = ["py-spy", "record", "--pid", str(gateway.proc.pid), "--format", "raw", "--rate", "200"]
+    for gateway in gateways:
+        gateway.start(timeout=60)
+    first_proc = gateways[0].proc
+    if profile is not None and shutil.which("py-spy") and first_proc is not None:
+        cmd = ["py-spy", "record", "--pid", str(first_proc.pid), "--format", "raw", "--rate", "200"]
         spy = subprocess.Popen([*cmd, "--output", str(profile / "gateway.txt"), "--threads"])
     first = last = None
     figures: dict[str, float] = {}
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline:
-        figures = scrape(gateway.url)
+        figures = collections.defaultdict(float)
+        for gateway in gateways:
+            for name, value in scrape(gateway.url).items():
+                figures[name] += value
         now = time.monotonic()
         if first is None and figures["estate_messages"] + figures["estate_messages_rejected"] > 0:
             first = now
@@ -208,7 +220,7 @@ def gateway_drain(gateway: GatewayProcess, expected: int, profile: Path | None) 
     if first is None or last is None:
         stored = figures.get("estate_points_written", 0)
         raise RuntimeError(f"the gateway stored {stored:,.0f} of {expected:,}")
-    alerts = gateway.api("/api/alerts", limit=5000)
+    alerts = [a for gateway in gateways for a in gateway.api("/api/alerts", limit=5000)]
     return GatewayDrain(
         first - start,
         last - first,
@@ -261,7 +273,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     broker = MosquittoServer(work / "mosquitto", extra_config=BROKER_CONFIG)
     influx = InfluxV1Server(work / "influxd")
     shim = InfluxV2Shim(f"http://127.0.0.1:{0}")  # replaced below once influxd has its port
-    gateway: GatewayProcess | None = None
+    gateways: list[GatewayProcess] = []
     try:
         broker.start()
         influx.start(timeout=30)
@@ -281,9 +293,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "ESTATE_INFLUX_BUCKET": "estate",
         }
         env |= dict(kv.split("=", 1) for kv in args.env)
-        gateway = GatewayProcess(work / "gateway", env)
-        gateway.start(timeout=60)  # makes its persistent session and subscription
-        gateway.terminate()
+        estate_ids = [f"e{n:03d}" for n in range(args.estates)]
+        gateways = []
+        for k in range(args.instances):
+            own = {} if args.instances == 1 else {"ESTATE_ESTATES": ",".join(estate_ids[k :: args.instances])}
+            name = {"ESTATE_INSTANCE": f"{INSTANCE}-{k}"}
+            gateways.append(GatewayProcess(work / f"gateway-{k}", env | own | name))
+        for gateway in gateways:
+            gateway.start(timeout=60)  # makes its persistent session and subscription
+            gateway.terminate()
         bare = BareSubscriber(broker, args.messages)
         bare.subscribe_and_leave()
         print(f"publishing {args.messages:,} messages at QoS 1 while both sessions are offline …", flush=True)
@@ -296,7 +314,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         profile = Path(args.profile) if args.profile else None
         if profile is not None:
             profile.mkdir(parents=True, exist_ok=True)
-        drained = gateway_drain(gateway, args.messages, profile)
+        drained = gateway_drain(gateways, args.messages, profile)
         points = count_points(influx, "estate")
         result: dict[str, Any] = {
             "when": datetime.now(UTC).isoformat(timespec="minutes"),
@@ -314,13 +332,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "influx_points": points,
             "shim_points": shim.points_forwarded,
             "env": args.env,
+            "instances": args.instances,
         }
         result["ratio"] = result["gateway_rate"] / result["bare_rate"]
         if profile is not None and (profile / "gateway.txt").exists():
             result["profile"] = top_functions(profile / "gateway.txt")
         return result
     finally:
-        if gateway is not None:
+        for gateway in gateways:
             gateway.kill()
         shim.stop()
         influx.kill()
@@ -334,6 +353,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=200_000, help="backlog size (default 200,000)")
     parser.add_argument("--estates", type=int, default=33, help="sample estates cloned (303 devices each)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="gateways splitting the estates (ESTATE_ESTATES)",
+    )
     parser.add_argument("--env", action="append", default=[], help="gateway setting: ESTATE_X=value")
     parser.add_argument("--profile", default=None, help="directory for a py-spy profile of the gateway")
     parser.add_argument("--json", action="store_true", help="print the result as JSON too")
@@ -347,8 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"publish   {result['publish_rate']:>10,.0f} msg/s (filling the backlog)")
     print(f"bare paho {result['bare_rate']:>10,.0f} msg/s (drain ceiling)")
     print(
-        f"gateway   {result['gateway_rate']:>10,.0f} msg/s  = {result['ratio']:.2f} × bare paho "
-        f"(drain {result['gateway_drain_s']:.2f} s after {result['gateway_startup_s']:.2f} s start-up)"
+        f"gateway ×{args.instances} {result['gateway_rate']:>8,.0f} msg/s = {result['ratio']:.2f} × paho "
+        f"(drain {result['gateway_drain_s']:.2f} s, start-up {result['gateway_startup_s']:.2f} s)"
     )
     points = sum(result["influx_points"].values())
     print(

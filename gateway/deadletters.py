@@ -25,6 +25,11 @@ class DeadLetter:
     excerpt: str
 
 
+def _text(value: str) -> str:
+    """A NUL shown as ``\\x00``: PostgreSQL text cannot hold one, and a rejected payload may."""
+    return value.replace("\x00", "\\x00")
+
+
 class DeadLetterStore:
     """``owned`` (scale-out): the estates of this instance; it lists only the dead letters of their
     topics (``estate/{estate}/…``, all it subscribes to) from a table it may share with others."""
@@ -47,10 +52,10 @@ class DeadLetterStore:
         rows = [
             {
                 "received_ns": r.received_ns,
-                "topic": r.topic,
+                "topic": _text(r.topic),
                 "reason": r.reason.value,
-                "detail": r.detail,
-                "excerpt": r.excerpt,
+                "detail": _text(r.detail),
+                "excerpt": _text(r.excerpt),
             }
             for r in rejections
         ]

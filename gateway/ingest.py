@@ -256,6 +256,10 @@ def _decode(topic: str, payload: bytes, received_ns: int, lookup: DeviceLookup, 
     if info is not None and info.kind is not parsed.kind:
         raise _Reject(Reason.KIND_MISMATCH, f"device is a {info.kind} in the inventory, not a {parsed.kind}")
     fields, event = _fields_for(REGISTRY[parsed.kind], parsed.channel, data)
+    if b"\\u0000" in payload:  # the only way JSON puts a NUL in a string; no store keeps one
+        for name, value in fields.items():
+            if isinstance(value, str) and "\x00" in value:
+                raise _Reject(Reason.WRONG_TYPE, f"{name}: text must not contain NUL (\\u0000)")
     return Reading(
         estate=parsed.estate,
         kind=parsed.kind,

@@ -71,11 +71,13 @@ class QueueSource:
             items = [self._queue.get(timeout=timeout_s)]
         except queue.Empty:
             return []
-        while len(items) < max_items:
-            try:
-                items.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
+        # The rest in one go under the queue's own lock (a get_nowait each cost ~1 µs a message).
+        q = self._queue
+        with q.mutex:
+            more = min(max_items - 1, len(q.queue))
+            items.extend(q.queue.popleft() for _ in range(more))
+            if more:
+                q.not_full.notify_all()  # a producer waiting on a full queue may go on
         return items
 
     def ack(self, items: Sequence[Inbound]) -> None:

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs everything the tests need on a fresh Debian machine (root) and runs every check:
-# ruff, mypy --strict, and pytest against real mosquitto and InfluxDB 1.6.7 servers, and the web
-# console in Debian's headless Chromium (driven by Playwright; fonts for the Chinese pages).
+# ruff, mypy --strict, and pytest against real mosquitto, InfluxDB 1.6.7 and PostgreSQL servers, and
+# the web console in Debian's headless Chromium (driven by Playwright; fonts for the Chinese pages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debian_packages=(mosquitto influxdb chromium fonts-wqy-zenhei)
+debian_packages=(mosquitto influxdb postgresql chromium fonts-wqy-zenhei)
 missing=()
 for pkg in "${debian_packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -1,4 +1,5 @@
-"""Shared fixtures: real mosquitto and InfluxDB servers on 127.0.0.1 (see tests/support/servers.py).
+"""Shared fixtures: real mosquitto, InfluxDB and PostgreSQL servers on 127.0.0.1 (see
+tests/support/servers.py).
 
 * ``mosquitto``  - function scope: a fresh ``MosquittoServer`` (own port, own tmp dir), started.
 * ``influx_v1``  - session scope: one ``InfluxV1Server`` (influxd 1.6.7) for the whole run.
@@ -9,10 +10,15 @@
 * ``influx_v2``  - function scope: ``InfluxV2Target`` - an ``InfluxV2Shim`` in front of
   ``influx_v1`` plus the database to use as bucket (``.url``, ``.org``, ``.token``,
   ``.bucket``, ``.shim``, ``.server``, ``.query()``).
+* ``postgres``   - session scope: one ``PostgresServer`` for the whole run.
+* ``pg_url``     - function scope: ``postgresql://estate@127.0.0.1:<port>/<db>`` of a new
+  uniquely named database on ``postgres`` (give it to ``gateway.db.make_engine``).
 
 Servers are SIGKILLed on teardown, whatever the test did.  A test may stop/kill the
-session ``influx_v1`` to simulate an outage: the fixtures start it again (same port, same
-data) before the next test.  Tests using these fixtures get the ``integration`` marker.
+session ``influx_v1`` or ``postgres`` to simulate an outage: the fixtures start it again
+(same port, same data) before the next test.  The database of a failed test is kept (and
+so is PostgreSQL's data directory), and where it is gets printed.  Tests using these
+fixtures get the ``integration`` marker.
 """
 
 from __future__ import annotations
@@ -32,9 +38,10 @@ from tests.support.servers import (
     InfluxV2Shim,
     InfluxV2Target,
     MosquittoServer,
+    PostgresServer,
 )
 
-_SERVER_FIXTURES = {"mosquitto", "influx_v1", "influx_db", "influx_v2", "live_gateway"}
+_SERVER_FIXTURES = {"mosquitto", "influx_v1", "influx_db", "influx_v2", "live_gateway", "postgres", "pg_url"}
 _CALL_REPORT = pytest.StashKey[pytest.TestReport]()
 
 
@@ -110,6 +117,34 @@ def influx_v2(influx_db: InfluxDatabase) -> Iterator[InfluxV2Target]:
         yield InfluxV2Target(shim, influx_db)
     finally:
         shim.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()  # SIGKILL; as root also removes the data dir unless a test kept a database
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresServer, request: pytest.FixtureRequest) -> Iterator[str]:
+    if not postgres.is_running:  # an earlier test stopped or killed it
+        postgres.start()
+    # Lower-case ASCII: a name psql takes unquoted, and within PostgreSQL's 63 bytes.
+    name = re.sub(r"[^a-z0-9_]", "_", _unique_db_name(request).lower())
+    postgres.create_database(name)
+    yield postgres.url(name)
+    if not postgres.is_running:  # this test stopped or killed it: bring it back for the next one
+        postgres.start()
+    if _test_failed(request):
+        postgres.keep_data_dir = True
+        where = f"{postgres.url(name)} (data dir {postgres.data_dir}, kept after the run)"
+        print(f"--- PostgreSQL database {name!r} kept on {where} ---", file=sys.stderr)
+    else:
+        postgres.drop_database(name)
 
 
 @pytest.fixture

@@ -1,8 +1,10 @@
-"""Proof that the server fixtures are real: real clients against real mosquitto and influxd."""
+"""Proof that the server fixtures are real: real clients against real mosquitto, influxd and
+PostgreSQL."""
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import urllib.error
 import urllib.request
@@ -10,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import psycopg
 import pytest
 from influxdb_client import InfluxDBClient, Point, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
@@ -24,7 +27,9 @@ from tests.support.servers import (
     InfluxV1Server,
     InfluxV2Target,
     MosquittoServer,
+    PostgresServer,
     ServerBinaryMissingError,
+    ServerStartError,
     wait_until,
 )
 
@@ -251,6 +256,8 @@ def test_missing_binary_fails_with_setup_hint(tmp_path: Path) -> None:
         MosquittoServer(tmp_path, binary=tmp_path / "no-mosquitto")
     with pytest.raises(ServerBinaryMissingError, match=r"scripts/check\.sh"):
         InfluxV1Server(tmp_path, binary=tmp_path / "no-influxd")
+    with pytest.raises(ServerBinaryMissingError, match=r"install -y .*postgresql"):
+        PostgresServer(tmp_path, binary=tmp_path / "no-postgres")
 
 
 # --------------------------------------------------------------------------- mosquitto
@@ -305,3 +312,82 @@ def test_mosquitto_fixture_basics(mosquitto: MosquittoServer) -> None:
         recorder.client.disconnect()
         recorder.client.loop_stop()
     assert "mosquitto version 2.0" in mosquitto.log_text()
+
+
+# -------------------------------------------------------------------------- PostgreSQL
+
+
+def test_postgres_restart_and_kill_keep_port_and_data(tmp_path: Path) -> None:
+    with PostgresServer(tmp_path / "postgres") as server:
+        port, data_dir = server.port, server.data_dir
+        assert server.binary.parent.parent.parent == Path("/usr/lib/postgresql")
+        server.create_database("plant")
+        server.query("plant", "CREATE TABLE m (v bigint)")
+        server.query("plant", "INSERT INTO m VALUES (1), (2)")
+        with psycopg.connect(server.url("plant")) as idle:  # a client that stays connected
+            server.restart()  # a fast shutdown does not wait for it
+            with pytest.raises(psycopg.OperationalError):
+                idle.execute("SELECT 1")
+        assert "received fast shutdown request" in server.log_text()
+        server.query("plant", "INSERT INTO m VALUES (3)")
+        server.kill()  # SIGKILL right after a commit: nothing committed is lost
+        assert not server.is_running
+        server.start()
+        assert server.port == port
+        assert server.databases() == ["plant", "postgres"]
+        assert server.query("plant", "SELECT v FROM m ORDER BY v") == [(1,), (2,), (3,)]
+        if os.geteuid() == 0:  # initdb refuses root: the data belongs to the postgres user
+            assert data_dir.owner() == "postgres" and not data_dir.is_relative_to(tmp_path)
+    assert not server.is_running
+    assert data_dir.exists() == (os.geteuid() != 0)  # a root run's temporary data dir is removed
+
+
+def test_postgres_fixture_databases(postgres: PostgresServer, pg_url: str) -> None:
+    name = pg_url.rsplit("/", 1)[1]
+    assert pg_url == f"postgresql://estate@127.0.0.1:{postgres.port}/{name}"
+    assert name.startswith("test_postgres_fixture_databases_") and name in postgres.databases()
+    with psycopg.connect(pg_url) as conn:
+        version = conn.execute("SHOW server_version_num").fetchone()
+        encoding = conn.execute("SHOW server_encoding").fetchone()
+    assert version is not None and int(version[0]) // 10000 == int(postgres.binary.parent.parent.name)
+    assert encoding == ("UTF8",)
+
+    postgres.create_database("Scratch Pad")  # any name: it is quoted
+    with psycopg.connect(postgres.url("Scratch Pad"), autocommit=True) as conn:
+        conn.execute("SELECT 1")
+        postgres.drop_database("Scratch Pad")  # while someone is connected to it
+        with pytest.raises(psycopg.errors.AdminShutdown):
+            conn.execute("SELECT 1")
+    assert "Scratch Pad" not in postgres.databases()
+    with pytest.raises(psycopg.OperationalError, match='database "Scratch Pad" does not exist'):
+        postgres.query("Scratch Pad", "SELECT 1")
+
+
+def test_postgres_fixture_comes_back_after_a_test_stopped_it(postgres: PostgresServer, pg_url: str) -> None:
+    postgres.stop()
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(pg_url, connect_timeout=2)
+    # Left stopped on purpose: the fixtures start it again (same port, same data) for the next test.
+
+
+def test_postgres_fixture_after_the_stop(postgres: PostgresServer, pg_url: str) -> None:
+    assert postgres.is_running
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT current_database()").fetchone() == (pg_url.rsplit("/", 1)[1],)
+
+
+def test_postgres_bad_start_reports_the_log(tmp_path: Path) -> None:
+    server = PostgresServer(tmp_path / "postgres")
+    try:
+        server.start()
+        server.stop()
+        # A setting postgres refuses: it exits during start-up and says why in its log.
+        with (server.data_dir / "postgresql.auto.conf").open("a") as conf:
+            conf.write("max_connections = 'lots'\n")
+        with pytest.raises(
+            ServerStartError, match=r"(?s)exited with code 1 during start-up.*max_connections"
+        ):
+            server.start()
+        assert not server.is_running
+    finally:
+        server.close()

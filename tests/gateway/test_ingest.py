@@ -179,3 +179,10 @@ def test_decode_never_raises(topic: str, payload: bytes) -> None:
         for value in result.fields.values():
             assert isinstance(value, bool | int | float | str)
             assert not (isinstance(value, float) and math.isnan(value))
+
+
+def test_text_with_a_nul_is_refused_and_an_escaped_backslash_is_not() -> None:
+    denied = "estate/sunrise/access/D9/event"
+    assert reason(denied, b'{"type": "denied", "card": "A\\u0000B"}') is Reason.WRONG_TYPE
+    kept = run(denied, b'{"type": "denied", "card": "A\\\\u0000B"}')  # a backslash, then "u0000"
+    assert isinstance(kept, Reading) and kept.fields["card"] == "A\\u0000B"

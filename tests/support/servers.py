@@ -1,7 +1,10 @@
-"""Real servers for integration tests: mosquitto, InfluxDB 1.x and an InfluxDB 2.x HTTP shim.
+"""Real servers for integration tests: mosquitto, InfluxDB 1.x, an InfluxDB 2.x HTTP shim and
+PostgreSQL.
 
 Every server listens on 127.0.0.1 on a free port and keeps its files in a directory the
-caller owns (a pytest tmp dir).  Nothing here is skipped when a binary is missing: the
+caller owns (a pytest tmp dir).  The one exception is PostgreSQL started as root: its data
+directory is a temporary directory owned by the ``postgres`` user (see ``PostgresServer``),
+removed when the server is closed.  Nothing here is skipped when a binary is missing: the
 tests fail with a message that says how to install it.
 
 Typical use is through the fixtures in ``tests/conftest.py``; the classes also work as
@@ -14,6 +17,7 @@ context managers::
 from __future__ import annotations
 
 import atexit
+import glob
 import gzip
 import http.client
 import json
@@ -23,6 +27,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -32,11 +37,15 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
+
+import psycopg
+from psycopg import sql
 
 __all__ = [
     "DEFAULT_INFLUXD",
     "DEFAULT_MOSQUITTO",
+    "DEFAULT_POSTGRES_GLOB",
     "SETUP_HINT",
     "InfluxDatabase",
     "InfluxQueryError",
@@ -44,6 +53,7 @@ __all__ = [
     "InfluxV2Shim",
     "InfluxV2Target",
     "MosquittoServer",
+    "PostgresServer",
     "ServerBinaryMissingError",
     "ServerStartError",
     "ShimWrite",
@@ -55,16 +65,20 @@ __all__ = [
 LOCALHOST = "127.0.0.1"
 DEFAULT_MOSQUITTO = Path("/usr/sbin/mosquitto")
 DEFAULT_INFLUXD = Path("/usr/bin/influxd")
+#: Debian installs each PostgreSQL major version beside the others; the newest one is used.
+DEFAULT_POSTGRES_GLOB = "/usr/lib/postgresql/*/bin/postgres"
 SETUP_HINT = (
     "Run `bash scripts/check.sh` (the README's test command), which installs the Debian packages "
-    "`mosquitto influxdb` (by hand: apt-get update && apt-get install -y mosquitto influxdb)."
+    "`mosquitto influxdb postgresql` (by hand: apt-get update && apt-get install -y mosquitto "
+    "influxdb postgresql)."
 )
 
 T = TypeVar("T")
 
 
 class ServerBinaryMissingError(RuntimeError):
-    """The server binary is not installed; the message says how to install it."""
+    """The server binary (or the system user its package creates) is missing; the message says
+    how to install it."""
 
 
 class ServerStartError(RuntimeError):
@@ -157,20 +171,27 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 _live_lock = threading.Lock()
 _live: set[_ServerProcess] = set()
+#: Directories a server made outside its workdir (PostgreSQL's data as root), removed at exit.
+_owned_dirs: set[Path] = set()
 
 
 @atexit.register
 def _kill_leftovers() -> None:  # pragma: no cover - safety net for interrupted runs
     with _live_lock:
         leftovers = list(_live)
+        dirs = list(_owned_dirs)
     for server in leftovers:
         server.kill()
+    for path in dirs:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 class _ServerProcess:
     """A child server process with start/stop/kill/restart; subclasses say how to run and probe it."""
 
     name = "server"
+    #: What ``stop()`` sends first: the signal on which the server saves its state and exits.
+    stop_signal = signal.SIGTERM
 
     def __init__(self, workdir: Path, binary: Path, port: int | None = None) -> None:
         self.workdir = Path(workdir).resolve()
@@ -201,6 +222,10 @@ class _ServerProcess:
     def _env(self) -> dict[str, str]:
         return dict(os.environ)
 
+    def _spawn_options(self) -> dict[str, Any]:
+        """Further ``subprocess.Popen`` arguments (the working directory, a user to run as)."""
+        return {"cwd": self.workdir}
+
     def log_text(self) -> str:
         """Everything the server logged so far (across restarts)."""
         return self.console_log.read_text(errors="replace") if self.console_log.exists() else ""
@@ -228,8 +253,8 @@ class _ServerProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=console,
                 stderr=subprocess.STDOUT,
-                cwd=self.workdir,
                 env=self._env(),
+                **self._spawn_options(),
             )
         with _live_lock:
             _live.add(self)
@@ -257,12 +282,13 @@ class _ServerProcess:
             raise ServerStartError(f"{self.name} exited right after start-up; {self._describe_failure()}")
 
     def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM and wait (the server saves its state); SIGKILL if it does not exit in ``timeout``."""
+        """``stop_signal`` (SIGTERM) and wait (the server saves its state); SIGKILL if it does not
+        exit in ``timeout``."""
         proc = self._proc
         if proc is None:
             return
         if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(self.stop_signal)
             try:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -577,6 +603,209 @@ class InfluxDatabase:
 
     def write_lines(self, lines: str | bytes, precision: str = "n") -> None:
         self.server.write_lines(self.name, lines, precision)
+
+
+# -------------------------------------------------------------------------- PostgreSQL
+
+
+def _pg_version(binary: str) -> tuple[int, ...]:
+    """(15,) for /usr/lib/postgresql/15/bin/postgres; () when the folder is not a version."""
+    folder = Path(binary).parent.parent.name
+    parts = folder.split(".")
+    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else ()
+
+
+def _find_postgres(explicit: str | Path | None) -> Path:
+    if explicit is not None:
+        path = Path(explicit)
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+        raise ServerBinaryMissingError(f"postgres binary not found or not executable at {path}. {SETUP_HINT}")
+    found = [p for p in glob.glob(DEFAULT_POSTGRES_GLOB) if os.access(p, os.X_OK)]
+    if found:
+        return Path(max(found, key=_pg_version))
+    on_path = shutil.which("postgres")
+    if on_path:
+        return Path(on_path)
+    raise ServerBinaryMissingError(
+        f"postgres binary not found at {DEFAULT_POSTGRES_GLOB} nor on PATH. {SETUP_HINT}"
+    )
+
+
+#: Unix-domain socket paths longer than this (sun_path less the NUL) make postgres refuse to start.
+_MAX_SOCKET_PATH = 107
+
+
+class PostgresServer(_ServerProcess):
+    """A real PostgreSQL (Debian's newest ``/usr/lib/postgresql/*/bin/postgres``) on 127.0.0.1:<port>.
+
+    The cluster is made once by ``initdb`` (superuser ``estate``, trust authentication, UTF-8,
+    locale C) and runs without fsync or full-page writes but with synchronous commits: fast, and
+    ``kill()`` (SIGKILL) loses no committed transaction; only a crash of the machine would.
+    ``stop()``/``kill()`` and ``start()`` keep the port and all data; ``stop()`` is a fast
+    shutdown (SIGINT), which disconnects clients instead of waiting for them to leave.
+
+    initdb and postgres refuse to run as root, and the postgres user cannot reach a pytest tmp
+    dir (mode 0700, root's).  So as root the data directory is ``<tmp>/estate-pg-*/data``,
+    owned by the ``postgres`` system user (made by the Debian package), and both programs run as
+    that user; ``close()`` (or leaving the ``with`` block) kills the server and removes that
+    directory unless ``keep_data_dir`` is set.  Otherwise the data is in ``workdir/data``.  The
+    console log (``workdir/postgres.console.log``) is opened by this process either way.
+    """
+
+    name = "postgres"
+    stop_signal = signal.SIGINT
+    #: The superuser initdb creates (no password: trust authentication on 127.0.0.1).
+    superuser = "estate"
+
+    def __init__(self, workdir: Path, *, port: int | None = None, binary: str | Path | None = None) -> None:
+        super().__init__(workdir, _find_postgres(binary), port)
+        self.initdb = self.binary.with_name("initdb")
+        if not (self.initdb.is_file() and os.access(self.initdb, os.X_OK)):
+            raise ServerBinaryMissingError(f"initdb not found beside {self.binary}. {SETUP_HINT}")
+        self.initdb_log = self.workdir / "initdb.log"
+        #: Leave a root run's data directory in place when the server is closed (a test failed).
+        self.keep_data_dir = False
+        self._run_as: pwd.struct_passwd | None = None
+        self._temp_root: Path | None = None
+        if os.geteuid() == 0:
+            try:
+                self._run_as = pwd.getpwnam("postgres")
+            except KeyError:
+                raise ServerBinaryMissingError(
+                    "running as root, PostgreSQL needs the 'postgres' system user (initdb and postgres "
+                    f"refuse to run as root), which Debian's postgresql package creates. {SETUP_HINT}"
+                ) from None
+            self._temp_root = Path(tempfile.mkdtemp(prefix="estate-pg-"))
+            with _live_lock:
+                _owned_dirs.add(self._temp_root)
+            os.chown(self._temp_root, self._run_as.pw_uid, self._run_as.pw_gid)
+            self.data_dir = self._temp_root / "data"
+        else:
+            self.data_dir = self.workdir / "data"
+
+    def url(self, db: str = "postgres") -> str:
+        """``postgresql://estate@127.0.0.1:<port>/<db>`` (what ``gateway.db.make_engine`` takes);
+        ``db`` is percent-encoded."""
+        return f"postgresql://{self.superuser}@{LOCALHOST}:{self._port}/{urllib.parse.quote(db, safe='')}"
+
+    # process ---------------------------------------------------------------------
+    def _env(self) -> dict[str, str]:
+        # libpq and the server read PG* variables (PGDATA, PGOPTIONS, ...): none from the caller.
+        return {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+
+    def _spawn_options(self) -> dict[str, Any]:
+        if self._run_as is None:
+            return {"cwd": self.workdir}
+        # Popen's user/group rather than `runuser -u postgres --`: runuser stays the parent of the
+        # server, so kill() (SIGKILL) would reach runuser and leave postgres running.
+        assert self._temp_root is not None
+        user = self._run_as
+        return {"cwd": self._temp_root, "user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+
+    def _prepare(self) -> None:
+        if (self.data_dir / "PG_VERSION").exists():
+            return
+        if self._temp_root is not None and not self._temp_root.is_dir():
+            raise ServerStartError(f"{self.name}'s data directory {self._temp_root} was removed (closed)")
+        command = [
+            str(self.initdb),
+            "-D",
+            str(self.data_dir),
+            "-U",
+            self.superuser,
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ]
+        with self.initdb_log.open("ab") as log:
+            code = subprocess.run(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self._env(),
+                check=False,
+                **self._spawn_options(),
+            ).returncode
+        if code != 0:
+            raise ServerStartError(
+                f"initdb exited with code {code}; log tail ({self.initdb_log}):\n{_tail(self.initdb_log)}"
+            )
+
+    def _command(self) -> list[str]:
+        socket_path = self.data_dir / f".s.PGSQL.{self._port}"
+        # A pytest tmp dir can make the socket path too long; TCP is all the tests use anyway.
+        sockets = str(self.data_dir) if len(str(socket_path)) <= _MAX_SOCKET_PATH else ""
+        settings = {
+            "listen_addresses": LOCALHOST,
+            "unix_socket_directories": sockets,
+            # No fsync: the OS keeps whatever was written, which is all a SIGKILL can test.  Commits
+            # stay synchronous (only a write() without fsync): with synchronous_commit=off, kill()
+            # lost transactions committed just before it (even a CREATE TABLE).
+            "fsync": "off",
+            "full_page_writes": "off",
+            "max_connections": "200",
+        }
+        command = [str(self.binary), "-D", str(self.data_dir), "-p", str(self._port)]
+        for key, value in settings.items():
+            command += ["-c", f"{key}={value}"]
+        return command
+
+    def _ready(self) -> bool:
+        try:
+            with psycopg.connect(self.url(), connect_timeout=2) as conn:
+                row = conn.execute("SHOW data_directory").fetchone()
+        except psycopg.Error:
+            return False
+        # Ours, not another cluster that got the port first (this one then fails to bind).
+        return row is not None and row[0] == str(self.data_dir)
+
+    def close(self) -> None:
+        """Kill the server for good: as root, also remove its data directory (unless
+        ``keep_data_dir``).  ``start()`` fails after this."""
+        self.kill()
+        if self._temp_root is None:
+            return
+        with _live_lock:
+            _owned_dirs.discard(self._temp_root)  # kept or removed now: not at exit
+        if not self.keep_data_dir:
+            shutil.rmtree(self._temp_root, ignore_errors=True)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        super().__exit__(exc_type, exc, tb)
+        self.close()
+
+    # SQL -------------------------------------------------------------------------
+    def _connect(self, db: str = "postgres") -> psycopg.Connection[tuple[Any, ...]]:
+        return psycopg.connect(self.url(db), autocommit=True, connect_timeout=5)
+
+    def query(self, db: str, statement: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """Run one SQL statement on ``db`` (autocommit) and return its rows ([] when it has none)."""
+        with self._connect(db) as conn:
+            cursor = conn.execute(statement, params)
+            return cursor.fetchall() if cursor.description is not None else []
+
+    def create_database(self, name: str) -> None:
+        with self._connect() as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+    def drop_database(self, name: str) -> None:
+        """Drop ``name``, disconnecting whoever is still connected to it (PostgreSQL 13+)."""
+        with self._connect() as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+    def databases(self) -> list[str]:
+        """The databases one can connect to (``postgres`` included, templates not), sorted."""
+        rows = self.query("postgres", "SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY 1")
+        return [str(name) for (name,) in rows]
 
 
 # ------------------------------------------------------------------- InfluxDB 2.x shim
