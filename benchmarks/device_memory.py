@@ -74,8 +74,11 @@ def one(devices: int) -> dict[str, float]:
     gc.collect()
     fed = rss_bytes()
     tick = time.perf_counter()
-    gateway.alarms.tick()
+    gateway.alarms.tick()  # the first one also runs the daily compliance pass over every device
     tick_s = time.perf_counter() - tick
+    tick = time.perf_counter()
+    gateway.alarms.tick()  # a second's tick as every other second has it
+    next_tick_s = time.perf_counter() - tick
     return {
         "devices": n,
         "tracked": len(gateway.registry),
@@ -85,6 +88,7 @@ def one(devices: int) -> dict[str, float]:
         "gateway_b": (fed - loaded) / n,
         "feed_us": 1e6 * fed_s / n,
         "tick_ms": 1e3 * tick_s,
+        "next_tick_ms": 1e3 * next_tick_s,
     }
 
 
@@ -102,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"{'devices':>8} {'inventory':>10} {'gateway':>8} {'(built':>8} {'+ fed)':>8}"
-        f" {'feed µs':>8} {'tick ms':>8}"
+        f" {'feed µs':>8} {'1st tick ms':>11} {'tick ms':>8}"
     )
     for devices in args.devices:
         out = subprocess.run(
@@ -112,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(
             f"{r['devices']:>8,} {r['inventory_b']:>10,.0f} {r['gateway_b']:>8,.0f} {r['built_b']:>8,.0f}"
-            f" {r['fed_b']:>8,.0f} {r['feed_us']:>8.1f} {r['tick_ms']:>8.1f}",
+            f" {r['fed_b']:>8,.0f} {r['feed_us']:>8.1f} {r['tick_ms']:>11.1f} {r['next_tick_ms']:>8.1f}",
             flush=True,
         )
     return 0

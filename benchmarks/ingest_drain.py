@@ -375,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
         f"gateway ×{args.instances} {result['gateway_rate']:>8,.0f} msg/s = {result['ratio']:.2f} × paho "
         f"(drain {result['gateway_drain_s']:.2f} s, start-up {result['gateway_startup_s']:.2f} s)"
     )
+    total = result["gateway_startup_s"] + result["gateway_drain_s"]
+    print(f"          {args.messages / total:>10,.0f} msg/s with start-up ({total:.2f} s from process start)")
     points = sum(result["influx_points"].values())
     print(
         f"stored    {result['stored']:,.0f} · rejected {result['rejected']:,.0f}"
