@@ -32,11 +32,10 @@ import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from benchmarks.ingest_drain import BROKER_CONFIG, city_inventory, machine
+from benchmarks.ingest_drain import BenchServers, city_inventory, machine
 from devices.base import Kind
 from devices.loader import load_inventory
 from tests.support.gateway import ADMIN_TOKEN, REPO, GatewayProcess
-from tests.support.servers import InfluxV1Server, InfluxV2Shim, MosquittoServer
 
 
 class StreamListener:
@@ -81,17 +80,11 @@ def percentile(values: list[float], pct: float) -> float:
 
 def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one straight script
     work = Path(tempfile.mkdtemp(prefix="bench-latency-"))
-    broker = MosquittoServer(work / "mosquitto", extra_config=BROKER_CONFIG)
-    influx = InfluxV1Server(work / "influxd")
-    shim: InfluxV2Shim | None = None
+    servers = BenchServers(work, "estate")
+    broker, shim = servers.broker, servers.shim
     gateway: GatewayProcess | None = None
     load: subprocess.Popen[str] | None = None
     try:
-        broker.start()
-        influx.start(timeout=30)
-        influx.create_database("estate")
-        shim = InfluxV2Shim(influx.url)
-        shim.start()
         city = city_inventory(args.estates, work)
         inventory = load_inventory(city)
         doors = [(e.id, d.id) for e in inventory.estates for d in e.devices if d.kind is Kind.ACCESS]
@@ -155,10 +148,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one straight script
             load.kill()
         if gateway is not None:
             gateway.kill()
-        if shim is not None:
-            shim.stop()
-        influx.kill()
-        broker.kill()
+        servers.close()
         shutil.rmtree(work, ignore_errors=True)
 
 

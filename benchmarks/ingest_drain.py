@@ -41,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -60,6 +61,30 @@ from tests.support.servers import InfluxV1Server, InfluxV2Shim, MosquittoServer
 SAMPLE = REPO / "devices" / "samples" / "sunrise.yaml"
 INSTANCE = "bench"
 BROKER_CONFIG = ("max_inflight_messages 0", "max_queued_messages 0", "max_queued_bytes 0")
+
+
+class BenchServers:
+    """mosquitto (``BROKER_CONFIG`` plus ``extra``), InfluxDB 1.6.7 holding ``database`` and the
+    ``/api/v2/write`` shim in front of it, started together; ``close`` stops them all."""
+
+    def __init__(self, work: Path, database: str, extra: Sequence[str] = ()) -> None:
+        self.broker = MosquittoServer(work / "mosquitto", extra_config=(*BROKER_CONFIG, *extra))
+        self.influx = InfluxV1Server(work / "influxd")
+        self.shim = InfluxV2Shim("http://127.0.0.1:1")  # replaced once influxd has its port
+        try:
+            self.broker.start()
+            self.influx.start(timeout=30)
+            self.influx.create_database(database)
+            self.shim = InfluxV2Shim(self.influx.url)
+            self.shim.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        self.shim.stop()
+        self.influx.kill()
+        self.broker.kill()
 
 
 def city_inventory(estates: int, into: Path) -> Path:
@@ -270,16 +295,10 @@ def machine() -> str:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="bench-drain-"))
-    broker = MosquittoServer(work / "mosquitto", extra_config=BROKER_CONFIG)
-    influx = InfluxV1Server(work / "influxd")
-    shim = InfluxV2Shim(f"http://127.0.0.1:{0}")  # replaced below once influxd has its port
+    servers = BenchServers(work, "estate")
+    broker, influx, shim = servers.broker, servers.influx, servers.shim
     gateways: list[GatewayProcess] = []
     try:
-        broker.start()
-        influx.start(timeout=30)
-        influx.create_database("estate")
-        shim = InfluxV2Shim(influx.url)
-        shim.start()
         city = city_inventory(args.estates, work)
         print(f"preparing {args.messages:,} messages for {args.estates} estates …", flush=True)
         messages, devices = make_messages(city, args.messages, args.seed)
@@ -341,9 +360,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         for gateway in gateways:
             gateway.kill()
-        shim.stop()
-        influx.kill()
-        broker.kill()
+        servers.close()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 

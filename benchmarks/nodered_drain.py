@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from benchmarks.ingest_drain import (
-    BROKER_CONFIG,
+    BenchServers,
     city_inventory,
     count_points,
     machine,
@@ -39,7 +39,7 @@ from benchmarks.ingest_drain import (
     publish_all,
 )
 from tests.support.gateway import REPO
-from tests.support.servers import InfluxV1Server, InfluxV2Shim, MosquittoServer, free_port, wait_until
+from tests.support.servers import MosquittoServer, free_port, wait_until
 
 NODE_RED = REPO / ".bench" / "node-red" / "node_modules" / "node-red" / "red.js"
 CLIENT_ID = "nodered-bench"
@@ -146,21 +146,15 @@ class NodeRed:
                 self.proc.wait()
 
 
-def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one straight script
+def run(args: argparse.Namespace) -> int:
     if not NODE_RED.exists() or shutil.which("node") is None:
         print(f"Node-RED not found at {NODE_RED}: see this module's docstring", file=sys.stderr)
         return 2
     work = Path(tempfile.mkdtemp(prefix="bench-nodered-"))
-    broker = MosquittoServer(work / "mosquitto", extra_config=(*BROKER_CONFIG, "log_type subscribe"))
-    influx = InfluxV1Server(work / "influxd")
-    shim: InfluxV2Shim | None = None
+    servers = BenchServers(work, "nodered", extra=("log_type subscribe",))
+    broker, influx, shim = servers.broker, servers.influx, servers.shim
     red: NodeRed | None = None
     try:
-        broker.start()
-        influx.start(timeout=30)
-        influx.create_database("nodered")
-        shim = InfluxV2Shim(influx.url)
-        shim.start()
         city = city_inventory(args.estates, work)
         print(f"preparing {args.messages:,} messages …", flush=True)
         messages, devices = make_messages(city, args.messages, args.seed)
@@ -207,10 +201,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one straight script
     finally:
         if red is not None:
             red.stop()
-        if shim is not None:
-            shim.stop()
-        influx.kill()
-        broker.kill()
+        servers.close()
         if not os.environ.get("KEEP_BENCH"):
             shutil.rmtree(work, ignore_errors=True)
 
