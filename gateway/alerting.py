@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -65,16 +66,44 @@ class StreamOrders:
 
 
 class Ticker:
-    """Calls ``engine.tick`` every ``interval_s``; an exception is logged, never kills the job."""
+    """Calls ``engine.tick`` every ``interval_s``; an exception is logged, never kills the job.
 
-    def __init__(self, engine: AlarmEngine, interval_s: float = 1.0) -> None:
+    A pause of the whole process (a long garbage collection, a virtual machine its host held
+    back) shows as a late tick. Messages that arrived meanwhile are still waiting to be read, so
+    the engine's timers (offline deadlines, on-delays such as a door held open) wait for them: for
+    as long as the pause lasted plus ``late_s``. Without that, every device would be flagged
+    offline after a pause longer than its deadline, although it never stopped talking.
+    """
+
+    def __init__(
+        self,
+        engine: AlarmEngine,
+        interval_s: float = 1.0,
+        *,
+        late_s: float = 0.5,
+        wall: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._engine = engine
+        self._interval_s, self._late_s, self._wall = interval_s, late_s, wall
+        self._last: float | None = None
+        self._hold_until = 0.0
         self._scheduler = BackgroundScheduler(timezone="UTC")
         self._scheduler.add_job(
             self._tick, "interval", seconds=interval_s, max_instances=1, coalesce=True, id="alarm-tick"
         )
 
     def _tick(self) -> None:
+        now = self._wall()
+        if self._last is not None:
+            paused = now - self._last - self._interval_s
+            if paused > self._late_s:
+                self._hold_until = max(self._hold_until, now + paused + self._late_s)
+                log.warning(
+                    "the gateway was paused %.1f s: alarm timers wait for the messages of that time", paused
+                )
+        self._last = now
+        if now < self._hold_until:
+            return
         try:
             self._engine.tick()
         except Exception:
