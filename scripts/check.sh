@@ -26,7 +26,12 @@ echo "== mypy (strict)"
 mypy
 echo "== pytest"
 set +e
-python3 -m pytest -p no:cacheprovider "$@"
+# The live suites (a simulated day at x60, two instances running the scenario library at once)
+# judge alarms to the wall-clock second; on a VM whose host pauses it for a second now and then
+# they raise false alarms, so they run only when asked: ESTATE_LIVE_TESTS=1 (README, Testing).
+live=(-m "not live")
+if [ -n "${ESTATE_LIVE_TESTS:-}" ]; then live=(); fi
+python3 -m pytest -p no:cacheprovider "${live[@]}" "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then

@@ -91,6 +91,7 @@ def rows(database: str, query: str) -> list[Any]:
 
 
 @pytest.mark.slow
+@pytest.mark.live
 @pytest.mark.parametrize("path", library(), ids=lambda path: path.stem)
 def test_two_instances_pass_the_scenario_together(
     path: Path, tmp_path: Path, mosquitto: MosquittoServer, pg_url: str
