@@ -156,31 +156,29 @@ class Ids:
     """
 
     def __init__(self, first: int = 1, refill: Callable[[], tuple[int, int]] | None = None) -> None:
-        self._next, self._end = first, (None if refill is None else first)
-        self._refill = refill
+        """``refill``: where the next block ``[first, end)`` comes from; none: count on for ever."""
+        self._next, self._end, self._refill = first, first, refill
 
     @classmethod
     def for_table(cls, engine: Engine, name: str, id_column: Column[int], block: int = 100) -> Ids:
         if engine.dialect.name != "postgresql":
             return cls(next_id(engine, id_column))
+        # The shared row starts after the highest stored id, once, by whichever instance is first.
+        start = postgresql.insert(id_blocks_t).values(name=name, next_id=next_id(engine, id_column))
+        with engine.begin() as conn:
+            conn.execute(start.on_conflict_do_nothing(index_elements=["name"]))
+        taken = update(id_blocks_t).where(id_blocks_t.c.name == name)
+        taken = taken.values(next_id=id_blocks_t.c.next_id + block).returning(id_blocks_t.c.next_id)
 
         def refill() -> tuple[int, int]:
-            stmt = postgresql.insert(id_blocks_t).values(name=name, next_id=next_id(engine, id_column))
             with engine.begin() as conn:
-                conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
-                taken = update(id_blocks_t).where(id_blocks_t.c.name == name)
-                end = conn.execute(
-                    taken.values(next_id=id_blocks_t.c.next_id + block).returning(id_blocks_t.c.next_id)
-                ).scalar_one()
-            return int(end) - block, int(end)
+                end = int(conn.execute(taken).scalar_one())
+            return end - block, end
 
-        first, end = refill()
-        ids = cls(first, refill)
-        ids._end = end
-        return ids
+        return cls(0, refill)  # an empty block: the first take refills
 
     def take(self) -> int:
-        if self._end is not None and self._next >= self._end and self._refill is not None:
+        if self._refill is not None and self._next >= self._end:
             self._next, self._end = self._refill()
         taken = self._next
         self._next += 1
@@ -266,6 +264,12 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def only_estates(stmt: Any, column: Column[str], owned: frozenset[str] | None) -> Any:
+    """``stmt`` kept to rows whose ``column`` is one of ``owned`` (None: all): a gateway instance's
+    own estates in a database it may share with others."""
+    return stmt if owned is None else stmt.where(column.in_(owned))
+
+
 def upsert(engine: Engine, table: Table, *keys: str) -> Any:
     """One insert-or-update statement for many rows (SQLite or PostgreSQL): compiled once, run
     with executemany."""
@@ -286,7 +290,7 @@ class AlertStore:
         metadata.create_all(engine)
 
     def _mine(self, stmt: Any, column: Column[str]) -> Any:
-        return stmt if self.owned is None else stmt.where(column.in_(self.owned))
+        return only_estates(stmt, column, self.owned)
 
     def _owns(self, estate: str) -> bool:
         return self.owned is None or estate in self.owned

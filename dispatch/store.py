@@ -25,7 +25,17 @@ from sqlalchemy import (
     select,
 )
 
-from alerts.store import Ids, as_utc, history_rows, history_table, next_id, read_history, ts_column, upsert
+from alerts.store import (
+    Ids,
+    as_utc,
+    history_rows,
+    history_table,
+    next_id,
+    only_estates,
+    read_history,
+    ts_column,
+    upsert,
+)
 from devices.base import Severity, Trade
 from dispatch.model import LIVE_STATES, OrderAction, OrderEntry, OrderState, Source, Step, WorkOrder
 
@@ -136,7 +146,7 @@ class OrderStore:
         metadata.create_all(engine)
 
     def _mine(self, stmt: Any) -> Any:
-        return stmt if self.owned is None else stmt.where(orders_t.c.estate.in_(self.owned))
+        return only_estates(stmt, orders_t.c.estate, self.owned)
 
     def next_id(self) -> int:
         return next_id(self.engine, orders_t.c.id)

@@ -32,18 +32,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         broker = Broker.from_url(args.broker)
         if args.gateway is not None and args.start is not None:
             raise ValueError("--start and --gateway exclude each other: the gateway's clock gives the start")
-        start, speed = _start(args.start), args.speed
+        start, speed = _start(args.start), args.speed or 1.0  # a bad --start is told before connecting
         if args.speed is not None and args.speed <= 0:
             raise ValueError("--speed must be positive")
         if args.duration is not None and args.duration < 0:
             raise ValueError("--duration must not be negative")
         sink = MqttSink(broker, client_id=f"estate-sim-{args.seed}-{os.getpid()}")
-        if args.gateway is not None:
+        if args.gateway is not None:  # read after connecting, so the connection takes none of its time
             start, speed = _gateway_clock(args.gateway, args.speed)
     except (ValueError, OSError, RunError) as exc:
         print(f"estate-sim run: {exc}", file=sys.stderr)
         return 2
-    speed = 1.0 if speed is None else speed
     world = World(inventory, seed=args.seed, start=start)
     devices = sum(len(e.devices) for e in inventory.estates)
     print(

@@ -15,6 +15,7 @@ import io
 import re
 import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ def twin_files(inventory_path: Path, scenario_path: Path, into: Path) -> tuple[P
     return doubled, twin_scenario, estate["id"], twin_id
 
 
-def start(
+def instance(
     name: str,
     owns: str,
     inventory: Path,
@@ -64,7 +65,7 @@ def start(
     tokens.write_text(
         yaml.safe_dump({"tokens": [{"name": "scenarios", "role": "simulator", "token": SIM_TOKEN}]})
     )
-    gateway = GatewayProcess(
+    return GatewayProcess(
         workdir / name,
         {
             "ESTATE_MQTT_URL": broker,
@@ -77,8 +78,6 @@ def start(
             "ESTATE_TOKENS_FILE": str(tokens),
         },
     )
-    gateway.start()
-    return gateway
 
 
 def rows(database: str, query: str) -> list[Any]:
@@ -102,8 +101,12 @@ def test_two_instances_pass_the_scenario_together(
     scenario = loaded.scenario
     start_at = scenario.clock_start.isoformat() if scenario.clock_start else DEFAULT_START
     common = (doubled, pg_url, start_at, scenario.speed, tmp_path, mosquitto.url)
-    one = start("gw-a", estate, *common)
-    two = start("gw-b", twin, *common)
+    one, two = instance("gw-a", estate, *common), instance("gw-b", twin, *common)
+    # Started together: each arms its devices' offline deadlines as it starts, so one started
+    # seconds (simulated minutes) before its scenario would flag devices that had not spoken yet.
+    with ThreadPoolExecutor(2) as starting:
+        for started in [starting.submit(gateway.start) for gateway in (one, two)]:
+            started.result()
     results: dict[str, tuple[int, str]] = {}
 
     def run(key: str, which: Any, gateway: GatewayProcess) -> None:

@@ -25,6 +25,16 @@ from tests.support.servers import MosquittoServer, wait_until
 START = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
 
 
+def run_sim(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "simulators.cli", "run", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def test_run_publishes_the_world_on_simulated_time(mosquitto: MosquittoServer) -> None:
     received: list[tuple[str, bytes, bool]] = []
     lock, subscribed = threading.Lock(), threading.Event()
@@ -44,13 +54,7 @@ def test_run_publishes_the_world_on_simulated_time(mosquitto: MosquittoServer) -
         assert subscribed.wait(10)
         args = ["--broker", mosquitto.url, "--inventory", str(sunrise), "--speed", "600", "--duration", "120"]
         args += ["--seed", "4", "--start", START.isoformat()]
-        result = subprocess.run(
-            [sys.executable, "-m", "simulators.cli", "run", *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = run_sim(*args)
         assert result.returncode == 0, result.stderr
         expected = World(load_inventory(sunrise), seed=4, start=START).advance(START + timedelta(seconds=120))
         wait_until(lambda: len(received) >= len(expected), timeout=20)
@@ -130,25 +134,9 @@ def test_broker_urls(url: str, broker: Broker) -> None:
 def test_bad_arguments_exit_2() -> None:
     for extra in (["--start", "2026-03-02T10:00:00"], ["--speed", "0"], ["--broker", "http://x"]):
         args = ["--broker", "mqtt://127.0.0.1:1", "--inventory", str(SPEC_EXAMPLE), *extra]
-        result = subprocess.run(
-            [sys.executable, "-m", "simulators.cli", "run", *args],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
+        result = run_sim(*args)
         assert result.returncode == 2, (extra, result.stdout)
         assert "estate-sim run:" in result.stderr
-
-
-def run_sim(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "simulators.cli", "run", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_start_and_gateway_exclude_each_other() -> None:
