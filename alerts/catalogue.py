@@ -13,6 +13,7 @@ from alerts.rules import (
     ConditionRule,
     CountRule,
     EventRule,
+    FeedRule,
     FlatlineRule,
     GroupRule,
     Predicate,
@@ -504,4 +505,23 @@ LIGHT_RULES: list[Rule] = [
     ),
 ]
 
-DEFAULT_RULES: list[Rule] = [*LIFT_RULES, *WATER_RULES, *CCTV_RULES, *ACCESS_RULES, *LIGHT_RULES]
+ESTATE_RULES: list[Rule] = [
+    FeedRule(
+        id="estate.feed_lost",
+        kind=None,
+        severity=MJ,
+        message="自 {since} 起未收到本小区任何设备的消息（网络、MQTT 代理或网关接入中断？），"
+        "其间的设备告警归入本告警",
+        message_en="No message from any device of the estate since {since} (network, broker or gateway "
+        "intake down?); device alarms of that time are held under this one",
+    ),
+]
+
+DEFAULT_RULES: list[Rule] = [
+    *LIFT_RULES,
+    *WATER_RULES,
+    *CCTV_RULES,
+    *ACCESS_RULES,
+    *LIGHT_RULES,
+    *ESTATE_RULES,
+]

@@ -11,13 +11,14 @@ The parts live beside it: offline and groups (alerts/offline.py), lamps and comp
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from alerts.book import RANK
 from alerts.engine_core import DAY_END, DAY_START, LAMP_OUT_RULE, MemKey
 from alerts.estate_checks import EstateChecks
 from alerts.evaluate import EMPTY, NOTHING, Context, Outcome, RuleMemory, Verdict, evaluate, on_time
+from alerts.feed import FeedWatch
 from alerts.model import alert_key
 from alerts.offline import OfflineWatch
 from alerts.patrol_watch import PatrolWatch
@@ -28,20 +29,21 @@ from alerts.rules import (
     Rule,
 )
 from alerts.store import MaintenanceWindow
-from alerts.topology import POWER_LOSS_RULE, SPECIAL_MODE_RULE, offline_rule
+from alerts.topology import FEED_LOST_RULE, POWER_LOSS_RULE, SPECIAL_MODE_RULE, offline_rule
 from devices.base import Channel, Kind, Reading, Severity
 from devices.clock import to_ns
 from devices.inventory import DeviceConfig, Estate
 from devices.kinds.patrol import PatrolEvent
 
 
-class AlarmEngine(OfflineWatch, EstateChecks, PatrolWatch):
+class AlarmEngine(OfflineWatch, EstateChecks, PatrolWatch, FeedWatch):
     def start(self) -> None:
         """Load open alerts and pending on-delays; every device gets a fresh offline deadline."""
         with self.book.lock:
             now = self.clock.now()
             self.book.load()
             self.topology.windows = self.book.store.windows(now)
+            self._start_feeds(now)
             for key, (since_ns, readings) in self.book.store.pending().items():
                 estate_id, device, rule = key.split("/", 2)
                 self._memory[(estate_id, device, rule)] = RuleMemory(since_ns=since_ns, readings=readings)
@@ -56,6 +58,8 @@ class AlarmEngine(OfflineWatch, EstateChecks, PatrolWatch):
             self._compliance_next = now
 
     def _restore(self, estate: str, device: str | None, rule: str, active: bool) -> None:
+        if device is None and rule == FEED_LOST_RULE and active:
+            self._restore_feed(estate)
         if device is None or not active:
             return
         if rule == LAMP_OUT_RULE:
@@ -71,6 +75,7 @@ class AlarmEngine(OfflineWatch, EstateChecks, PatrolWatch):
     def consume(self, readings: Sequence[Reading]) -> None:
         with self.book.lock:
             now = self.clock.now()
+            self._hear(readings, now)
             for reading in readings:
                 estate = self.inventory.estate(reading.estate)
                 config = estate.device(reading.device) if estate else None
@@ -181,13 +186,16 @@ class AlarmEngine(OfflineWatch, EstateChecks, PatrolWatch):
     def tick(self) -> None:
         with self.book.lock:
             now = self.clock.now()
-            self._sweep(now)
-            self._run_timers(now)
+            held = self._feeds(now)
+            self._sweep(now, held)
+            self._run_timers(now, held)
             self._maintenance(now)
             if self._compliance_next is not None and now >= self._compliance_next:
                 self._compliance(now)
                 self._compliance_next = now + self._compliance_every
             for estate_id, tracker in self.patrols.items():
+                if estate_id in held:
+                    continue
                 signals = tracker.tick(now)
                 if signals:
                     self._patrol(estate_id, signals)
@@ -195,17 +203,23 @@ class AlarmEngine(OfflineWatch, EstateChecks, PatrolWatch):
             self.book.tick()
         self.book.flush()
 
-    def _run_timers(self, now: datetime) -> None:
-        now_ns = to_ns(now)
+    def _run_timers(self, now: datetime, held: Mapping[str, datetime]) -> None:
+        """The on-delays that came due; those of an estate whose timers wait are put back."""
+        now_ns, later = to_ns(now), []
         while self._timers and self._timers[0][0] <= now_ns:
             _, _, key = heapq.heappop(self._timers)
             estate, device, rule_id = key
+            if estate in held:
+                later.append((to_ns(held[estate]), key))
+                continue
             rule = self._rule(estate, rule_id)
             config = self.inventory.device(estate, device)
             if key in self._memory and config is not None and isinstance(rule, DEVICE_RULE_TYPES):
                 found = self.inventory.estate(estate)
                 if found is not None:
                     self._apply(estate, config, rule, None, self._context(found, device, now))
+        for due_ns, key in later:
+            self._arm(due_ns, key)
 
     def add_window(self, window: MaintenanceWindow) -> MaintenanceWindow:
         with self.book.lock:

@@ -18,6 +18,7 @@ from alerts.patrol import PatrolTracker
 from alerts.rules import (
     ComplianceRule,
     DeviceRule,
+    FeedRule,
     GroupRule,
     RatioRule,
     Rule,
@@ -62,6 +63,7 @@ class EstateRules:
         self.groups: dict[tuple[str, str], GroupRule] = {}
         self.ratios: list[RatioRule] = []
         self.compliance: dict[str, list[ComplianceRule]] = defaultdict(list)
+        self.feed: FeedRule | None = None
         for rule in rules:
             kind = rule.kind.value if rule.kind else ""
             if isinstance(rule, StalenessRule):
@@ -72,6 +74,8 @@ class EstateRules:
                 self.ratios.append(rule)
             elif isinstance(rule, ComplianceRule):
                 self.compliance[kind].append(rule)
+            elif isinstance(rule, FeedRule):
+                self.feed = rule
             else:
                 self.device[kind].append(rule)
 
@@ -111,6 +115,11 @@ class EngineCore:
             r.event for rules in self.rules.values() for group in rules.compliance.values() for r in group
         }
         self._compliance_next: datetime | None = None
+        #: The estate's feed (alerts/feed.py): when each estate was last heard from, how long a
+        #: silence makes its timers wait (estates the feed rule can judge), until when they wait.
+        self._heard: dict[str, datetime] = {}
+        self._quiet_s: dict[str, float] = {}
+        self._resumed: dict[str, datetime] = {}
 
     def _rule(self, estate: str, rule_id: str) -> Rule | None:
         rules = self.rules.get(estate)

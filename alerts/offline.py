@@ -4,6 +4,7 @@ and grouped alarms when many children of one live parent fall silent together (C
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from alerts.engine_core import EngineCore
@@ -100,8 +101,14 @@ class OfflineWatch(EngineCore):
             self.book.clear(alert_key(estate, parent, rule.id))
             self._parent_up(estate, parent)
 
-    def _sweep(self, now: datetime) -> None:
+    def _sweep(self, now: datetime, held: Mapping[str, datetime]) -> None:
+        """Devices whose deadline passed go offline; those of an estate whose timers wait
+        (alerts/feed.py) are looked at again when it says."""
         due = self.wheel.pop_due(now.timestamp())
+        if held:
+            for key in [k for k in due if k[0] in held]:
+                self.wheel.touch(key, held[key[0]].timestamp())
+            due = [k for k in due if k[0] not in held]
         configs = [(e, self.inventory.device(e, d)) for e, d in due]
         # Parents first: when an NVR and its cameras fall silent together, the cameras' alerts
         # are born suppressed rather than annunciated and then taken back.

@@ -149,6 +149,21 @@ class ComplianceRule(RuleBase):
     max_age_days: float = Field(gt=0)
 
 
+class FeedRule(RuleBase):
+    """The whole estate silent: its uplink, the broker or the gateway's intake stopped, not every
+    device at once. After ``quiet_s`` without a message from any of its devices (longer if its
+    devices' heartbeats add up to fewer than ``min_expected`` messages in that time) the estate's
+    timers wait — offline deadlines, on-delays, patrol rounds — for the messages that were held up;
+    after ``for_s`` one estate-wide alert is raised and the device alerts that time then brings are
+    suppressed under it, not one offline alarm per device. An estate whose heartbeats add up to
+    fewer than ``min_expected`` in ``for_s`` is too small to tell: the rule leaves it alone."""
+
+    type: Literal["feed"] = "feed"
+    quiet_s: float = Field(20.0, gt=0, description="Silence after which the estate's timers wait")
+    min_expected: float = Field(10.0, gt=0, description="Heartbeats expected in the silence, at least")
+    for_s: float = Field(180.0, gt=0, description="Silence that raises the alert")
+
+
 Rule = Annotated[
     EventRule
     | ConditionRule
@@ -157,7 +172,8 @@ Rule = Annotated[
     | StalenessRule
     | GroupRule
     | RatioRule
-    | ComplianceRule,
+    | ComplianceRule
+    | FeedRule,
     Field(discriminator="type"),
 ]
 DeviceRule = EventRule | ConditionRule | CountRule | FlatlineRule

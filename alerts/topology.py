@@ -7,6 +7,7 @@
   suppresses the consequential lift faults of its building for 10 minutes.
 - Many children of one parent offline together → one grouped alarm on the parent (CCTV → NVR).
 - The share of working lamps of an estate (完好率), and failed lamps per circuit.
+- An estate whose whole feed is lost (alerts/feed.py) suppresses the alerts raised meanwhile.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ NEVER_HIDDEN_BY_MODE = frozenset(
 )
 
 
+FEED_LOST_RULE = "estate.feed_lost"
+FEED_LOST_TAG = "feed lost"  # how suppressions under it begin
+
+
 def offline_rule(kind: str) -> str:
     return f"{kind}.offline"
 
@@ -55,6 +60,8 @@ class Topology:
     down: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     #: Lifts in a special mode, per estate.
     special: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    #: Estates whose whole feed is lost (alerts/feed.py), since when nothing came from them.
+    feed_lost: dict[str, datetime] = field(default_factory=dict)
     #: Lamps reported failed, per estate.
     failed_lamps: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
 
@@ -65,6 +72,8 @@ class Topology:
         self, estate: str, building: str | None, device: str | None, rule: str, now: datetime
     ) -> str | None:
         """Why an alert raised now should be suppressed, or None."""
+        if rule != FEED_LOST_RULE and estate in self.feed_lost:
+            return self.feed_reason(estate)
         for window in self.windows:
             if window.covers(estate, building, device, now):
                 return f"maintenance window {window.id}: {window.reason}"
@@ -77,6 +86,10 @@ class Topology:
         if rule in CONSEQUENTIAL_LIFT_RULES and since is not None and now - since < self.power_loss_window:
             return f"power loss in building {building} at {since:%H:%M}"
         return None
+
+    def feed_reason(self, estate: str) -> str | None:
+        lost = self.feed_lost.get(estate)
+        return None if lost is None else f"{FEED_LOST_TAG}: nothing from the estate since {lost:%H:%M:%S} UTC"
 
     def children(self, estate: str, parent: str) -> list[DeviceConfig]:
         """The devices hanging off ``parent`` (cameras of an NVR, lamps of a circuit)."""

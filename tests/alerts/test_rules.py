@@ -552,6 +552,15 @@ def intact_rate(h: Harness) -> Alert:
     return raised(h, None, "light.intact_rate", MN, "90.9", "22")  # 20 of 22
 
 
+# -- the estate's feed (alerts/feed.py) ---------------------------------------------------------
+def feed_lost(h: Harness) -> Alert:
+    h.advance(1)
+    h.advance(179, keep_alive=[])
+    quiet(h, None, "estate.feed_lost")
+    h.advance(1, keep_alive=[])
+    return raised(h, None, "estate.feed_lost", MJ, "16:00:01")  # local time of the last message
+
+
 # -- the table ----------------------------------------------------------------------------------
 CASES: dict[str, Case] = {
     "lift.entrapment": fault_case("lift.entrapment", "entrapment", C, "entrapment", passenger=True),
@@ -675,6 +684,7 @@ CASES: dict[str, Case] = {
     "light.intact_rate": then_clear(
         intact_rate, None, "light.intact_rate", lambda h: h.event("P01", "lamp_restored"), LAMPS
     ),
+    "estate.feed_lost": then_clear(feed_lost, None, "estate.feed_lost", lambda h: h.send("LC1", "heartbeat")),
     "light.offline": silent_case(
         "LC1", "light.offline", 300, MN, lambda h: h.send("LC1", channel="heartbeat")
     ),
