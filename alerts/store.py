@@ -31,6 +31,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -39,6 +40,21 @@ from alerts.model import Action, Alert, HistoryEntry
 from devices.base import Severity
 
 metadata = MetaData()
+
+
+#: Instances starting together on one PostgreSQL would each find a table missing and each create
+#: it, and all but one fail on the catalogue's unique index: creation takes this lock first.
+_SCHEMA_LOCK = 0x65737461
+
+
+def create_tables(engine: Engine, tables: MetaData) -> None:
+    """``tables.create_all``, one instance at a time on PostgreSQL (an advisory lock)."""
+    if engine.dialect.name != "postgresql":
+        tables.create_all(engine)
+        return
+    with engine.begin() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+        tables.create_all(conn)
 
 
 def ts_column(name: str, **kw: object) -> Column[datetime]:
@@ -287,7 +303,7 @@ class AlertStore:
 
     def __init__(self, engine: Engine, owned: frozenset[str] | None = None) -> None:
         self.engine, self.owned = engine, owned
-        metadata.create_all(engine)
+        create_tables(engine, metadata)
 
     def _mine(self, stmt: Any, column: Column[str]) -> Any:
         return only_estates(stmt, column, self.owned)

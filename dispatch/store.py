@@ -28,6 +28,7 @@ from sqlalchemy import (
 from alerts.store import (
     Ids,
     as_utc,
+    create_tables,
     history_rows,
     history_table,
     next_id,
@@ -143,7 +144,7 @@ class OrderStore:
 
     def __init__(self, engine: Engine, owned: frozenset[str] | None = None) -> None:
         self.engine, self.owned = engine, owned
-        metadata.create_all(engine)
+        create_tables(engine, metadata)
 
     def _mine(self, stmt: Any) -> Any:
         return only_estates(stmt, orders_t.c.estate, self.owned)

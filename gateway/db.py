@@ -25,6 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from alerts.store import create_tables
+
 metadata = MetaData()
 
 JsonType = JSON().with_variant(JSONB(), "postgresql")
@@ -63,7 +65,7 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    metadata.create_all(engine)
+    create_tables(engine, metadata)
     return engine
 
 

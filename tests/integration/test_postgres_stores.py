@@ -9,6 +9,7 @@ Everything written is read back through a fresh engine and store and compared wi
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -420,3 +421,31 @@ def test_sql_sink_reports_and_survives_a_database_outage(connect: Connect, postg
         (NS, {"level_pct": 50.0}),
         (NS + 2, {"level_pct": 52.0}),
     ]
+
+
+def test_instances_starting_together_create_the_tables_once(pg_url: str) -> None:
+    """Scale-out instances started at once on a fresh database: each finds the tables missing;
+    without the schema lock all but one failed on PostgreSQL's catalogue (a unique violation)."""
+    n = 6
+    barrier = threading.Barrier(n)
+    engines: list[Engine] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            engines.append(make_engine(pg_url))
+            AlertStore(engines[-1])
+            OrderStore(engines[-1])
+        except BaseException as exc:  # every failure is reported, not only the first
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for engine in engines:
+        engine.dispose()
+    assert errors == []
+    assert len(engines) == n

@@ -104,9 +104,14 @@ def test_two_instances_pass_the_scenario_together(
     one, two = instance("gw-a", estate, *common), instance("gw-b", twin, *common)
     # Started together: each arms its devices' offline deadlines as it starts, so one started
     # seconds (simulated minutes) before its scenario would flag devices that had not spoken yet.
-    with ThreadPoolExecutor(2) as starting:
-        for started in [starting.submit(gateway.start) for gateway in (one, two)]:
-            started.result()
+    try:
+        with ThreadPoolExecutor(2) as starting:
+            for started in [starting.submit(gateway.start) for gateway in (one, two)]:
+                started.result()
+    except BaseException:
+        one.kill()  # the one that did start must not outlive the test
+        two.kill()
+        raise
     results: dict[str, tuple[int, str]] = {}
 
     def run(key: str, which: Any, gateway: GatewayProcess) -> None:
