@@ -28,7 +28,8 @@ from devices.base import Reading
 
 class FeedWatch(EngineCore):
     def _start_feeds(self, now: datetime) -> None:
-        """Every estate the feed rule can judge is heard from now (a restart is not a silence)."""
+        """The estates the feed rule can judge, from their first message on: a gateway started
+        before its devices has not lost them."""
         for estate in self.inventory.estates:
             rule = self.rules[estate.id].feed
             beats = [d.effective_heartbeat_s() for d in estate.devices]
@@ -37,8 +38,7 @@ class FeedWatch(EngineCore):
                 continue
             quiet = max(rule.quiet_s, rule.min_expected / rate)
             if quiet < rule.for_s:
-                self._quiet_s[estate.id] = quiet
-                self._heard[estate.id] = now
+                self._quiet_s[estate.id] = quiet  # judged once heard from: not before its first word
 
     def _restore_feed(self, estate: str) -> None:
         """An open feed alert from before a restart: the feed is still lost until a message (or
@@ -51,9 +51,9 @@ class FeedWatch(EngineCore):
     def _hear(self, readings: Sequence[Reading], now: datetime) -> None:
         """Before the readings are judged: a silence they end, and a lost feed they restore."""
         for estate in {r.estate for r in readings}:
-            last = self._heard.get(estate)
-            if last is None:
+            if estate not in self._quiet_s:
                 continue
+            last = self._heard.get(estate, now)
             self._heard[estate] = now
             lost = self.topology.feed_lost.pop(estate, None) is not None
             if lost:
@@ -68,7 +68,9 @@ class FeedWatch(EngineCore):
         for estate, quiet_s in self._quiet_s.items():
             rule = self.rules[estate].feed
             quiet = timedelta(seconds=quiet_s)
-            last = self._heard[estate]
+            last = self._heard.get(estate)
+            if last is None:
+                continue  # not heard from since the gateway started: its devices' own deadlines
             if rule is not None and now - last >= timedelta(seconds=rule.for_s):
                 if estate not in self.topology.feed_lost:
                     self.topology.feed_lost[estate] = last
