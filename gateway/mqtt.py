@@ -45,6 +45,9 @@ class MessageSource(Protocol):
     @property
     def depth(self) -> int: ...
 
+    def oldest_ns(self) -> int | None:
+        """When the oldest message still waiting to be taken was received; None when none waits."""
+
 
 class Publisher(Protocol):
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None: ...
@@ -86,6 +89,11 @@ class QueueSource:
     @property
     def depth(self) -> int:
         return self._queue.qsize()
+
+    def oldest_ns(self) -> int | None:
+        q = self._queue
+        with q.mutex:
+            return q.queue[0].received_ns if q.queue else None
 
 
 @dataclass(frozen=True)
@@ -132,6 +140,7 @@ class MqttClient(QueueSource):
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         self._client.max_queued_messages_set(0)
         self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
 
@@ -140,10 +149,21 @@ class MqttClient(QueueSource):
         if reason.is_failure:
             log.warning("MQTT connection refused: %s", reason)
             return
-        client.subscribe([(topic, 1) for topic in self._subscriptions])
-        client.publish(self.status_topic, b"online", qos=1, retain=True)
-        self._connected.set()
         log.info("MQTT connected to %s:%s", self.address.host, self.address.port)
+        client.publish(self.status_topic, b"online", qos=1, retain=True)
+        if self._subscriptions:
+            client.subscribe([(topic, 1) for topic in self._subscriptions])
+        else:
+            self._connected.set()
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, reasons: list[Any], _p: Any) -> None:
+        # Connected means subscribed: before the SUBACK a device's message can reach the broker
+        # first and, for a new session, be lost to the gateway (a test that waited for the
+        # CONNACK alone missed its readings under load).
+        refused = [topic for topic, r in zip(self._subscriptions, reasons, strict=False) if r.is_failure]
+        if refused:
+            log.error("MQTT broker refused the subscription(s) %s", ", ".join(refused))
+        self._connected.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._connected.clear()
