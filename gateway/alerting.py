@@ -68,11 +68,19 @@ class StreamOrders:
 class Ticker:
     """Calls ``engine.tick`` every ``interval_s``; an exception is logged, never kills the job.
 
-    A pause of the whole process (a long garbage collection, a virtual machine its host held
-    back) shows as a late tick. Messages that arrived meanwhile are still waiting to be read, so
-    the engine's timers (offline deadlines, on-delays such as a door held open) wait for them: for
-    as long as the pause lasted plus ``late_s``. Without that, every device would be flagged
-    offline after a pause longer than its deadline, although it never stopped talking.
+    The engine's timers (offline deadlines, on-delays such as a door held open) must not outrun
+    the messages that would stop them, so a tick waits in two cases:
+
+    * a pause of the whole process (a long garbage collection, a virtual machine its host held
+      back) shows as a late tick. Messages that arrived meanwhile are still waiting to be read:
+      timers wait for as long as the pause lasted plus ``late_s``. Without that, every device
+      would be flagged offline after a pause longer than its deadline, although it never stopped
+      talking;
+    * the rules lag behind the messages (``behind``: wall seconds since the oldest message they
+      have not seen arrived), e.g. while a slow disk holds up the batch before: timers wait while
+      that is more than ``late_s``. A door's "closed" stuck in the queue raises no held-open.
+      Under an overload that lasts, they wait at most ``max_hold_s`` and then run anyway (logged):
+      late alarms beat none.
     """
 
     def __init__(
@@ -81,12 +89,17 @@ class Ticker:
         interval_s: float = 1.0,
         *,
         late_s: float = 0.5,
+        behind: Callable[[], float] = lambda: 0.0,
+        max_hold_s: float = 30.0,
         wall: Callable[[], float] = time.monotonic,
     ) -> None:
         self._engine = engine
         self._interval_s, self._late_s, self._wall = interval_s, late_s, wall
+        self._behind, self._max_hold_s = behind, max_hold_s
         self._last: float | None = None
         self._hold_until = 0.0
+        self._behind_since: float | None = None
+        self._overrun = False  # held max_hold_s and running anyway
         self._scheduler = BackgroundScheduler(timezone="UTC")
         self._scheduler.add_job(
             self._tick, "interval", seconds=interval_s, max_instances=1, coalesce=True, id="alarm-tick"
@@ -102,12 +115,33 @@ class Ticker:
                     "the gateway was paused %.1f s: alarm timers wait for the messages of that time", paused
                 )
         self._last = now
-        if now < self._hold_until:
+        if now < self._hold_until or self._lagging(now):
             return
         try:
             self._engine.tick()
         except Exception:
             log.exception("alarm tick failed")
+
+    def _lagging(self, now: float) -> bool:
+        """True while the rules are behind the messages by more than ``late_s`` (at most
+        ``max_hold_s`` in a row)."""
+        behind = self._behind()
+        if behind <= self._late_s:
+            if self._overrun:
+                log.warning("the rules caught up with the messages: alarm timers are on time again")
+            self._behind_since, self._overrun = None, False
+            return False
+        if self._behind_since is None:
+            self._behind_since = now
+        held = now - self._behind_since
+        if held <= self._max_hold_s:
+            return True
+        if not self._overrun:
+            self._overrun = True
+            log.warning(
+                "the rules are %.1f s behind the messages for %.0f s: alarm timers run anyway", behind, held
+            )
+        return False
 
     def start(self) -> None:
         self._scheduler.start()

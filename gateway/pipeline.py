@@ -60,6 +60,15 @@ class Pipeline:
         self._thread: threading.Thread | None = None
         self.batches = 0
         self.errors = 0
+        #: When the oldest message of the batch in hand was received, until the rules have seen it.
+        self._in_hand_ns: int | None = None
+
+    def oldest_unseen_ns(self) -> int | None:
+        """When the oldest message the rules have not seen yet was received (in the hand-off queue
+        or in the batch being decoded); None when they are up to date. Read from the ticker's
+        thread: the alarm timers wait while the rules lag behind the messages (gateway.alerting)."""
+        in_hand = self._in_hand_ns
+        return in_hand if in_hand is not None else self._source.oldest_ns()
 
     def process(self, items: Sequence[Inbound]) -> tuple[list[Reading], list[Rejection]]:
         """Decode one batch and apply it to device state and consumers (done once per batch)."""
@@ -105,7 +114,11 @@ class Pipeline:
         items = self._source.get_batch(self._batch_size, self._idle_s)
         if not items:
             return 0
-        readings, rejections = self.process(items)
+        self._in_hand_ns = items[0].received_ns
+        try:
+            readings, rejections = self.process(items)
+        finally:
+            self._in_hand_ns = None
         while True:
             try:
                 self.persist(readings, rejections)

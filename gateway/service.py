@@ -215,6 +215,17 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
         alarms,
         dispatcher,
         # In simulated time the tick keeps about a simulated second (at most 20 a wall second).
-        Ticker(alarms, interval_s=max(0.05, 1.0 / settings.clock_speed)),
+        Ticker(
+            alarms,
+            interval_s=max(0.05, 1.0 / settings.clock_speed),
+            behind=lambda: _behind_s(pipeline, clock, settings.clock_speed),
+        ),
         events,
     )
+
+
+def _behind_s(pipeline: Pipeline, clock: Clock, speed: float) -> float:
+    """Wall seconds since the oldest message the rules have not seen arrived (0 when none waits).
+    Messages are stamped on arrival with the gateway's clock, which runs ``speed`` times the wall."""
+    oldest = pipeline.oldest_unseen_ns()
+    return 0.0 if oldest is None else max(0.0, (to_ns(clock.now()) - oldest) / 1e9 / speed)

@@ -185,3 +185,37 @@ def test_every_channel_counts_as_a_sign_of_life(tmp_path: Path, channel: str) ->
     d1 = rig.registry.get("sunrise", "D1")
     assert d1 is not None
     assert d1.last_seen_ns == rig.now_ns()
+
+
+def test_the_oldest_message_the_rules_have_not_seen(tmp_path: Path) -> None:
+    """What the alarm ticker waits on: queued or in hand before the rules, not after them."""
+    seen_during_consume: list[int | None] = []
+
+    class Watching:
+        def consume(self, readings: Sequence[Reading]) -> None:
+            seen_during_consume.append(rig.pipeline.oldest_unseen_ns())
+
+    class SlowSink(MemorySink):
+        def write(self, readings: Sequence[Reading]) -> None:
+            # The rules have seen this batch; what the disk holds up is only the next one.
+            seen_during_write.append(rig.pipeline.oldest_unseen_ns())
+            super().write(readings)
+
+    seen_during_write: list[int | None] = []
+    rig = Rig(tmp_path, SlowSink())
+    rig.pipeline = Pipeline(
+        rig.source, rig.registry, rig.sink, rig.dead, rig.metrics, batch_size=2, consumers=[Watching()]
+    )
+    assert rig.pipeline.oldest_unseen_ns() is None
+    first = rig.put("estate/sunrise/lift/L1/telemetry", {"floor": 1})
+    rig.clock.advance(timedelta(seconds=1))
+    rig.put("estate/sunrise/lift/L1/telemetry", {"floor": 2})
+    rig.clock.advance(timedelta(seconds=1))
+    third = rig.put("estate/sunrise/lift/L1/telemetry", {"floor": 3})
+    assert rig.pipeline.oldest_unseen_ns() == first.received_ns
+    assert rig.pipeline.run_once() == 2
+    assert seen_during_consume == [first.received_ns]  # the batch in hand
+    assert seen_during_write == [third.received_ns]  # the queue's head
+    assert rig.pipeline.oldest_unseen_ns() == third.received_ns
+    assert rig.pipeline.run_once() == 1
+    assert rig.pipeline.oldest_unseen_ns() is None

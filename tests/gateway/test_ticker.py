@@ -48,3 +48,41 @@ def test_an_engine_error_is_logged_and_the_ticker_goes_on() -> None:
     wall[0] = 1.0
     ticker._tick()
     assert engine.ticks == 2
+
+
+def test_timers_wait_while_the_rules_lag_behind_the_messages() -> None:
+    engine, wall, behind = CountingEngine(), [0.0], [0.0]
+    ticker = Ticker(
+        cast(AlarmEngine, engine),
+        interval_s=0.05,
+        late_s=0.5,
+        behind=lambda: behind[0],
+        max_hold_s=30.0,
+        wall=lambda: wall[0],
+    )
+
+    def at(t: float, lag: float) -> int:
+        wall[0], behind[0] = t, lag
+        before = engine.ticks
+        ticker._tick()
+        return engine.ticks - before
+
+    assert at(0.0, 0.0) == 1
+    assert at(0.05, 0.4) == 1  # a batch in hand for 0.4 s: ordinary
+    # A slow disk holds the pipeline: the queue's oldest message grows older; no tick runs.
+    assert [at(0.05 * n, 0.05 * n - 0.4) for n in range(2, 60)] == [1] * 17 + [0] * 41
+    assert at(3.0, 0.0) == 1  # the backlog is in: timers run again
+
+
+def test_under_an_overload_that_lasts_timers_run_after_max_hold() -> None:
+    engine, wall = CountingEngine(), [0.0]
+    ticker = Ticker(
+        cast(AlarmEngine, engine), interval_s=1.0, behind=lambda: 5.0, max_hold_s=30.0, wall=lambda: wall[0]
+    )
+    ran = []
+    for t in range(0, 41):
+        wall[0] = float(t)
+        before = engine.ticks
+        ticker._tick()
+        ran.append(engine.ticks - before)
+    assert ran == [0] * 31 + [1] * 10  # held 30 s, then every tick runs, late rather than never
