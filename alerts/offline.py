@@ -31,6 +31,10 @@ class OfflineWatch(EngineCore):
         self.book.clear(alert_key(estate, config.id, offline_rule(config.kind.value)))
         if config.id in self.topology.down[estate] and not self._grouped(estate, config.id):
             self._parent_up(estate, config.id)
+        elif self._has_children(estate, config.id):
+            # Its children's alive came while it was still silent (cameras first, as a restored
+            # uplink delivers them) and were not looked at for its group: look now.
+            self._check_group(estate, config.id, self.clock.now())
         if config.parent:
             self._check_group(estate, config.parent, self.clock.now())
 

@@ -69,6 +69,22 @@ def test_cameras_offline_behind_a_live_nvr_are_grouped(tmp_path: Path) -> None:
     assert group.state is AlertState.CLEARED
 
 
+def test_a_group_alert_clears_when_its_cameras_come_back_before_their_nvr(tmp_path: Path) -> None:
+    """Cameras fall silent behind a live NVR (grouped), then the NVR too; all come back at once,
+    cameras first (as an uplink restored delivers them): the group alert clears with the NVR."""
+    h = Harness(tmp_path, inventory=nvr_with_cameras(20))
+    h.advance(181, keep_alive=["NVR1", "GATE1", *cameras(h)[6:]])  # 6 cameras silent: grouped
+    group = h.alert("NVR1", "cctv.group_offline")
+    assert group is not None and group.state is AlertState.ACTIVE
+    h.advance(181, keep_alive=["GATE1", *cameras(h)[6:]])  # now the NVR is silent as well
+    assert h.alert("NVR1", "cctv.offline").state is AlertState.ACTIVE  # type: ignore[union-attr]
+    for cam in cameras(h)[:6]:
+        h.send(cam, Channel.HEARTBEAT)
+    h.send("NVR1", Channel.HEARTBEAT)
+    assert group.state is AlertState.CLEARED
+    assert [a.rule for a in h.book.open_alerts() if a.active] == []
+
+
 def test_100k_devices_each_flagged_within_1_s_of_its_deadline(tmp_path: Path) -> None:
     n, heartbeat = 100_000, 60
     inventory = estate(
