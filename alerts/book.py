@@ -227,6 +227,15 @@ class AlertBook:
             self._clear_due.pop(key, None)
             alert.active, alert.cleared_at = False, self.clock.now()
             self._change(alert, Action.CLEAR, by, note)
+            if alert.suppressed_by is not None and alert.work_order is None:
+                # Back to normal while suppressed (ISA-18.2): nobody was asked to act, so nobody
+                # acknowledges it; it closes now. Left open, lifting the suppression would show a
+                # stale alarm, and the same fault again would reopen it still hidden.
+                alert.closed_at = self.clock.now()
+                self._open.pop(alert.key, None)
+                why = f"returned to normal while suppressed: {alert.suppressed_by}"
+                self._change(alert, Action.CLOSE, by, why)
+                return alert
             self._close_if_done(alert, by)
             return alert
 

@@ -212,6 +212,14 @@ class PatrolCheck(_MatchCheck):
         return row
 
 
+def never_shown(history: Sequence[Item]) -> bool:
+    """From an alert's history: raised suppressed and never unsuppressed (an alarm suppressed by
+    design that returned to normal under it, and closed)."""
+    raised = next((h for h in history if h.get("action") == "raise"), None)
+    hidden = raised is not None and str(raised.get("note", "")).startswith("suppressed")
+    return hidden and not any(h.get("action") == "unsuppress" for h in history)
+
+
 class NoAlertCheck(Check):
     """Fails the moment a matching alert is seen raised (not merely suppressed) in its period."""
 
@@ -238,9 +246,8 @@ class NoAlertCheck(Check):
             self._pass(snap.offset)
 
     def _violates(self, alert: Item, start: datetime) -> bool:
-        if alert.get("state") == "suppressed" or _mismatches(
-            self.match, {k: _text(alert.get(k)) for k in self.match}
-        ):
+        hidden = alert.get("state") == "suppressed" or alert.get("never_shown") is True
+        if hidden or _mismatches(self.match, {k: _text(alert.get(k)) for k in self.match}):
             return False
         raised = datetime.fromisoformat(alert["raised_at"])
         return self.until is None or raised - start < self.until

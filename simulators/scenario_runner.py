@@ -19,7 +19,7 @@ from typing import Any, Protocol, TextIO
 
 from devices.inventory import Inventory
 from simulators.scenario import LoadedScenario, Step, format_duration
-from simulators.scenario_checks import Snapshot, Verdict, build_checks, render
+from simulators.scenario_checks import Snapshot, Verdict, build_checks, never_shown, render
 from simulators.scenario_io import Broker, GatewayApi, RunError, SimTime
 
 #: Exit codes of ``estate-sim scenario``.
@@ -81,6 +81,8 @@ class Runner:
         self.wants_orders, self.wants_rounds = bool(expect.workorders), bool(expect.patrols)
         self.wants_deadletters = bool(expect.deadletters)
         self.baseline = Baseline()
+        #: Closed alerts that were never shown (raised suppressed, closed back to normal under it).
+        self._unseen: dict[int, bool] = {}
 
     def run(self, clock: SimTime) -> int:
         self.baseline = self._baseline()
@@ -141,13 +143,14 @@ class Runner:
             raise RunError(f"step at {when}: {exc}") from None
 
     def _change(self, world: WorldLike, step: Step, estate: str, device: str, when: str) -> None:
+        where = f"{estate}/{device}" if device else f"estate {estate}"  # no device: estate-wide
         if step.fault is not None:
             world.inject(estate, device, step.fault, **step.params)
             params = " ".join(f"{k}={v}" for k, v in step.params.items())
-            self._say(f"{when:>8}  fault {step.fault} on {estate}/{device} {params}".rstrip())
+            self._say(f"{when:>8}  fault {step.fault} on {where} {params}".rstrip())
         elif step.clear is not None:
             world.clear(estate, device, step.clear)
-            self._say(f"{when:>8}  clear {step.clear} on {estate}/{device}")
+            self._say(f"{when:>8}  clear {step.clear} on {where}")
 
     def _baseline(self) -> Baseline:
         return Baseline(
@@ -166,12 +169,22 @@ class Runner:
         return Snapshot(
             start,
             offset,
-            [a for a in alerts if a["id"] not in self.baseline.alerts],
+            [self._seen(a) for a in alerts if a["id"] not in self.baseline.alerts],
             [o for o in orders if o["id"] not in self.baseline.orders],
             self._rounds(start, offset) if self.wants_rounds else [],
             {r: n for r, n in new_counts.items() if n},
             {a["id"]: a for a in alerts},
         )
+
+    def _seen(self, alert: dict[str, Any]) -> dict[str, Any]:
+        """A closed alert nobody acknowledged may never have been shown: its history says
+        (read once: a closed alert does not change)."""
+        if alert.get("state") != "closed" or alert.get("acknowledged"):
+            return alert
+        if alert["id"] not in self._unseen:
+            history = self.api.get(f"/api/alerts/{alert['id']}").get("history", [])
+            self._unseen[alert["id"]] = never_shown(history)
+        return {**alert, "never_shown": self._unseen[alert["id"]]}
 
     def _rounds(self, start: datetime, offset: timedelta) -> list[dict[str, Any]]:
         rounds: list[dict[str, Any]] = []

@@ -142,6 +142,25 @@ def test_maintenance_window_suppresses_then_lets_go(h: Harness) -> None:
     assert alert.state is AlertState.ACTIVE  # the condition is still there after the window
 
 
+def test_an_alert_back_to_normal_while_suppressed_closes_unseen_and_a_new_fault_is_new(h: Harness) -> None:
+    now = h.clock.now()
+    h.engine.add_window(
+        MaintenanceWindow(0, "sunrise", "B1", None, now, now + timedelta(hours=1), "年检", "op")
+    )
+    h.event("L1", "fault", code="door_close_failure")
+    hidden = h.alert("L1", "lift.door_failure")
+    assert hidden is not None and hidden.state is AlertState.SUPPRESSED
+    h.event("L1", "fault_cleared", code="door_close_failure")
+    assert h.alert("L1", "lift.door_failure") is None  # nobody was asked to act: nothing to acknowledge
+    stored = h.store.get(hidden.id)
+    assert stored is not None and stored.state is AlertState.CLOSED and not stored.acknowledged
+    assert [e.action for e in stored.history][-2:] == [Action.CLEAR, Action.CLOSE]
+    h.advance(3600, step=300)  # the window is over: the same fault again is a new alarm, shown
+    h.event("L1", "fault", code="door_close_failure")
+    again = h.alert("L1", "lift.door_failure")
+    assert again is not None and again.id != hidden.id and again.state is AlertState.ACTIVE
+
+
 def test_chattering_is_marked_and_its_clear_is_delayed(h: Harness) -> None:
     for _ in range(3):  # three activations within a minute
         h.event("L1", "fault", code="door_open_failure")
