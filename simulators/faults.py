@@ -47,6 +47,9 @@ class FaultSpec:
     dead_letter: str | None = None
     #: Only for devices with children in the inventory (a circuit's lamps, an NVR's cameras).
     needs_children: bool = False
+    #: An estate-wide fault (no device, ``kinds`` empty): every device of the estate suffers this
+    #: device fault from the same moment, and is rid of it when the estate's fault is cleared.
+    estate_wide: str | None = None
 
     def rules_for(self, kind: Kind) -> tuple[str, ...]:
         """The expected rules on a device of ``kind`` (a generic fault names every kind's rule)."""
@@ -335,10 +338,24 @@ _ANY = [
     ),
 ]
 
+_ESTATE = [
+    FaultSpec(
+        "uplink_down",
+        (),
+        ("estate.feed_lost",),
+        "the estate's uplink is down (a step without a device): every device silent, its messages "
+        "lost, until cleared; the estate's timers wait, one estate.feed_lost after 3 min without a "
+        "message, no device alarm",
+        within_s=4 * MIN,
+        estate_wide="silent",
+    ),
+]
+
 FAULTS: dict[str, FaultSpec] = {
-    f.name: f for f in (*_LIFT, *_WATER, *_ACCESS, *_LIGHT, *_CCTV, *_PATROL, *_ANY)
+    f.name: f for f in (*_LIFT, *_WATER, *_ACCESS, *_LIGHT, *_CCTV, *_PATROL, *_ANY, *_ESTATE)
 }
 
 
 def faults_for(kind: Kind) -> list[str]:
+    """The faults a device of ``kind`` can be given (estate-wide ones are not a device's)."""
     return sorted(name for name, spec in FAULTS.items() if kind in spec.kinds)

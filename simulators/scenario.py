@@ -121,7 +121,7 @@ class Step(_Strict):
     at: Duration = Field(description="When, from the scenario's start (simulated time)")
     fault: str | None = Field(None, description="Inject this fault of simulators.world.FAULTS")
     clear: str | None = Field(None, description="Clear this fault")
-    device: IdStr | None = Field(None, description="The device of the fault")
+    device: IdStr | None = Field(None, description="The device of the fault (none: a whole estate's)")
     estate: IdStr | None = Field(None, description="Default: the inventory's first estate")
     params: dict[str, Any] = Field(default_factory=dict, description="The fault's parameters")
     publish: Publish | None = Field(None, description="Publish one message as it is")
@@ -133,8 +133,6 @@ class Step(_Strict):
             raise ValueError("a step does exactly one of fault, clear or publish")
         if self.publish is not None and (self.device or self.estate or self.params):
             raise ValueError("a publish step names its device in its topic (no device, estate or params)")
-        if self.publish is None and self.device is None:
-            raise ValueError(f"a {actions[0]} step needs a device")
         if self.clear is not None and self.params:
             raise ValueError("a clear step takes no params")
         return self

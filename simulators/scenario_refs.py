@@ -69,8 +69,15 @@ def _step(step: Step, loc: Loc, inventory: Inventory, faults: Mapping[str, Any] 
     if name not in faults:
         yield RefIssue((*loc, step.action), f"unknown fault {name!r}; {_choices(faults, config)}")
         return
-    if config is not None:
+    wide = getattr(faults[name], "estate_wide", None) is not None
+    if wide and step.device is not None:
+        yield RefIssue((*loc, "device"), f"fault {name!r} is of a whole estate: it takes no device")
+    elif not wide and step.device is None:
+        yield RefIssue((*loc,), f"a {step.action} step needs a device ({name!r} is a device's fault)")
+    elif config is not None:
         yield from _fits(step, loc, name, faults[name], estate, config)
+    elif step.params:
+        yield RefIssue((*loc, "params"), f"fault {name!r} takes no parameters")
 
 
 def _choices(faults: Mapping[str, Any], config: DeviceConfig | None) -> str:
@@ -78,7 +85,9 @@ def _choices(faults: Mapping[str, Any], config: DeviceConfig | None) -> str:
         return f"known: {', '.join(sorted(faults))}"
     kind = config.kind.value
     fitting = sorted(
-        name for name, spec in faults.items() if not fault_kinds(spec) or kind in fault_kinds(spec)
+        name
+        for name, spec in faults.items()
+        if getattr(spec, "estate_wide", None) is None and (not fault_kinds(spec) or kind in fault_kinds(spec))
     )
     return f"a {kind} can have: {', '.join(fitting)}"
 

@@ -81,7 +81,11 @@ class World:
         return out
 
     def inject(self, estate: str, device: str, fault: str, **params: object) -> None:
-        """Give a device a fault, from now on (see ``FAULTS``); ``ValueError`` if it cannot have it."""
+        """Give a device a fault, from now on (see ``FAULTS``); ``ValueError`` if it cannot have it.
+        An estate-wide fault (``uplink_down``) takes no device: ``device`` is empty."""
+        if not device:
+            self._estate_wide(estate, fault, params, clear=False)
+            return
         sim = self._sim(estate, device)
         spec = self._spec(sim, fault)
         children = self._children(sim)
@@ -96,7 +100,11 @@ class World:
                 self._queue((estate, child.config.id))
 
     def clear(self, estate: str, device: str, fault: str) -> None:
-        """End a lasting fault: the device goes back to normal and says so (e.g. ``fault_cleared``)."""
+        """End a lasting fault: the device goes back to normal and says so (e.g. ``fault_cleared``).
+        An estate-wide fault: every device of the estate (a device's own ``silent`` ends too)."""
+        if not device:
+            self._estate_wide(estate, fault, {}, clear=True)
+            return
         sim = self._sim(estate, device)
         self._spec(sim, fault)
         sim.clear(fault, self.now)
@@ -115,6 +123,24 @@ class World:
         return {name: dict(params) for name, params in self._sim(estate, device).active.items()}
 
     # -- helpers ----------------------------------------------------------------------------------
+    def _estate_wide(self, estate: str, fault: str, params: dict[str, object], *, clear: bool) -> None:
+        spec = FAULTS.get(fault)
+        if spec is None or spec.estate_wide is None:
+            wide = ", ".join(name for name, s in FAULTS.items() if s.estate_wide)
+            raise ValueError(f"fault {fault!r} needs a device (faults of a whole estate: {wide})")
+        if params:
+            raise ValueError(f"fault {fault!r} takes no parameter {', '.join(sorted(params))}")
+        keys = [key for key in self._sims if key[0] == estate]
+        if not keys:
+            raise ValueError(f"no estate {estate!r} in the inventory")
+        for key in keys:
+            sim = self._sims[key]
+            if clear:
+                sim.clear(spec.estate_wide, self.now)
+            else:
+                sim.inject(spec.estate_wide, {}, self.now)
+            self._queue(key)
+
     def _queue(self, key: DevKey) -> None:
         due = self._sims[key].due()
         if due is not None and self._queued.get(key) != due:
@@ -133,6 +159,8 @@ class World:
         known = f"faults for a {kind.value}: {', '.join(self.faults(kind))}"
         if spec is None:
             raise ValueError(f"unknown fault {fault!r}; {known}")
+        if spec.estate_wide is not None:
+            raise ValueError(f"fault {fault!r} is of a whole estate: give no device")
         if kind not in spec.kinds:
             kinds = ", ".join(k.value for k in spec.kinds)
             raise ValueError(f"fault {fault!r} is for {kinds}, not a {kind.value} ({sim.config.id}); {known}")

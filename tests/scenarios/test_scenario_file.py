@@ -19,7 +19,7 @@ from simulators.scenario import (
     load_scenario,
     parse_duration,
 )
-from simulators.scenario_checks import Check, Snapshot, Verdict, build_checks, render
+from simulators.scenario_checks import Check, Snapshot, Verdict, build_checks, never_shown, render
 from tests.support.servers import free_port
 
 START = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai, a Monday
@@ -34,6 +34,7 @@ class FakeFault:
     params: Mapping[str, str] = field(default_factory=dict)
     lasting: bool = True
     needs_children: bool = False
+    estate_wide: str | None = None
 
 
 FAULTS = {
@@ -43,6 +44,7 @@ FAULTS = {
     "denied_burst": FakeFault(("access",), {"count": "denied attempts"}, lasting=False),
     "network_failure": FakeFault(("cctv",), {"count": "cameras"}, needs_children=True),
     "offline": FakeFault(()),  # any kind
+    "uplink_down": FakeFault((), estate_wide="silent"),  # no device
 }
 
 
@@ -160,7 +162,7 @@ colour: blue                                                # 4
 steps:                                                      # 5
   - {at: 30, fault: entrapment, device: L1}                 # 6
   - {at: 1m, fault: entrapment, clear: entrapment, device: L1}  # 7
-  - {at: 1m, fault: entrapment}                             # 8
+  - {at: 1m, clear: entrapment, device: L1, params: {x: 1}}  # 8
   - at: 2m                                                  # 9
     publish: {topic: a/b, payload: {x: 1}, raw: "x"}        # 10
 expect:                                                     # 11
@@ -182,7 +184,7 @@ def test_every_schema_problem_is_reported_at_its_line(tmp_path: Path) -> None:
     assert f"{path}:4: colour: Extra inputs are not permitted" in text
     assert f"{path}:6: steps[0].at: 30 is not a duration: write it with a unit" in text
     assert f"{path}:7: steps[1]: a step does exactly one of fault, clear or publish" in text
-    assert f"{path}:8: steps[2]: a fault step needs a device" in text
+    assert f"{path}:8: steps[2]: a clear step takes no params" in text
     assert f"{path}:10: steps[3].publish: give either payload (a mapping) or raw (a string)" in text
     assert f"{path}:13: expect.alerts[0].severity: Input should be 'critical'" in text
     assert f"{path}:15: expect.alerts[2]: after must not be later than within" in text
@@ -238,8 +240,11 @@ steps:                                                       # 4
   - {at: 2m, fault: network_failure, device: CAM1}           # 8
   - {at: 2m, fault: network_failure, device: NVR1, params: {count: 1}}  # 9
   - {at: 2m, fault: entrapment, device: L1, params: {floor: 3}}  # 10
-expect: {no_alerts: {any: true}}                             # 11
-duration: 5m                                                 # 12
+  - {at: 3m, fault: entrapment}                              # 11
+  - {at: 3m, fault: uplink_down, device: L1}                 # 12
+  - {at: 3m, fault: uplink_down}                             # 13
+expect: {no_alerts: {any: true}}                             # 14
+duration: 5m                                                 # 15
 """
 
 
@@ -250,6 +255,8 @@ def test_a_fault_must_fit_its_device_and_take_its_parameters(tmp_path: Path) -> 
         f"{path}:7: steps[2].clear: fault 'flooding' is a one-off event: clearing it does nothing",
         f"{path}:8: steps[3].device: fault 'network_failure' needs a device with children; CAM1 has none",
         f"{path}:10: steps[5].params: fault 'entrapment' takes no parameters, not floor",
+        f"{path}:11: steps[6]: a fault step needs a device ('entrapment' is a device's fault)",
+        f"{path}:12: steps[7].device: fault 'uplink_down' is of a whole estate: it takes no device",
     ]
 
 
@@ -366,6 +373,19 @@ def test_no_alerts_fails_at_once_and_lists_the_offenders(tmp_path: Path) -> None
         "    actual:   rule=lift.offline estate=sunrise device=L1 severity=minor state=active active=true "
         "raised=+1m30s",
     ]
+
+
+def test_an_alert_closed_under_its_suppression_was_never_raised_for_no_alerts(tmp_path: Path) -> None:
+    [quiet] = checks_for(tmp_path, "  no_alerts: {any: true}\n")
+    unseen = [{"action": "raise", "note": "suppressed: feed lost"}, {"action": "clear"}, {"action": "close"}]
+    shown = [*unseen[:1], {"action": "unsuppress"}, {"action": "clear"}, {"action": "ack"}]
+    assert never_shown(unseen) and not never_shown(shown)
+    assert not never_shown([{"action": "raise", "note": ""}, {"action": "suppress"}])  # shown, then hidden
+    closed = alert("cctv.offline", "CAM1", "minor", 1, state="closed", active=False, never_shown=True)
+    quiet.observe(snap(2, [closed]))
+    assert quiet.verdict is Verdict.PENDING
+    quiet.observe(snap(3, [{**closed, "never_shown": False}]))
+    assert quiet.verdict is Verdict.FAILED
 
 
 def test_an_open_ended_no_alerts_passes_at_the_end(tmp_path: Path) -> None:

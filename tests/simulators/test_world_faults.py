@@ -162,3 +162,45 @@ def test_a_technician_services_each_lift_every_14_days() -> None:
     assert len(visits) == 2 and modes == {None, "normal", "inspection"}
     assert visits[0] - case.start < timedelta(days=14) and visits[1] - visits[0] < timedelta(days=14, hours=8)
     assert all(9 <= v.astimezone(TZ).hour < 18 for v in visits)
+
+
+def test_an_estate_whose_uplink_is_down_raises_one_estate_alert_and_no_device_alarm(
+    tmp_path: Path,
+) -> None:
+    """``uplink_down`` silences all 303 devices of the sample estate at once: one estate.feed_lost
+    (device null) within the fault's time, not one offline alarm per device; clearing it clears
+    that alert and leaves nothing behind."""
+    feed = Feed(tmp_path, SUNRISE, local(12, 0), keep=False, sparse=True)  # no round under way
+    feed.run(WARM_UP_S)
+    assert not feed.alerts(), "alerts before the fault"
+    feed.world.inject("sunrise", "", "uplink_down")
+    within = FAULTS["uplink_down"].within_s
+    assert within is not None
+    feed.run(within)
+
+    def shown() -> list[tuple[str | None, str, AlertState, bool]]:
+        alerts = feed.alerts()
+        return [(a.device, a.rule, a.state, a.active) for a in alerts if a.state is not AlertState.SUPPRESSED]
+
+    assert shown() == [(None, "estate.feed_lost", AlertState.ACTIVE, True)]
+    feed.run(1800)  # half an hour down: still the one alarm; what the devices' deadlines raise waits under it
+    assert shown() == [(None, "estate.feed_lost", AlertState.ACTIVE, True)]
+    under = {a.rule for a in feed.alerts() if a.state is AlertState.SUPPRESSED}
+    assert "lift.offline" in under, under  # e.g. a door held open when its "closed" was lost, too
+    feed.world.clear("sunrise", "", "uplink_down")
+    feed.run(600)
+    still = [(a.device, a.rule, a.state.value) for a in feed.alerts() if a.active]
+    assert still == [], still
+    lost = [a for a in feed.alerts() if a.rule == "estate.feed_lost"]
+    assert [(a.device, a.state) for a in lost] == [(None, AlertState.CLEARED)]
+
+
+def test_an_estate_wide_fault_takes_no_device_and_a_device_fault_needs_one() -> None:
+    world = World(SPEC, start=local(10, 0))
+    with pytest.raises(ValueError, match="'uplink_down' is of a whole estate: give no device"):
+        world.inject("sunrise", "L1", "uplink_down")
+    wide = r"'entrapment' needs a device \(faults of a whole estate: uplink_down\)"
+    with pytest.raises(ValueError, match=wide):
+        world.inject("sunrise", "", "entrapment")
+    with pytest.raises(ValueError, match="no estate 'moonrise'"):
+        world.inject("moonrise", "", "uplink_down")
