@@ -266,6 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # APScheduler logs every run of the alarm tick at INFO, and each tick it skips while one is
+    # still running at WARNING: 20 lines a second at x60. The ticker reports its own lateness.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
     args = build_parser().parse_args(argv)
     code: int = args.func(args)
     return code

@@ -11,9 +11,8 @@ instance must have done the same job for its own estate (the same alerts and wor
 
 from __future__ import annotations
 
-import io
 import re
-import threading
+import subprocess
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,9 +23,9 @@ import yaml
 from sqlalchemy import create_engine, text
 
 from simulators.scenario import library, load_scenario
-from simulators.scenario_runner import PASSED, run_scenario
-from tests.scenarios.test_library import DEFAULT_START, SIM_TOKEN
-from tests.support.gateway import GatewayProcess
+from simulators.scenario_runner import PASSED
+from tests.scenarios.test_library import DEFAULT_START, SIM_TOKEN, estate_sim_command
+from tests.support.gateway import REPO, GatewayProcess
 from tests.support.servers import MosquittoServer
 
 
@@ -97,32 +96,33 @@ def test_two_instances_pass_the_scenario_together(
 ) -> None:
     loaded = load_scenario(path)
     doubled, twin_path, estate, twin = twin_files(loaded.inventory_path, path, tmp_path)
-    twin_loaded = load_scenario(twin_path)
     scenario = loaded.scenario
     start_at = scenario.clock_start.isoformat() if scenario.clock_start else DEFAULT_START
     common = (doubled, pg_url, start_at, scenario.speed, tmp_path, mosquitto.url)
     one, two = instance("gw-a", estate, *common), instance("gw-b", twin, *common)
     results: dict[str, tuple[int, str]] = {}
-
-    def run(key: str, which: Any, gateway: GatewayProcess) -> None:
-        out = io.StringIO()
-        results[key] = (run_scenario(which, gateway.url, SIM_TOKEN, mosquitto.url, out=out), out.getvalue())
-
-    try:  # a gateway that started is killed even when the other failed to
+    runners: dict[str, subprocess.Popen[str]] = {}
+    try:  # a gateway that started is killed even when the other failed to, and so is a runner
         # Started together: each arms its devices' offline deadlines as it starts, so one started
         # seconds (simulated minutes) before its scenario would flag devices that had not spoken yet.
         with ThreadPoolExecutor(2) as starting:
             for started in [starting.submit(gateway.start) for gateway in (one, two)]:
                 started.result()
-        runners = [
-            threading.Thread(target=run, args=("estate", loaded, one)),
-            threading.Thread(target=run, args=("twin", twin_loaded, two)),
-        ]
-        for runner in runners:
-            runner.start()
-        for runner in runners:
-            runner.join(timeout=600)
+        # Each run in its own process, as in test_library (not inside pytest's heap).
+        for key, which, gateway in (("estate", path, one), ("twin", twin_path, two)):
+            runners[key] = subprocess.Popen(
+                estate_sim_command(which, gateway.url, mosquitto.url),
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        for key, runner in runners.items():
+            report, _ = runner.communicate(timeout=600)
+            results[key] = (runner.returncode, report)
     finally:
+        for runner in runners.values():
+            runner.kill()
         one.kill()
         two.kill()
     for key, gateway in (("estate", one), ("twin", two)):

@@ -87,13 +87,17 @@ def test_the_library_covers_every_section_of_the_standards() -> None:
 LIFT_ENTRAPMENT = REPO / "simulators" / "scenarios" / "lift-entrapment.yaml"
 
 
+def estate_sim_command(path: Path, gateway: str, broker: str, token: str = SIM_TOKEN) -> list[str]:
+    """``estate-sim scenario`` as a tester runs it."""
+    args = [str(path), "--gateway", gateway, "--token", token, "--broker", broker]
+    return [sys.executable, "-m", "simulators.cli", "scenario", *args]
+
+
 def estate_sim(
     path: Path, gateway: GatewayProcess, broker: MosquittoServer, token: str = SIM_TOKEN
 ) -> subprocess.CompletedProcess[str]:
-    """``estate-sim scenario`` as a tester runs it."""
-    args = [str(path), "--gateway", gateway.url, "--token", token, "--broker", broker.url]
     return subprocess.run(
-        [sys.executable, "-m", "simulators.cli", "scenario", *args],
+        estate_sim_command(path, gateway.url, broker.url, token),
         cwd=REPO,
         capture_output=True,
         text=True,
