@@ -11,7 +11,7 @@ import pytest
 
 from alerts.book import AlertClosed, AlertError
 from alerts.kpis import alarm_kpis
-from alerts.model import Action, AlertState
+from alerts.model import Action, Alert, AlertState
 from alerts.store import MaintenanceWindow
 from tests.alerts.harness import Harness
 
@@ -129,7 +129,8 @@ def test_shelve_expires_and_unshelve(h: Harness) -> None:
         h.book.shelve(alert.id, "op", 5, "  ")
 
 
-def test_maintenance_window_suppresses_then_lets_go(h: Harness) -> None:
+def door_fault_in_a_maintenance_window(h: Harness) -> Alert:
+    """Building B1 in an hour's maintenance window (年检), and a lift door fault in it."""
     now = h.clock.now()
     h.engine.add_window(
         MaintenanceWindow(0, "sunrise", "B1", None, now, now + timedelta(hours=1), "年检", "op")
@@ -138,18 +139,17 @@ def test_maintenance_window_suppresses_then_lets_go(h: Harness) -> None:
     alert = h.alert("L1", "lift.door_failure")
     assert alert is not None
     assert alert.state is AlertState.SUPPRESSED and "年检" in (alert.suppressed_by or "")
+    return alert
+
+
+def test_maintenance_window_suppresses_then_lets_go(h: Harness) -> None:
+    alert = door_fault_in_a_maintenance_window(h)
     h.advance(3600, step=300)
     assert alert.state is AlertState.ACTIVE  # the condition is still there after the window
 
 
 def test_an_alert_back_to_normal_while_suppressed_closes_unseen_and_a_new_fault_is_new(h: Harness) -> None:
-    now = h.clock.now()
-    h.engine.add_window(
-        MaintenanceWindow(0, "sunrise", "B1", None, now, now + timedelta(hours=1), "年检", "op")
-    )
-    h.event("L1", "fault", code="door_close_failure")
-    hidden = h.alert("L1", "lift.door_failure")
-    assert hidden is not None and hidden.state is AlertState.SUPPRESSED
+    hidden = door_fault_in_a_maintenance_window(h)
     h.event("L1", "fault_cleared", code="door_close_failure")
     assert h.alert("L1", "lift.door_failure") is None  # nobody was asked to act: nothing to acknowledge
     stored = h.store.get(hidden.id)
