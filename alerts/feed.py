@@ -7,8 +7,9 @@ after the feed rule's ``quiet_s`` (see ``alerts.rules.FeedRule``) its offline de
 and patrol rounds wait, and when messages come again they wait ``quiet_s`` more for the rest of
 the backlog. A silence that lasts ``for_s`` raises one estate-wide alert, ``estate.feed_lost``;
 the timers then run, and what they raise is suppressed under it instead of one offline alarm per
-device. The first message clears it; the alerts still active under it are shown again ``quiet_s``
-later, by when the devices that are back have cleared their own (those stay suppressed).
+device. The first message clears it; what is still under it is shown again ``quiet_s`` later, by
+when the devices that are back have cleared their own (an alert cleared while suppressed closes
+unseen: alerts/book.py).
 
 An estate too small to tell a lost feed from a quiet hour (its heartbeats add up to fewer than
 ``min_expected`` messages in ``quiet_s``, even stretched to ``for_s``) is left to its devices' own
@@ -100,9 +101,8 @@ class FeedWatch(EngineCore):
                 self.book.suppress(alert.key, reason)
 
     def _show_again(self, estate: str) -> None:
-        """The alerts still active under the lost feed are shown; those that returned to normal
-        under it (a device that is back) stay suppressed: nobody has anything to do about them."""
+        """What is still suppressed under the lost feed is shown (those of devices that are back
+        cleared, and so closed unseen, before this)."""
         for alert in self.book.open_alerts():
-            under = alert.estate == estate and (alert.suppressed_by or "").startswith(FEED_LOST_TAG)
-            if under and alert.active:
+            if alert.estate == estate and (alert.suppressed_by or "").startswith(FEED_LOST_TAG):
                 self.book.unsuppress(alert.key)

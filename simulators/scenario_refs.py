@@ -26,6 +26,11 @@ def fault_kinds(spec: Any) -> set[str]:
     return {str(getattr(kind, "value", kind)) for kind in kinds}
 
 
+def estate_wide(spec: Any) -> bool:
+    """A fault of a whole estate, given without a device (``uplink_down``)."""
+    return getattr(spec, "estate_wide", None) is not None
+
+
 def check_references(scenario: Scenario, inventory: Inventory) -> list[RefIssue]:
     if not inventory.estates:
         return [RefIssue(("inventory",), "the inventory has no estate")]
@@ -69,7 +74,7 @@ def _step(step: Step, loc: Loc, inventory: Inventory, faults: Mapping[str, Any] 
     if name not in faults:
         yield RefIssue((*loc, step.action), f"unknown fault {name!r}; {_choices(faults, config)}")
         return
-    wide = getattr(faults[name], "estate_wide", None) is not None
+    wide = estate_wide(faults[name])
     if wide and step.device is not None:
         yield RefIssue((*loc, "device"), f"fault {name!r} is of a whole estate: it takes no device")
     elif not wide and step.device is None:
@@ -87,7 +92,7 @@ def _choices(faults: Mapping[str, Any], config: DeviceConfig | None) -> str:
     fitting = sorted(
         name
         for name, spec in faults.items()
-        if getattr(spec, "estate_wide", None) is None and (not fault_kinds(spec) or kind in fault_kinds(spec))
+        if not estate_wide(spec) and (not fault_kinds(spec) or kind in fault_kinds(spec))
     )
     return f"a {kind} can have: {', '.join(fitting)}"
 
