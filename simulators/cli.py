@@ -113,7 +113,7 @@ def cmd_scenario(args: argparse.Namespace) -> int:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return UNUSABLE
-    return run_scenario(loaded, args.gateway, args.token, args.broker, seed=args.seed)
+    return run_scenario(loaded, args.gateway, args.token, args.broker, seed=args.seed, wait_s=args.wait)
 
 
 def cmd_load(args: argparse.Namespace) -> int:
@@ -173,6 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
     scenario.add_argument("--token", required=True, help="bearer token (simulator, operator or admin)")
     scenario.add_argument("--broker", required=True, help="mqtt://host:port")
     scenario.add_argument("--seed", type=int, default=None, help="overrides the scenario's seed")
+    scenario.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="wait up to S s for the gateway to come up (start both together: at x60 every wall "
+        "second the runner starts late is a simulated minute the devices were silent)",
+    )
     scenario.set_defaults(func=cmd_scenario)
     # -- estate-sim load --------------------------------------------------------------------------
     load = sub.add_parser("load", help="sustained QoS 1 load for benchmarks, with progress and a summary")

@@ -42,6 +42,21 @@ class GatewayApi:
             raise RunError(f"gateway answered {response.status_code} for {path}: {response.text[:200]}")
         return response.json()
 
+    def wait_ready(self, timeout_s: float) -> None:
+        """Wait up to ``timeout_s`` wall seconds for the gateway to answer ``/health`` connected to
+        its broker (so a runner started beside it loses no simulated time to its own start-up)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                if self.get("/health").get("broker", {}).get("ok"):
+                    return
+                why = "not connected to its broker"
+            except RunError as exc:
+                why = str(exc)
+            if time.monotonic() >= deadline:
+                raise RunError(f"gateway {self.url} not ready within {timeout_s:g} s: {why}")
+            time.sleep(0.05)
+
     def clock(self) -> tuple[datetime, float, float]:
         """The gateway's (now, speed) and the local monotonic instant it corresponds to."""
         before = time.monotonic()

@@ -254,13 +254,17 @@ def run_scenario(
     *,
     seed: int | None = None,
     out: TextIO | None = None,
+    wait_s: float = 0.0,
 ) -> int:
-    """Run ``loaded`` against the gateway at ``gateway``; the exit code (0 pass, 1 fail, 2 unusable)."""
+    """Run ``loaded`` against the gateway at ``gateway``; the exit code (0 pass, 1 fail, 2 unusable).
+    ``wait_s``: how long the gateway may take to come up (0: it must be up already)."""
     out = out or sys.stdout
     errors = sys.stderr if out is sys.stdout else out
     api = GatewayApi(gateway, token)
     broker: Broker | None = None
     try:
+        if wait_s > 0:
+            api.wait_ready(wait_s)
         now, speed, at = api.clock()
         check_clock(loaded, now, speed)
         check_estates(loaded, api)

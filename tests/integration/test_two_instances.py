@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, text
 
 from simulators.scenario import library, load_scenario
 from simulators.scenario_runner import PASSED
-from tests.scenarios.test_library import DEFAULT_START, SIM_TOKEN, estate_sim_command
+from tests.scenarios.test_library import DEFAULT_START, RUNNER_WAIT_S, SIM_TOKEN, estate_sim_command
 from tests.support.gateway import REPO, GatewayProcess
 from tests.support.servers import MosquittoServer
 
@@ -103,20 +103,21 @@ def test_two_instances_pass_the_scenario_together(
     results: dict[str, tuple[int, str]] = {}
     runners: dict[str, subprocess.Popen[str]] = {}
     try:  # a gateway that started is killed even when the other failed to, and so is a runner
-        # Started together: each arms its devices' offline deadlines as it starts, so one started
-        # seconds (simulated minutes) before its scenario would flag devices that had not spoken yet.
-        with ThreadPoolExecutor(2) as starting:
-            for started in [starting.submit(gateway.start) for gateway in (one, two)]:
-                started.result()
-        # Each run in its own process, as in test_library (not inside pytest's heap).
+        # Each run in its own process, as in test_library (not inside pytest's heap), started
+        # beside its gateway and waiting for it; the gateways start together. Each arms its
+        # devices' offline deadlines as it starts, so one started seconds (simulated minutes)
+        # before its scenario would flag devices that had not spoken yet.
         for key, which, gateway in (("estate", path, one), ("twin", twin_path, two)):
             runners[key] = subprocess.Popen(
-                estate_sim_command(which, gateway.url, mosquitto.url),
+                estate_sim_command(which, gateway.url, mosquitto.url, wait_s=RUNNER_WAIT_S),
                 cwd=REPO,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
             )
+        with ThreadPoolExecutor(2) as starting:
+            for started in [starting.submit(gateway.start) for gateway in (one, two)]:
+                started.result()
         for key, runner in runners.items():
             report, _ = runner.communicate(timeout=600)
             results[key] = (runner.returncode, report)

@@ -23,10 +23,13 @@ from tests.support.servers import MosquittoServer
 SIM_TOKEN = "scenario-simulator-token"
 #: Scenarios that leave ``clock_start`` open run from here (a Monday morning in Shanghai).
 DEFAULT_START = "2026-03-02T10:00:00+08:00"
+#: How long a runner started beside its gateway waits for it (a gateway's start takes seconds).
+RUNNER_WAIT_S = 60.0
 
 
-def start_gateway(loaded: LoadedScenario, workdir: Path, broker: MosquittoServer) -> GatewayProcess:
-    """``estate-gateway run`` as the scenario needs it: its inventory, speed and start, fresh data."""
+def gateway_process(loaded: LoadedScenario, workdir: Path, broker: MosquittoServer) -> GatewayProcess:
+    """``estate-gateway run`` as the scenario needs it: its inventory, speed and start, fresh data
+    (not started yet)."""
     tokens = workdir / "tokens.yaml"
     workdir.mkdir(parents=True, exist_ok=True)
     tokens.write_text(
@@ -34,7 +37,7 @@ def start_gateway(loaded: LoadedScenario, workdir: Path, broker: MosquittoServer
     )
     scenario = loaded.scenario
     start = scenario.clock_start.isoformat() if scenario.clock_start else DEFAULT_START
-    proc = GatewayProcess(
+    return GatewayProcess(
         workdir,
         {
             "ESTATE_MQTT_URL": broker.url,
@@ -44,6 +47,10 @@ def start_gateway(loaded: LoadedScenario, workdir: Path, broker: MosquittoServer
             "ESTATE_TOKENS_FILE": str(tokens),
         },
     )
+
+
+def start_gateway(loaded: LoadedScenario, workdir: Path, broker: MosquittoServer) -> GatewayProcess:
+    proc = gateway_process(loaded, workdir, broker)
     proc.start()
     return proc
 
@@ -52,15 +59,25 @@ def start_gateway(loaded: LoadedScenario, workdir: Path, broker: MosquittoServer
 def test_scenario(path: Path, tmp_path: Path, mosquitto: MosquittoServer) -> None:
     """As a tester runs it: ``estate-sim scenario`` in its own process. Run inside pytest, the
     runner shared a heap of some 350 MB by the end of the suite, and its garbage collections held
-    back the devices' messages by up to seconds: at x60, minutes of simulated time."""
+    back the devices' messages by up to seconds: at x60, minutes of simulated time. It starts
+    beside the gateway and waits for it (``--wait``): started after it, its own start-up (seconds
+    under load) was simulated minutes of silence, and the gateway flagged devices offline."""
     loaded = load_scenario(path)
-    gateway = start_gateway(loaded, tmp_path / "gw", mosquitto)
+    gateway = gateway_process(loaded, tmp_path / "gw", mosquitto)
+    runner = subprocess.Popen(
+        estate_sim_command(path, gateway.url, mosquitto.url, wait_s=RUNNER_WAIT_S),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
-        result = estate_sim(path, gateway, mosquitto)
+        gateway.start()
+        report, _ = runner.communicate(timeout=600)
     finally:
+        runner.kill()
         gateway.kill()
-    report = result.stdout + result.stderr
-    assert result.returncode == PASSED, f"{report}\n--- gateway log ---\n{gateway.log_text()[-4000:]}"
+    assert runner.returncode == PASSED, f"{report}\n--- gateway log ---\n{gateway.log_text()[-4000:]}"
     assert f"{loaded.scenario.name}: PASS" in report
 
 
@@ -87,9 +104,11 @@ def test_the_library_covers_every_section_of_the_standards() -> None:
 LIFT_ENTRAPMENT = REPO / "simulators" / "scenarios" / "lift-entrapment.yaml"
 
 
-def estate_sim_command(path: Path, gateway: str, broker: str, token: str = SIM_TOKEN) -> list[str]:
+def estate_sim_command(
+    path: Path, gateway: str, broker: str, token: str = SIM_TOKEN, wait_s: float = 0.0
+) -> list[str]:
     """``estate-sim scenario`` as a tester runs it."""
-    args = [str(path), "--gateway", gateway, "--token", token, "--broker", broker]
+    args = [str(path), "--gateway", gateway, "--token", token, "--broker", broker, "--wait", str(wait_s)]
     return [sys.executable, "-m", "simulators.cli", "scenario", *args]
 
 
@@ -156,3 +175,19 @@ def test_a_gateway_at_another_speed_or_a_wrong_token_is_refused(
     )
     assert wrong_token.returncode == UNUSABLE
     assert "gateway refused the token for /api/estates (401)" in wrong_token.stderr
+
+
+def test_a_runner_waits_for_its_gateway_only_as_long_as_told(
+    tmp_path: Path, mosquitto: MosquittoServer
+) -> None:
+    never_started = gateway_process(load_scenario(LIFT_ENTRAPMENT), tmp_path / "gw", mosquitto)
+    result = subprocess.run(
+        estate_sim_command(LIFT_ENTRAPMENT, never_started.url, mosquitto.url, wait_s=1.0),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == UNUSABLE
+    assert f"estate-sim scenario: gateway {never_started.url} not ready within 1 s: " in result.stderr
