@@ -92,7 +92,12 @@ class Gateway:
             },
             "readings": {"ok": sink.ok, "sink": sink.name, "detail": sink.detail},
             "spool": {"ok": True, "batches": sink.spool_batches, "points": sink.spool_points},
-            "queue": {"ok": True, "depth": self.mqtt.depth},
+            "queue": {
+                "ok": True,
+                "depth": self.mqtt.depth,
+                # How far the rules are behind the messages (wall seconds): a test run's timing witness.
+                "behind_s": round(_behind_s(self.pipeline, self.clock, self.settings.clock_speed), 3),
+            },
         }
         clock = {"now": self.clock.now().isoformat(), "speed": getattr(self.clock, "speed", 1.0)}
         return {

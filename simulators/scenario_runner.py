@@ -10,6 +10,7 @@ stamped ``ts`` arrives when the gateway's clock says ``ts``. The world simulator
 from __future__ import annotations
 
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterable, Sequence
@@ -83,48 +84,48 @@ class Runner:
         self.baseline = Baseline()
         #: Closed alerts that were never shown (raised suppressed, closed back to normal under it).
         self._unseen: dict[int, bool] = {}
+        #: The most the gateway's rules were seen behind its messages (wall seconds, from /health).
+        self.gateway_behind_s = 0.0
+
+    def prepare(self) -> None:
+        """What the gateway held before the run (read before the clock starts: it takes time)."""
+        self.baseline = self._baseline()
 
     def run(self, clock: SimTime) -> int:
-        self.baseline = self._baseline()
         world = make_world(self.loaded.inventory, self.seed, clock.start)
         self._say(
             f"started at {clock.start.isoformat()} (gateway clock), speed {clock.speed:g}"
             + ("" if world else "; no world simulator: only publish steps")
         )
-        steps = list(self.scenario.ordered_steps())
+        devices = Devices(self, world, clock, list(self.scenario.ordered_steps()))
+        devices.start()
         end = self._min_run()
-        next_poll = 0.0
-        while True:
-            now = clock.now()
-            while steps and clock.start + steps[0].at <= now:
-                step = steps.pop(0)
-                self._send(world.advance(clock.start + step.at) if world else ())
-                self._apply(step, world, step.at)
-            self._send(world.advance(now) if world else ())
-            if time.monotonic() >= next_poll:
-                next_poll = time.monotonic() + POLL_S
+        try:
+            while True:
+                devices.raise_failure()
                 snap = self.snapshot(clock)
                 for check in self.checks:
                     check.observe(snap)
-                if snap.offset >= end and all(
-                    c.verdict is not Verdict.PENDING or c.deadline is None for c in self.checks
+                if (
+                    devices.steps_done
+                    and snap.offset >= end
+                    and all(c.verdict is not Verdict.PENDING or c.deadline is None for c in self.checks)
                 ):
                     break
-            time.sleep(TICK_S)
+                time.sleep(POLL_S)
+        finally:
+            devices.stop()
+        devices.raise_failure()
         final = self.snapshot(clock)
         for check in self.checks:
             check.finish(final)
-        return self._report(final.offset)
+        return self._report(final.offset, devices.late)
 
     def _min_run(self) -> timedelta:
         """The run lasts until the last step, the scenario's duration and every no_alerts period."""
         s = self.scenario
         times = [step.at for step in s.steps] + [n.until for n in s.expect.no_alerts if n.until is not None]
         return max([*times, s.duration or timedelta(0)], default=timedelta(0))
-
-    def _send(self, messages: Iterable[Message]) -> None:
-        for message in messages:
-            self.broker.publish(message.topic, message.payload, message.qos, message.retain)
 
     def _apply(self, step: Step, world: WorldLike | None, at: timedelta) -> None:
         when = f"+{format_duration(at)}"
@@ -162,6 +163,8 @@ class Runner:
     def snapshot(self, clock: SimTime) -> Snapshot:
         """What the API shows now, as of the moment the first request leaves."""
         start, offset = clock.start, clock.now() - clock.start
+        behind = self.api.get("/health").get("queue", {}).get("behind_s", 0.0)
+        self.gateway_behind_s = max(self.gateway_behind_s, float(behind))
         alerts = self.api.get("/api/alerts", limit=5000)
         orders = self.api.get("/api/workorders", limit=5000) if self.wants_orders else []
         counts = self.api.get("/api/deadletters", limit=1)["counts"] if self.wants_deadletters else {}
@@ -200,8 +203,12 @@ class Runner:
                 day += timedelta(days=1)
         return rounds
 
-    def _report(self, offset: timedelta) -> int:
+    def _report(self, offset: timedelta, late: timedelta) -> int:
         self._say(f"ended at +{format_duration(offset)}; {self.broker.sent} messages sent")
+        self._say(
+            f"timing: messages left at most {late.total_seconds():.1f} s late, the gateway's rules were "
+            f"at most {self.gateway_behind_s * self.scenario.speed:.1f} s behind them (simulated)"
+        )
         print(file=self.out)
         for check in self.checks:
             for line in render(check):
@@ -218,6 +225,53 @@ class Runner:
 
     def _say(self, text: str) -> None:
         print(f"[{self.scenario.name}] {text}", file=self.out, flush=True)
+
+
+class Devices(threading.Thread):
+    """The devices' side of a run, in a thread of its own: the world's messages and the steps go
+    out on the clock whatever the API polls cost (at x60 a poll held up for 0.5 s would be 30
+    simulated seconds of silence). ``late``: the most a message left after its simulated time."""
+
+    def __init__(self, runner: Runner, world: WorldLike | None, clock: SimTime, steps: list[Step]) -> None:
+        super().__init__(name="scenario-devices", daemon=True)
+        self._runner, self._world, self._clock, self._steps = runner, world, clock, steps
+        self._stopping = threading.Event()
+        self._failure: BaseException | None = None
+        self.late = timedelta(0)
+
+    @property
+    def steps_done(self) -> bool:
+        return not self._steps
+
+    def run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                self._step(self._clock.now())
+                self._stopping.wait(TICK_S)
+        except BaseException as exc:  # handed to the polling thread, which reports it
+            self._failure = exc
+
+    def _step(self, now: datetime) -> None:
+        world, steps, start = self._world, self._steps, self._clock.start
+        while steps and start + steps[0].at <= now:
+            step = steps[0]
+            self._send(world.advance(start + step.at) if world else ())
+            self._runner._apply(step, world, step.at)
+            steps.pop(0)
+        self._send(world.advance(now) if world else ())
+
+    def _send(self, messages: Iterable[Message]) -> None:
+        for message in messages:
+            self._runner.broker.publish(message.topic, message.payload, message.qos, message.retain)
+            self.late = max(self.late, self._clock.now() - message.at)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join()
+
+    def raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
 
 
 def check_clock(loaded: LoadedScenario, now: datetime, speed: float) -> None:
@@ -270,6 +324,9 @@ def run_scenario(
         check_estates(loaded, api)
         broker = Broker(broker_url)
         runner = Runner(loaded, api, broker, seed, out)
+        runner.prepare()
+        now, speed, at = api.clock()  # again: the devices start on it at once, none of them late
+        check_clock(loaded, now, speed)
         return runner.run(SimTime(now, speed, at))
     except RunError as exc:
         print(f"estate-sim scenario: {exc}", file=errors, flush=True)

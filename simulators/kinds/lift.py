@@ -133,7 +133,7 @@ class LiftSim(DeviceSim):
     def begin(self, now: datetime) -> None:
         self._idle(now)
         day = self.rng.uniform(0, SERVICE_EVERY.days - 1)
-        self._schedule_service(now + timedelta(days=day))
+        self._schedule_service(now + timedelta(days=day), not_before=now)
 
     def _frozen(self) -> bool:
         return self.servicing or any(f in EFFECTS for f in self.active)
@@ -203,10 +203,15 @@ class LiftSim(DeviceSim):
         self._idle(now)
 
     # -- the technician's visit ------------------------------------------------------------------
-    def _schedule_service(self, day: datetime) -> None:
+    def _schedule_service(self, day: datetime, not_before: datetime | None = None) -> None:
+        """Book the visit between 09:00 and 16:00 of ``day``; a time already past (the first visit,
+        booked for today) moves to the same time tomorrow: a timer in the past would have the
+        car live through the past hours at once, its messages stamped back then."""
         local = day.astimezone(self.estate.tz)
         nine = local.replace(hour=9, minute=0, second=0, microsecond=0)
         when = nine + timedelta(seconds=self.rng.uniform(0, 7 * 3600))
+        if not_before is not None and when <= not_before:
+            when += timedelta(days=1)
         self.at("service", when.astimezone(UTC), self._service)
 
     def _service(self, now: datetime) -> None:

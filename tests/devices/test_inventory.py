@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import subprocess
 import sys
-import time
 from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
@@ -133,11 +132,10 @@ def test_lookups() -> None:
 def test_device_lookup_is_indexed_for_100k_devices() -> None:
     devices_ = [{"id": f"LP{i}", "kind": "light"} for i in range(100_000)]
     inventory = Inventory.model_validate({"estates": [{"id": "big", "name": "大", "devices": devices_}]})
-    started = time.perf_counter()
+    assert inventory.device("big", "LP99999") is not None  # the first lookup builds the index
+    inventory.estates[0].devices.clear()  # a lookup that scanned the list would find nothing now
     found = [inventory.device("big", f"LP{i}") for i in range(0, 100_000, 10)]
-    elapsed = time.perf_counter() - started
     assert [d.id for d in found if d is not None] == [f"LP{i}" for i in range(0, 100_000, 10)]
-    assert elapsed < 0.5  # a linear scan per lookup would take minutes
 
 
 @pytest.mark.parametrize("zone", ["Mars/Olympus", "", "Asia", "../etc/passwd"])

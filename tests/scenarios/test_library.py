@@ -77,6 +77,7 @@ def test_scenario(path: Path, tmp_path: Path, mosquitto: MosquittoServer) -> Non
     finally:
         runner.kill()
         gateway.kill()
+    print(report)  # its timing line shows how well this machine kept up (pytest -s or -rP)
     assert runner.returncode == PASSED, f"{report}\n--- gateway log ---\n{gateway.log_text()[-4000:]}"
     assert f"{loaded.scenario.name}: PASS" in report
 

@@ -90,6 +90,22 @@ def test_messages_come_in_time_order_after_a_retained_online(two_hours: list[Mes
     assert {m.qos for m in two_hours} == {1} and {m.at.tzinfo for m in two_hours} == {UTC}
 
 
+def test_no_message_is_stamped_before_the_time_it_is_sent_in(sunrise: Inventory) -> None:
+    """Advanced a second at a time from late morning (a lift's first service visit, booked for a
+    random day at 09:00-16:00, fell earlier that same day: the car then lived through the past
+    hour at once, 109 messages stamped up to 54 minutes before they were sent)."""
+    start = datetime(2026, 3, 2, 2, 30, tzinfo=UTC)  # 10:30 in Asia/Shanghai
+    for seed in (23, 24):
+        world, before = World(sunrise, seed=seed, start=start), start
+        for second in range(1, 121):
+            until = start + timedelta(seconds=second)
+            messages = world.advance(until)
+            assert all(before < m.at <= until for m in messages), [
+                (m.topic, m.at.isoformat()) for m in messages if not before < m.at <= until
+            ][:3]
+            before = until
+
+
 # -- the gateway accepts it all -----------------------------------------------------------------------
 
 
