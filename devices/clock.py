@@ -64,6 +64,42 @@ class ManualClock:
             self._now = when
 
 
+class DrivenClock(ManualClock):
+    """Time in lock-step with a simulator (``ESTATE_CLOCK_TOPIC``): it moves only when a clock
+    message is processed, in order with the device messages around it, and never backwards. A
+    pause of either side then changes nothing a test can see: neither side's time moves while it
+    is held. ``settled`` is the latest time up to which every message has been processed, ticked
+    and stored (what a scenario runner waits for before it looks); ``speed`` is only the pace the
+    simulator is asked to keep."""
+
+    def __init__(self, start: datetime, speed: float = 1.0) -> None:
+        super().__init__(start.astimezone(UTC))
+        self.speed = speed
+        self._settled = self._now
+
+    def advance_to(self, when: datetime) -> bool:
+        """Move to ``when`` if that is later; False (and no move) otherwise."""
+        with self._lock:
+            if when <= self._now:
+                return False
+            self._now = when
+            return True
+
+    def settle(self, when: datetime) -> None:
+        with self._lock:
+            self._settled = max(self._settled, when)
+
+    @property
+    def settled(self) -> datetime:
+        with self._lock:
+            return self._settled
+
+
+def clock_message(when: datetime) -> bytes:
+    """What a simulator publishes on a driven gateway's clock topic to move it to ``when``."""
+    return b'{"now": "%s"}' % when.astimezone(UTC).isoformat().encode()
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

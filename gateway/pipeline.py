@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from devices.base import Kind, Reading
+from devices.clock import to_ns
 from gateway.deadletters import DeadLetterStore
-from gateway.ingest import Limits, Rejection, decode
+from gateway.driven import ClockFollower
+from gateway.ingest import Limits, Reason, Rejection, decode, excerpt
 from gateway.metrics import GatewayMetrics
 from gateway.mqtt import Inbound, MessageSource
 from gateway.sinks import ReadingSink
@@ -45,6 +47,7 @@ class Pipeline:
         idle_s: float = 0.2,
         retry_s: float = 1.0,
         consumers: Sequence[ReadingConsumer] = (),
+        follower: ClockFollower | None = None,
     ) -> None:
         self._source = source
         self._registry = registry
@@ -56,6 +59,7 @@ class Pipeline:
         self._idle_s = idle_s
         self._retry_s = retry_s
         self._consumers = list(consumers)
+        self._follower = follower
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.batches = 0
@@ -72,8 +76,15 @@ class Pipeline:
 
     def process(self, items: Sequence[Inbound]) -> tuple[list[Reading], list[Rejection]]:
         """Decode one batch and apply it to device state and consumers (done once per batch)."""
+        if self._follower is not None:
+            return self._process_following(items, self._follower)
         readings: list[Reading] = []
         rejections: list[Rejection] = []
+        self._decode(items, readings, rejections)
+        self._feed(readings)
+        return readings, rejections
+
+    def _decode(self, items: Sequence[Inbound], readings: list[Reading], rejections: list[Rejection]) -> None:
         for item in items:
             result = decode(item.topic, item.payload, item.received_ns, self._registry.lookup, self._limits)
             if isinstance(result, Rejection):
@@ -81,8 +92,33 @@ class Pipeline:
                 continue
             self._registry.observe(result, item.received_ns)
             readings.append(result)
+
+    def _feed(self, readings: Sequence[Reading]) -> None:
         for consumer in self._consumers:
             consumer.consume(readings)
+
+    def _process_following(
+        self, items: Sequence[Inbound], follower: ClockFollower
+    ) -> tuple[list[Reading], list[Rejection]]:
+        """Lock-step time (gateway.driven): the device messages between two clock messages are
+        taken at the clock's time, as received then, and each clock message ticks in its place."""
+        readings: list[Reading] = []
+        rejections: list[Rejection] = []
+        segment: list[Inbound] = []
+        fed = 0
+        for item in [*items, None]:
+            if item is not None and item.topic != follower.topic:
+                segment.append(item)
+                continue
+            received_ns = to_ns(follower.clock.now())
+            self._decode([i._replace(received_ns=received_ns) for i in segment], readings, rejections)
+            if len(readings) > fed:
+                self._feed(readings[fed:])
+            fed, segment = len(readings), []
+            if item is not None and (why := follower.follow(item.payload)) is not None:
+                rejections.append(
+                    Rejection(item.topic, Reason.BAD_TIMESTAMP, why, excerpt(item.payload), received_ns)
+                )
         return readings, rejections
 
     def persist(self, readings: Sequence[Reading], rejections: Sequence[Rejection]) -> None:
@@ -133,6 +169,8 @@ class Pipeline:
                 if self._stop.wait(self._retry_s):
                     return 0
         self._source.ack(items)
+        if self._follower is not None:
+            self._follower.settle()
         self.batches += 1
         return len(items)
 

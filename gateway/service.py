@@ -18,13 +18,14 @@ from alerts.catalogue import DEFAULT_RULES
 from alerts.engine import AlarmEngine
 from alerts.store import AlertStore
 from alerts.stream import EventHub
-from devices.clock import Clock, ScaledClock, SystemClock, to_ns
+from devices.clock import Clock, DrivenClock, ScaledClock, SystemClock, to_ns
 from devices.inventory import Inventory
 from dispatch.desk import Dispatcher, DispatchPolicy
 from dispatch.store import OrderStore
 from gateway.alerting import MqttAlertPublisher, MqttOrderPublisher, StreamOrders, Ticker
 from gateway.db import make_engine, ping
 from gateway.deadletters import DeadLetterStore
+from gateway.driven import ClockFollower
 from gateway.ingest import DEVICE_TOPIC_FILTER, Limits, Reason, Rejection, excerpt
 from gateway.metrics import GatewayMetrics
 from gateway.mqtt import MqttClient
@@ -53,7 +54,7 @@ class Gateway:
     pipeline: Pipeline
     alarms: AlarmEngine
     dispatcher: Dispatcher
-    ticker: Ticker
+    ticker: Ticker | None  # None: the clock is driven, the clock messages tick
     events: EventHub
     started: bool = field(default=False)
 
@@ -63,13 +64,15 @@ class Gateway:
         self.sink.start()
         self.pipeline.start()
         self.mqtt.start()
-        self.ticker.start()
+        if self.ticker is not None:
+            self.ticker.start()
         self.started = True
 
     def stop(self) -> None:
         if not self.started:
             return
-        self.ticker.stop()
+        if self.ticker is not None:
+            self.ticker.stop()
         self.mqtt.stop()
         self.pipeline.stop()
         self.sink.close()
@@ -99,7 +102,12 @@ class Gateway:
                 "behind_s": round(_behind_s(self.pipeline, self.clock, self.settings.clock_speed), 3),
             },
         }
-        clock = {"now": self.clock.now().isoformat(), "speed": getattr(self.clock, "speed", 1.0)}
+        clock: dict[str, Any] = {
+            "now": self.clock.now().isoformat(),
+            "speed": getattr(self.clock, "speed", 1.0),
+        }
+        if isinstance(self.clock, DrivenClock):
+            clock |= {"topic": self.settings.clock_topic, "settled": self.clock.settled.isoformat()}
         return {
             "ok": all(c["ok"] for c in checks.values()),
             "instance": self.settings.instance,
@@ -138,7 +146,10 @@ def build_sink(
 
 
 def settings_clock(settings: Settings) -> Clock:
-    """The system clock; or, for testers (``ESTATE_CLOCK_SPEED``/``_START``), simulated time."""
+    """The system clock; or, for testers (``ESTATE_CLOCK_SPEED``/``_START``), simulated time,
+    which follows a simulator's clock messages when ``ESTATE_CLOCK_TOPIC`` is set."""
+    if settings.clock_topic:
+        return DrivenClock(settings.clock_start or datetime.now(UTC), settings.clock_speed)
     if settings.clock_speed == 1.0 and settings.clock_start is None:
         return SystemClock()
     return ScaledClock(settings.clock_start or datetime.now(UTC), settings.clock_speed)
@@ -158,10 +169,11 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
     registry = DeviceRegistry(inventory)
     dead_letters = DeadLetterStore(engine, owned)
     sink = build_sink(settings, engine, dead_letters, clock)
+    topics = [DEVICE_TOPIC_FILTER] if owned is None else [f"estate/{e}/+/+/+" for e in sorted(owned)]
     mqtt = MqttClient(
         settings.mqtt_url,
         settings.instance,
-        [DEVICE_TOPIC_FILTER] if owned is None else [f"estate/{e}/+/+/+" for e in sorted(owned)],
+        [*topics, settings.clock_topic] if settings.clock_topic else topics,
         queue_size=settings.queue_size,
         on_overflow=metrics.queue_overflow.inc,
         # The system clock's nanoseconds directly: this runs for every message.
@@ -187,6 +199,8 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
         [MqttOrderPublisher(mqtt), StreamOrders(events)],
         DispatchPolicy(reopen_within=timedelta(hours=settings.reopen_within_h)),
     )
+    driven = clock if isinstance(clock, DrivenClock) and settings.clock_topic else None
+    follower = ClockFollower(settings.clock_topic, driven, alarms.tick) if driven else None
     limits = Limits(settings.max_payload_bytes, settings.max_future_s, settings.max_past_s)
     pipeline = Pipeline(
         mqtt,
@@ -197,6 +211,7 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
         limits=limits,
         batch_size=settings.batch_size,
         consumers=[alarms],
+        follower=follower,
     )
     spool = getattr(sink, "spool", None)
     metrics.bind_gauges(
@@ -219,14 +234,14 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
         pipeline,
         alarms,
         dispatcher,
-        # In simulated time the tick keeps about a simulated second (at most 20 a wall second).
-        Ticker(
-            alarms,
-            interval_s=max(0.05, 1.0 / settings.clock_speed),
-            behind=lambda: _behind_s(pipeline, clock, settings.clock_speed),
-        ),
+        None if follower else _ticker(alarms, pipeline, clock, settings.clock_speed),
         events,
     )
+
+
+def _ticker(alarms: AlarmEngine, pipeline: Pipeline, clock: Clock, speed: float) -> Ticker:
+    # In simulated time the tick keeps about a simulated second (at most 20 a wall second).
+    return Ticker(alarms, interval_s=max(0.05, 1.0 / speed), behind=lambda: _behind_s(pipeline, clock, speed))
 
 
 def _behind_s(pipeline: Pipeline, clock: Clock, speed: float) -> float:

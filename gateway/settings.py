@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     clock_start: datetime | None = Field(
         None, description="For testers: the simulated time at start-up (ISO 8601 with offset; default now)."
     )
+    clock_topic: str = Field(
+        "",
+        description="For testers: the gateway's clock follows a simulator's clock messages on this MQTT "
+        "topic (lock-step time, README: Simulators); it starts at clock_start and clock_speed is only "
+        "the pace asked of the simulator. Empty: the clock runs by itself.",
+    )
     estates: str = Field(
         "",
         description="Scale-out: the estates this instance owns, comma-separated (empty: all).",
@@ -70,6 +76,13 @@ class Settings(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme not in {"mqtt", "tcp"} or not parts.hostname:
             raise ValueError("expected mqtt://[user[:password]@]host:port")
+        return value
+
+    @field_validator("clock_topic")
+    @classmethod
+    def _topic(cls, value: str) -> str:
+        if value and (any(c in value for c in "+#\0") or value.startswith("estate/")):
+            raise ValueError("a plain topic outside estate/…, without wildcards, e.g. estate-sim/clock")
         return value
 
     @field_validator("clock_start")

@@ -12,12 +12,13 @@ import os
 import sys
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from devices.loader import InventoryError, load_inventory
 from simulators.live import Broker, MqttSink, Progress, drive
-from simulators.scenario_io import GatewayApi, RunError
+from simulators.scenario_io import GatewayApi, GatewayClock, RunError
 from simulators.world import World
 
 
@@ -38,8 +39,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.duration is not None and args.duration < 0:
             raise ValueError("--duration must not be negative")
         sink = MqttSink(broker, client_id=f"estate-sim-{args.seed}-{os.getpid()}")
+        clock_topic = None
         if args.gateway is not None:  # read after connecting, so the connection takes none of its time
-            start, speed = _gateway_clock(args.gateway, args.speed)
+            clock = _gateway_clock(args.gateway, args.speed)
+            start, speed, clock_topic = clock.now, clock.speed, clock.topic
     except (ValueError, OSError, RunError) as exc:
         print(f"estate-sim run: {exc}", file=sys.stderr)
         return 2
@@ -48,7 +51,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(
         f"simulating {devices} devices from {start.isoformat()} at ×{speed:g} against {args.broker}"
         + (
-            f"; on the clock of the gateway {args.gateway}"
+            f"; driving the clock of the gateway {args.gateway} (lock-step on {clock_topic})"
+            if clock_topic
+            else f"; on the clock of the gateway {args.gateway}"
             if args.gateway
             else f"; the gateway's clock: ESTATE_CLOCK_SPEED={speed:g} ESTATE_CLOCK_START={start.isoformat()}"
         )
@@ -58,7 +63,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     sent = 0
     try:
-        sent = drive(world, sink, speed=speed, stop=stop, duration_s=args.duration, progress=_progress)
+        sent = drive(
+            world,
+            sink,
+            speed=speed,
+            stop=stop,
+            duration_s=args.duration,
+            progress=_progress,
+            clock_topic=clock_topic,
+        )
     except KeyboardInterrupt:
         stop.set()
         sent = sink.sent
@@ -80,20 +93,23 @@ def _start(text: str | None) -> datetime:
     return when.astimezone(UTC)
 
 
-def _gateway_clock(url: str, speed: float | None) -> tuple[datetime, float]:
-    """The running gateway's simulated now (carried forward to this instant) and speed, from its
-    ``/health`` (no token needed); a ``--speed`` that differs from the gateway's is refused."""
+def _gateway_clock(url: str, speed: float | None) -> GatewayClock:
+    """The running gateway's clock from its ``/health`` (no token needed), ``now`` carried forward
+    to this instant unless the gateway is driven (then it waits for our clock messages); a
+    ``--speed`` that differs from the gateway's is refused."""
     api = GatewayApi(url, token=None)
     try:
-        now, gateway_speed, at = api.clock()
+        clock = api.clock()
     finally:
         api.close()
-    if speed is not None and speed != gateway_speed:
+    if speed is not None and speed != clock.speed:
         raise ValueError(
-            f"--speed {speed:g} but the gateway {url} runs at ×{gateway_speed:g}: leave out --speed"
+            f"--speed {speed:g} but the gateway {url} runs at ×{clock.speed:g}: leave out --speed"
         )
-    ahead = timedelta(seconds=(time.monotonic() - at) * gateway_speed)
-    return (now + ahead).astimezone(UTC), gateway_speed
+    if clock.topic is not None:
+        return clock
+    ahead = timedelta(seconds=(time.monotonic() - clock.at) * clock.speed)
+    return replace(clock, now=(clock.now + ahead).astimezone(UTC))
 
 
 def _progress(progress: Progress) -> None:

@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from simulators.lockstep import Ticks
 from simulators.world import Message, World
 
 
@@ -100,16 +101,19 @@ def drive(
     window_s: float = 0.2,
     wall: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], bool] | None = None,
+    clock_topic: str | None = None,
 ) -> int:
     """Publish the world's messages on time until ``stop``, or ``duration_s`` simulated seconds.
-    Returns how many were published. ``wall`` and ``sleep`` (which returns True when stopped)
-    are the wall clock's, replaceable in tests."""
+    Returns how many device messages were published. ``wall`` and ``sleep`` (which returns True
+    when stopped) are the wall clock's, replaceable in tests. ``clock_topic``: a driven gateway's
+    (lock-step time), which gets a clock message every simulated second in the stream."""
     wait = sleep or stop.wait
     if speed <= 0:
         raise ValueError("speed must be positive")
     start, origin = world.now, wall()
     end = start + timedelta(seconds=duration_s) if duration_s is not None else None
     sent, next_report = 0, origin + every_s
+    ticks = Ticks(clock_topic, start) if clock_topic else None
 
     def wall_of(when: datetime) -> float:
         return origin + (when - start).total_seconds() / speed
@@ -124,11 +128,13 @@ def drive(
         horizon = start + timedelta(seconds=(wall() - origin + window_s) * speed)
         if end is not None:
             horizon = min(horizon, end)
-        for message in world.advance(horizon):
+        messages = world.advance(horizon)
+        for message in ticks.merge(messages, horizon) if ticks else messages:
             if wait(max(0.0, wall_of(message.at) - wall())):
                 return sent
             sink.publish(message)
-            sent += 1
+            if ticks is None or not ticks.is_tick(message):
+                sent += 1
             report(message.at)
         if end is not None and world.now >= end:
             break

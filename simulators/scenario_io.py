@@ -57,15 +57,40 @@ class GatewayApi:
                 raise RunError(f"gateway {self.url} not ready within {timeout_s:g} s: {why}")
             time.sleep(0.05)
 
-    def clock(self) -> tuple[datetime, float, float]:
-        """The gateway's (now, speed) and the local monotonic instant it corresponds to."""
+    def clock(self) -> GatewayClock:
+        """The gateway's clock as ``/health`` shows it, and the local monotonic instant of that."""
         before = time.monotonic()
         health = self.get("/health")
         after = time.monotonic()
         clock = health.get("clock") or {}
         if "now" not in clock:
             raise RunError(f"gateway {self.url} does not show its clock in /health (too old a gateway?)")
-        return datetime.fromisoformat(clock["now"]), float(clock.get("speed", 1.0)), (before + after) / 2
+        settled = clock.get("settled")
+        return GatewayClock(
+            datetime.fromisoformat(clock["now"]),
+            float(clock.get("speed", 1.0)),
+            (before + after) / 2,
+            clock.get("topic") or None,
+            datetime.fromisoformat(settled) if settled else None,
+        )
+
+    def wait_settled(self, when: datetime, timeout_s: float) -> float:
+        """Wait until a driven gateway has processed, ticked and stored everything up to ``when``
+        (``/health`` → ``clock.settled``); the wall seconds that took. Raises RunError after
+        ``timeout_s``."""
+        began = time.monotonic()
+        while True:
+            settled = self.clock().settled
+            if settled is None:
+                raise RunError(f"gateway {self.url} no longer follows a clock topic")
+            if settled >= when:
+                return time.monotonic() - began
+            if time.monotonic() - began > timeout_s:
+                raise RunError(
+                    f"gateway {self.url} did not follow the clock to {when.isoformat()} within "
+                    f"{timeout_s:g} s (it is at {settled.isoformat()})"
+                )
+            time.sleep(0.005)
 
     def close(self) -> None:
         self._http.close()
@@ -126,6 +151,19 @@ class Broker:
             time.sleep(0.02)
         self._client.disconnect()
         self._client.loop_stop()
+
+
+@dataclass(frozen=True)
+class GatewayClock:
+    """What ``/health`` says of the gateway's clock. ``topic``: the clock topic of a gateway in
+    lock-step time (ESTATE_CLOCK_TOPIC), which the runner then drives; ``settled``: how far it has
+    processed everything."""
+
+    now: datetime
+    speed: float
+    at: float  # local monotonic instant of ``now``
+    topic: str | None = None
+    settled: datetime | None = None
 
 
 @dataclass

@@ -21,7 +21,8 @@ from typing import Any, Protocol, TextIO
 from devices.inventory import Inventory
 from simulators.scenario import LoadedScenario, Step, format_duration
 from simulators.scenario_checks import Snapshot, Verdict, build_checks, never_shown, render
-from simulators.scenario_io import Broker, GatewayApi, RunError, SimTime
+from simulators.scenario_io import Broker, GatewayApi, GatewayClock, RunError, SimTime
+from simulators.scenario_lockstep import LockStep
 
 #: Exit codes of ``estate-sim scenario``.
 PASSED, FAILED, UNUSABLE = 0, 1, 2
@@ -119,7 +120,11 @@ class Runner:
         final = self.snapshot(clock)
         for check in self.checks:
             check.finish(final)
-        return self._report(final.offset, devices.late)
+        return self._report(
+            final.offset,
+            f"timing: messages left at most {devices.late.total_seconds():.1f} s late, the gateway's rules "
+            f"were at most {self.gateway_behind_s * self.scenario.speed:.1f} s behind them (simulated)",
+        )
 
     def _min_run(self) -> timedelta:
         """The run lasts until the last step, the scenario's duration and every no_alerts period."""
@@ -165,6 +170,10 @@ class Runner:
         start, offset = clock.start, clock.now() - clock.start
         behind = self.api.get("/health").get("queue", {}).get("behind_s", 0.0)
         self.gateway_behind_s = max(self.gateway_behind_s, float(behind))
+        return self.snapshot_at(start, offset)
+
+    def snapshot_at(self, start: datetime, offset: timedelta) -> Snapshot:
+        """What the API shows, taken as its state at ``start + offset``."""
         alerts = self.api.get("/api/alerts", limit=5000)
         orders = self.api.get("/api/workorders", limit=5000) if self.wants_orders else []
         counts = self.api.get("/api/deadletters", limit=1)["counts"] if self.wants_deadletters else {}
@@ -203,12 +212,9 @@ class Runner:
                 day += timedelta(days=1)
         return rounds
 
-    def _report(self, offset: timedelta, late: timedelta) -> int:
+    def _report(self, offset: timedelta, timing: str) -> int:
         self._say(f"ended at +{format_duration(offset)}; {self.broker.sent} messages sent")
-        self._say(
-            f"timing: messages left at most {late.total_seconds():.1f} s late, the gateway's rules were "
-            f"at most {self.gateway_behind_s * self.scenario.speed:.1f} s behind them (simulated)"
-        )
+        self._say(timing)
         print(file=self.out)
         for check in self.checks:
             for line in render(check):
@@ -274,8 +280,8 @@ class Devices(threading.Thread):
             raise self._failure
 
 
-def check_clock(loaded: LoadedScenario, now: datetime, speed: float) -> None:
-    scenario = loaded.scenario
+def check_clock(loaded: LoadedScenario, clock: GatewayClock) -> None:
+    scenario, now, speed = loaded.scenario, clock.now, clock.speed
     if abs(speed - scenario.speed) > 1e-9 * scenario.speed:
         raise RunError(
             f"the scenario runs at speed {scenario.speed:g} but the gateway's clock at {speed:g}: "
@@ -319,15 +325,17 @@ def run_scenario(
     try:
         if wait_s > 0:
             api.wait_ready(wait_s)
-        now, speed, at = api.clock()
-        check_clock(loaded, now, speed)
+        check_clock(loaded, api.clock())
         check_estates(loaded, api)
         broker = Broker(broker_url)
         runner = Runner(loaded, api, broker, seed, out)
         runner.prepare()
-        now, speed, at = api.clock()  # again: the devices start on it at once, none of them late
-        check_clock(loaded, now, speed)
-        return runner.run(SimTime(now, speed, at))
+        clock = api.clock()  # again: the devices start on it at once, none of them late
+        check_clock(loaded, clock)
+        if clock.topic is not None:  # lock-step: the runner drives the gateway's clock
+            world = make_world(loaded.inventory, runner.seed, clock.now)
+            return LockStep(runner, clock, clock.topic, world).run()
+        return runner.run(SimTime(clock.now, clock.speed, clock.at))
     except RunError as exc:
         print(f"estate-sim scenario: {exc}", file=errors, flush=True)
         return UNUSABLE

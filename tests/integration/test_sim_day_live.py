@@ -2,11 +2,13 @@
 day, against a running ``estate-gateway run`` on real mosquitto, gives every planned patrol round
 completed, lamps switched on at dusk and off at dawn once each, and no alarm at all.
 
-Both processes run on simulated time: the gateway with ``ESTATE_CLOCK_SPEED=60`` from 05:30 local
-time on a Monday, the simulator with ``--gateway`` (it starts at the gateway's now and follows its
-speed). 25 simulated hours (05:30 → 06:30 the next day, so the night's last round ends inside the
-run) take 25 minutes of wall time. The alert list is read every 30 wall seconds, so a false alarm
-fails the test when it happens, not at the end.
+Both processes run on simulated time, in lock-step: the gateway with ``ESTATE_CLOCK_SPEED=60`` from
+05:30 local time on a Monday and ``ESTATE_CLOCK_TOPIC``, the simulator with ``--gateway`` (it starts
+at the gateway's now, keeps its speed and drives its clock with a clock message every simulated
+second, so a pause of either process on this 2-core VM cannot raise a false alarm). 25 simulated
+hours (05:30 → 06:30 the next day, so the night's last round ends inside the run) take 25
+minutes of wall time. The alert list is read every 30 wall seconds, so a false alarm fails the test
+when it happens, not at the end.
 
 The same day without pacing, through an in-process engine, is ``tests/simulators/test_world_day.py``.
 """
@@ -28,7 +30,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from devices.base import Kind
 from devices.loader import load_inventory
 from tests.support.gateway import REPO, GatewayProcess
-from tests.support.servers import MosquittoServer
+from tests.support.servers import MosquittoServer, wait_until
 
 SUNRISE = REPO / "devices" / "samples" / "sunrise.yaml"
 DAY = datetime(2026, 1, 5).date()  # a Monday
@@ -79,6 +81,7 @@ def test_a_simulated_day_against_a_live_gateway(tmp_path: Path, mosquitto: Mosqu
             "ESTATE_INVENTORY": str(SUNRISE),
             "ESTATE_CLOCK_SPEED": str(SPEED),
             "ESTATE_CLOCK_START": at(0, 5, 30).isoformat(),
+            "ESTATE_CLOCK_TOPIC": "estate-sim/clock/day",
         },
     )
     lamps = LampLog(mosquitto)
@@ -106,9 +109,12 @@ def test_a_simulated_day_against_a_live_gateway(tmp_path: Path, mosquitto: Mosqu
                     sim.kill()
         output = sim_log.read_text()
         assert code == 0, output[-3000:]
-        assert f"on the clock of the gateway {gateway.url}" in output
-        health = gateway.api("/health")
-        assert datetime.fromisoformat(health["clock"]["now"]) >= at(1, 6, 30)
+        assert f"driving the clock of the gateway {gateway.url}" in output
+        wait_until(
+            lambda: datetime.fromisoformat(gateway.api("/health")["clock"]["settled"]) >= at(1, 6, 30),
+            timeout=120,
+            message="the gateway did not reach the end of the simulated day",
+        )
         alerts = gateway.api("/api/alerts", limit=50)
         assert not alerts, [(a["device"], a["rule"], a["raised_at"]) for a in alerts]
         (record,) = gateway.api("/api/patrols", estate=estate.id, date=DAY.isoformat())

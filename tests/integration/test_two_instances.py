@@ -75,6 +75,8 @@ def instance(
             "ESTATE_CLOCK_SPEED": str(speed),
             "ESTATE_CLOCK_START": start_at,
             "ESTATE_TOKENS_FILE": str(tokens),
+            # Lock-step: each runner drives its own instance's clock (gateway/driven.py).
+            "ESTATE_CLOCK_TOPIC": f"estate-sim/clock/{workdir.name}/{name}",
         },
     )
 

@@ -27,9 +27,12 @@ DEFAULT_START = "2026-03-02T10:00:00+08:00"
 RUNNER_WAIT_S = 60.0
 
 
-def gateway_process(loaded: LoadedScenario, workdir: Path, broker: MosquittoServer) -> GatewayProcess:
+def gateway_process(
+    loaded: LoadedScenario, workdir: Path, broker: MosquittoServer, *, lockstep: bool = True
+) -> GatewayProcess:
     """``estate-gateway run`` as the scenario needs it: its inventory, speed and start, fresh data
-    (not started yet)."""
+    (not started yet); in lock-step time (the runner drives its clock, ESTATE_CLOCK_TOPIC) unless
+    ``lockstep`` is False (its clock runs by itself at the scenario's speed)."""
     tokens = workdir / "tokens.yaml"
     workdir.mkdir(parents=True, exist_ok=True)
     tokens.write_text(
@@ -45,12 +48,15 @@ def gateway_process(loaded: LoadedScenario, workdir: Path, broker: MosquittoServ
             "ESTATE_CLOCK_SPEED": str(scenario.speed),
             "ESTATE_CLOCK_START": start,
             "ESTATE_TOKENS_FILE": str(tokens),
+            **({"ESTATE_CLOCK_TOPIC": f"estate-sim/clock/{workdir.parent.name}"} if lockstep else {}),
         },
     )
 
 
-def start_gateway(loaded: LoadedScenario, workdir: Path, broker: MosquittoServer) -> GatewayProcess:
-    proc = gateway_process(loaded, workdir, broker)
+def start_gateway(
+    loaded: LoadedScenario, workdir: Path, broker: MosquittoServer, *, lockstep: bool = True
+) -> GatewayProcess:
+    proc = gateway_process(loaded, workdir, broker, lockstep=lockstep)
     proc.start()
     return proc
 

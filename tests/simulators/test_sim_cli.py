@@ -18,6 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from devices.loader import load_inventory
 from simulators.live import Broker, Progress, drive
+from simulators.lockstep import Ticks
 from simulators.world import Message, World
 from tests.support.gateway import REPO, SPEC_EXAMPLE, GatewayProcess
 from tests.support.servers import MosquittoServer, wait_until
@@ -182,3 +183,76 @@ def stored(gateway: GatewayProcess) -> int:
     return sum(
         int(float(v)) for v in re.findall(r'estate_messages_total\{[^}]*outcome="stored"\} (\S+)', text)
     )
+
+
+def test_ticks_follow_every_message_of_their_second_and_precede_later_ones() -> None:
+    ticks = Ticks("estate-sim/clock", START)
+
+    def at(seconds: float) -> Message:
+        return Message(START + timedelta(seconds=seconds), "estate/sunrise/lift/L1/heartbeat", b"{}")
+
+    merged = ticks.merge([at(0.5), at(1), at(2.5)], until=START + timedelta(seconds=3))
+    shown = [f"{'tick' if ticks.is_tick(m) else 'msg'}@{(m.at - START).total_seconds():g}" for m in merged]
+    assert shown == ["msg@0.5", "msg@1", "tick@1", "tick@2", "msg@2.5", "tick@3"]
+    assert merged[2].payload == b'{"now": "2026-03-02T02:00:01+00:00"}'
+    assert ticks.merge([], until=START + timedelta(seconds=3)) == []  # nothing twice
+    assert ticks.sent == 3
+
+
+def test_driving_a_gateways_clock_sends_a_tick_every_simulated_second() -> None:
+    clock = [0.0]
+
+    def sleep(seconds: float) -> bool:
+        clock[0] += seconds
+        return False
+
+    world = World(load_inventory(SPEC_EXAMPLE), start=START)
+    sink = Recorded(clock)
+    sent = drive(
+        world, sink, speed=60, stop=threading.Event(), duration_s=300, wall=lambda: clock[0], sleep=sleep,
+        clock_topic="estate-sim/clock",
+    )  # fmt: skip
+    ticks = [m.at for _, m in sink.published if m.topic == "estate-sim/clock"]
+    assert ticks == [START + timedelta(seconds=s) for s in range(1, 301)]
+    assert sent == len(sink.published) - 300 > 0  # device messages only
+    latest_tick = START
+    for _, message in sink.published:  # no device message after a tick of a later second
+        if message.topic == "estate-sim/clock":
+            latest_tick = message.at
+        else:
+            assert message.at > latest_tick
+
+
+def test_run_drives_a_lockstep_gateways_clock(tmp_path: Path, mosquitto: MosquittoServer) -> None:
+    gateway = GatewayProcess(
+        tmp_path / "gw",
+        {
+            "ESTATE_MQTT_URL": mosquitto.url,
+            "ESTATE_CLOCK_SPEED": "600",
+            "ESTATE_CLOCK_START": START.isoformat(),
+            "ESTATE_CLOCK_TOPIC": "estate-sim/clock/cli",
+        },
+    )
+    gateway.start()
+    try:
+        args = ["--broker", mosquitto.url, "--inventory", str(SPEC_EXAMPLE), "--gateway", gateway.url]
+        standing = gateway.api("/health")["clock"]
+        followed = run_sim(*args, "--duration", "600")
+        assert followed.returncode == 0, followed.stderr
+        end = START + timedelta(seconds=600)
+        wait_until(
+            lambda: datetime.fromisoformat(gateway.api("/health")["clock"]["settled"]) >= end, timeout=30
+        )
+        sent = int(re.search(r"([\d,]+) messages sent", followed.stdout)[1].replace(",", ""))  # type: ignore[index]
+        wait_until(lambda: stored(gateway) >= sent, timeout=20)
+        final = gateway.api("/health")["clock"]
+        dead = gateway.api("/api/deadletters")["items"]
+        alerts = gateway.api("/api/alerts")
+    finally:
+        gateway.kill()
+    # The gateway's clock stood still until the simulator drove it, and went exactly as far.
+    assert standing["now"] == standing["settled"] == START.isoformat()
+    assert final["now"] == final["settled"] == end.isoformat()
+    assert f"devices from {START.isoformat()} at ×600" in followed.stdout
+    assert "driving the clock of the gateway" in followed.stdout
+    assert sent > 0 and dead == [] and alerts == []
