@@ -191,8 +191,9 @@ class AlarmEngine(OfflineWatch, EstateChecks, PatrolWatch, FeedWatch):
             self._run_timers(now, held)
             self._maintenance(now)
             if self._compliance_next is not None and now >= self._compliance_next:
-                self._compliance(now)
+                self._compliance_run = self._compliance_pass()
                 self._compliance_next = now + self._compliance_every
+            self._compliance_step(now)
             for estate_id, tracker in self.patrols.items():
                 if estate_id in held:
                     continue

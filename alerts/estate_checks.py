@@ -4,10 +4,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 
 from alerts.engine_core import MONITORED_SINCE, EngineCore
 from alerts.model import alert_key
+from alerts.rules import ComplianceRule
 from devices.base import Reading
 from devices.clock import from_ns, to_ns
 from devices.inventory import DeviceConfig
@@ -71,23 +73,33 @@ class EstateChecks(EngineCore):
         else:
             self.book.clear(alert_key(estate, circuit, rule.id))
 
-    def _compliance(self, now: datetime) -> None:
+    def _compliance_step(self, now: datetime) -> None:
+        """Take the next ``compliance_slice`` devices of the pass under way, judged at ``now``."""
+        run = self._compliance_run
+        if run is None:
+            return
+        self._compliance_now = now
+        for done, _ in enumerate(run, start=1):
+            if done >= self.compliance_slice:
+                return
+        self._compliance_run = None
+
+    def _compliance_pass(self) -> Iterator[None]:
+        """Every device's maintenance, cleaning and other schedule rules, a device a step."""
         for estate in self.inventory.estates:
             for config in estate.devices:
                 for rule in self.rules[estate.id].compliance.get(config.kind.value, ()):
-                    known = self._events.get((estate.id, config.id), {})
-                    last_ns = known.get(rule.event, known.get(MONITORED_SINCE))
-                    last = from_ns(last_ns) if last_ns is not None else None
-                    key = alert_key(estate.id, config.id, rule.id)
-                    if last is None:
-                        continue  # not an inventory device of a watched kind (baseline set at start)
-                    age = (now - last).total_seconds() / 86_400
-                    if age > rule.max_age_days:
-                        self._raise(
-                            estate.id,
-                            config,
-                            rule,
-                            days=f"{age:.0f}",
-                        )
-                    else:
-                        self.book.clear(key)
+                    self._comply(estate.id, config, rule)
+                yield None
+
+    def _comply(self, estate: str, config: DeviceConfig, rule: ComplianceRule) -> None:
+        now = self._compliance_now
+        known = self._events.get((estate, config.id), {})
+        last_ns = known.get(rule.event, known.get(MONITORED_SINCE))
+        if last_ns is None or now is None:
+            return  # not an inventory device of a watched kind (baseline set at start)
+        age = (now - from_ns(last_ns)).total_seconds() / 86_400
+        if age > rule.max_age_days:
+            self._raise(estate, config, rule, days=f"{age:.0f}")
+        else:
+            self.book.clear(alert_key(estate, config.id, rule.id))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -145,15 +144,17 @@ def test_two_instances_pass_the_scenario_together(
         "SELECT alert FROM work_orders WHERE alert IS NOT NULL GROUP BY alert HAVING count(*) > 1",
     )
     assert orders_twice == []
-    # Each instance did its own estate's job, the same one: the alerts of the rules the scenario
-    # expects. (Not every alert: which device deadlines fall under a lost feed, or whether a
-    # simulator held back 3 wall seconds loses a feed at all, is timing, not the job.)
+    # Each instance did its own estate's job, the same one: the rules the scenario expects raised
+    # at the same severities. Not by device nor by count: the world draws each device's behaviour
+    # from (seed, estate, device), so in the twin a failed switch takes down other cameras of its
+    # ten, whose heartbeats fall silent at other moments, and its run may end with one camera
+    # alarm more or fewer under the group alarm. (No alert twice is checked above.)
     alerts = rows(pg_url, "SELECT estate, device, rule, severity FROM alerts")
     assert {a.estate for a in alerts} <= {estate, twin}
     expect = scenario.expect
     named = {e.rule for e in expect.alerts} | {o.rule for o in expect.workorders if o.rule}
 
-    def job(of: str) -> Counter[tuple[str | None, str, str]]:
-        return Counter((a.device, a.rule, a.severity) for a in alerts if a.estate == of and a.rule in named)
+    def job(of: str) -> set[tuple[str, str]]:
+        return {(a.rule, a.severity) for a in alerts if a.estate == of and a.rule in named}
 
     assert job(estate) == job(twin)
