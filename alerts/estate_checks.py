@@ -73,6 +73,11 @@ class EstateChecks(EngineCore):
         else:
             self.book.clear(alert_key(estate, circuit, rule.id))
 
+    @property
+    def compliance_pending(self) -> bool:
+        """A compliance pass is under way (its next slice comes with the next tick)."""
+        return self._compliance_run is not None
+
     def _compliance_step(self, now: datetime) -> None:
         """Take the next ``compliance_slice`` devices of the pass under way, judged at ``now``."""
         run = self._compliance_run

@@ -73,9 +73,11 @@ def one(devices: int) -> dict[str, float]:
     del items
     gc.collect()
     fed = rss_bytes()
-    tick = time.perf_counter()
-    gateway.alarms.tick()  # the first one also runs the daily compliance pass over every device
-    tick_s = time.perf_counter() - tick
+    pass_ticks: list[float] = []  # the first ticks also run the hourly compliance pass, a slice each
+    while not pass_ticks or gateway.alarms.compliance_pending:
+        tick = time.perf_counter()
+        gateway.alarms.tick()
+        pass_ticks.append(time.perf_counter() - tick)
     tick = time.perf_counter()
     gateway.alarms.tick()  # a second's tick as every other second has it
     next_tick_s = time.perf_counter() - tick
@@ -87,7 +89,8 @@ def one(devices: int) -> dict[str, float]:
         "fed_b": (fed - built) / n,
         "gateway_b": (fed - loaded) / n,
         "feed_us": 1e6 * fed_s / n,
-        "tick_ms": 1e3 * tick_s,
+        "tick_ms": 1e3 * max(pass_ticks),
+        "pass_ticks": len(pass_ticks),
         "next_tick_ms": 1e3 * next_tick_s,
     }
 
@@ -102,11 +105,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"machine {machine()}")
     print(
-        "bytes of resident memory per device; feed: µs per first message of a device; tick: one engine tick"
+        "bytes of resident memory per device; feed: µs per first message of a device; pass: the ticks "
+        "of the compliance pass and the longest of them; tick: an ordinary engine tick"
     )
     print(
         f"{'devices':>8} {'inventory':>10} {'gateway':>8} {'(built':>8} {'+ fed)':>8}"
-        f" {'feed µs':>8} {'1st tick ms':>11} {'tick ms':>8}"
+        f" {'feed µs':>8} {'pass ticks':>10} {'max ms':>8} {'tick ms':>8}"
     )
     for devices in args.devices:
         out = subprocess.run(
@@ -116,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(
             f"{r['devices']:>8,} {r['inventory_b']:>10,.0f} {r['gateway_b']:>8,.0f} {r['built_b']:>8,.0f}"
-            f" {r['fed_b']:>8,.0f} {r['feed_us']:>8.1f} {r['tick_ms']:>11.1f} {r['next_tick_ms']:>8.1f}",
+            f" {r['fed_b']:>8,.0f} {r['feed_us']:>8.1f} {r['pass_ticks']:>10} {r['tick_ms']:>8.1f}"
+            f" {r['next_tick_ms']:>8.1f}",
             flush=True,
         )
     return 0

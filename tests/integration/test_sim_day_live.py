@@ -66,6 +66,7 @@ class LampLog:
 
 
 @pytest.mark.slow
+@pytest.mark.live
 @pytest.mark.timeout(HOURS * 3600 / SPEED + 600)
 def test_a_simulated_day_against_a_live_gateway(tmp_path: Path, mosquitto: MosquittoServer) -> None:
     estate = load_inventory(SUNRISE).estates[0]
