@@ -196,7 +196,7 @@ _METRIC = re.compile(r"^(estate_[a-z_]+?)(?:_total)?(\{[^}]*\})? ([0-9.e+-]+)$",
 
 
 def scrape(url: str) -> dict[str, float]:
-    text = httpx.get(f"{url}/metrics", timeout=5).text
+    text = httpx.get(f"{url}/metrics", timeout=60).text
     totals: dict[str, float] = collections.defaultdict(float)
     for name, labels, value in _METRIC.findall(text):
         rejected = name == "estate_messages" and 'outcome="stored"' not in labels
@@ -212,26 +212,41 @@ class GatewayDrain:
     rejected: float
     points: float
     alerts: int
+    api_max_s: float  # the longest a /metrics poll waited during the drain
+    api_median_s: float
 
 
 def gateway_drain(gateways: list[GatewayProcess], expected: int, profile: Path | None) -> GatewayDrain:
-    """Start the gateways (each owning its estates) and time them draining the backlog together."""
+    """Start the gateways (each owning its estates) and time them draining the backlog together.
+
+    The processes are launched and their ``/metrics`` polled at once: waiting for ``/health``
+    first would start the clock late. How long each poll took is kept, which is how long the API
+    (the control room's) kept an operator waiting during the drain."""
     spy = None
     start = time.monotonic()
     for gateway in gateways:
-        gateway.start(timeout=60)
+        gateway.launch()
     first_proc = gateways[0].proc
     if profile is not None and shutil.which("py-spy") and first_proc is not None:
         cmd = ["py-spy", "record", "--pid", str(first_proc.pid), "--format", "raw", "--rate", "200"]
         spy = subprocess.Popen([*cmd, "--output", str(profile / "gateway.txt"), "--threads"])
     first = last = None
     figures: dict[str, float] = {}
+    waits: list[float] = []
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline:
         figures = collections.defaultdict(float)
-        for gateway in gateways:
-            for name, value in scrape(gateway.url).items():
-                figures[name] += value
+        try:
+            for gateway in gateways:
+                asked = time.monotonic()
+                for name, value in scrape(gateway.url).items():
+                    figures[name] += value
+                waits.append(time.monotonic() - asked)
+        except httpx.HTTPError:
+            if any(g.proc is not None and g.proc.poll() is not None for g in gateways):
+                raise RuntimeError("a gateway exited:\n" + gateways[0].log_text()[-3000:]) from None
+            time.sleep(0.05)  # not listening yet
+            continue
         now = time.monotonic()
         if first is None and figures["estate_messages"] + figures["estate_messages_rejected"] > 0:
             first = now
@@ -253,6 +268,8 @@ def gateway_drain(gateways: list[GatewayProcess], expected: int, profile: Path |
         figures["estate_messages_rejected"],
         figures["estate_points_written"],
         len(alerts),
+        max(waits),
+        sorted(waits)[len(waits) // 2],
     )
 
 
@@ -348,6 +365,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "stored": drained.stored,
             "rejected": drained.rejected,
             "alerts": drained.alerts,
+            "api_max_s": drained.api_max_s,
+            "api_median_s": drained.api_median_s,
             "influx_points": points,
             "shim_points": shim.points_forwarded,
             "env": args.env,
@@ -399,6 +418,10 @@ def main(argv: list[str] | None = None) -> int:
         f"stored    {result['stored']:,.0f} · rejected {result['rejected']:,.0f}"
         f" · alerts {result['alerts']:,}"
         f" · InfluxDB points {points:,} {'(all)' if stored_ok else '(MISSING SOME)'}"
+    )
+    print(
+        f"API       answered /metrics in {result['api_median_s'] * 1000:,.0f} ms (median),"
+        f" {result['api_max_s'] * 1000:,.0f} ms at worst, during the drain"
     )
     for frame, share in result.get("profile", []):
         print(f"  {share:5.1f} %  {frame}")

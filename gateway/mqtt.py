@@ -145,7 +145,7 @@ class MqttClient(QueueSource):
         self._client.on_message = self._on_message
 
     # paho callbacks: convert and enqueue, never raise.
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
             log.warning("MQTT connection refused: %s", reason)
             return
@@ -153,7 +153,10 @@ class MqttClient(QueueSource):
         client.publish(self.status_topic, b"online", qos=1, retain=True)
         if self._subscriptions:
             client.subscribe([(topic, 1) for topic in self._subscriptions])
-        else:
+        if not self._subscriptions or flags.session_present:
+            # A session the broker kept holds its subscriptions already; its backlog arrives
+            # before the new SUBACK, so waiting for that would read "disconnected" for as long
+            # as a backlog takes to drain (seconds to minutes after an outage).
             self._connected.set()
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, reasons: list[Any], _p: Any) -> None:

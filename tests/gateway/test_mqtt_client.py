@@ -65,3 +65,32 @@ def test_a_message_sent_once_connected_reaches_the_gateway_however_slow_the_subs
     batch = client.get_batch(10, timeout_s=10)
     assert [item.topic for item in batch] == ["estate/sunrise/lift/L1/telemetry"]
     assert b'"floor": 3' in batch[0].payload
+
+
+def test_a_kept_session_is_connected_while_its_backlog_drains(client: MqttClient, mosquitto: MosquittoServer) -> None:
+    """After an outage the broker sends the session's backlog before the SUBACK of the new
+    SUBSCRIBE; the gateway is connected (its subscription is in the session) all the while."""
+    client.start()
+    assert client.wait_connected(10)
+    client.stop()  # the session and its subscription stay on the broker
+    publisher = Publisher(mosquitto.host, mosquitto.port)
+    try:
+        for n in range(300):  # three times the hand-off queue: paho waits until the pipeline takes
+            publisher.send(f"estate/sunrise/lift/L{n}/telemetry", {"floor": 1})
+        publisher.wait_all_acked()
+    finally:
+        publisher.close()
+    again = MqttClient(mosquitto.url, "t-subscribe", [TOPIC], queue_size=100)
+    try:
+        again.start()
+        assert again.wait_connected(10), "reported disconnected while the backlog waits to be taken"
+        assert again.depth > 0
+        taken = 0
+        while taken < 300 and (batch := again.get_batch(1000, timeout_s=10)):
+            again.ack(batch)
+            taken += len(batch)
+        assert taken == 300
+    finally:
+        while again.get_batch(1000, timeout_s=0.2):  # a paho thread waiting on a full queue can stop
+            pass
+        again.stop()

@@ -110,6 +110,14 @@ class GatewayProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> None:
+        self.launch()
+        wait_until(self._healthy_or_dead, timeout=timeout)
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"gateway exited {self.proc.returncode}:\n{self.log_text()[-3000:]}")
+
+    def launch(self) -> None:
+        """Start the process and return at once (``start`` also waits until it is healthy)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
         self.proc = subprocess.Popen(
@@ -119,9 +127,6 @@ class GatewayProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        wait_until(self._healthy_or_dead, timeout=timeout)
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"gateway exited {self.proc.returncode}:\n{self.log_text()[-3000:]}")
 
     def _healthy_or_dead(self) -> bool:
         assert self.proc is not None
