@@ -67,7 +67,9 @@ def test_a_message_sent_once_connected_reaches_the_gateway_however_slow_the_subs
     assert b'"floor": 3' in batch[0].payload
 
 
-def test_a_kept_session_is_connected_while_its_backlog_drains(client: MqttClient, mosquitto: MosquittoServer) -> None:
+def test_a_kept_session_is_connected_while_its_backlog_drains(
+    client: MqttClient, mosquitto: MosquittoServer
+) -> None:
     """After an outage the broker sends the session's backlog before the SUBACK of the new
     SUBSCRIBE; the gateway is connected (its subscription is in the session) all the while."""
     client.start()
