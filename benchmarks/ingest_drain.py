@@ -214,9 +214,41 @@ class GatewayDrain:
     alerts: int
     api_max_s: float  # the longest a /metrics poll waited during the drain
     api_median_s: float
+    cpu_s: dict[str, float]  # CPU seconds each process used during the drain
 
 
-def gateway_drain(gateways: list[GatewayProcess], expected: int, profile: Path | None) -> GatewayDrain:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def cpu_by_process(gateways: list[GatewayProcess], others: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by the gateways (their MQTT receivers apart) and ``others``."""
+    out: dict[str, float] = collections.defaultdict(float)
+    for gateway in gateways:
+        if gateway.proc is not None:
+            out["gateway"] += cpu_seconds(gateway.proc.pid)
+            for child in children(gateway.proc.pid):
+                out["receiver"] += cpu_seconds(child)
+    for name, pid in others.items():
+        out[name] = cpu_seconds(pid)
+    return out
+
+
+def gateway_drain(
+    gateways: list[GatewayProcess], expected: int, profile: Path | None, others: dict[str, int]
+) -> GatewayDrain:
     """Start the gateways (each owning its estates) and time them draining the backlog together.
 
     The processes are launched and their ``/metrics`` polled at once: waiting for ``/health``
@@ -231,6 +263,8 @@ def gateway_drain(gateways: list[GatewayProcess], expected: int, profile: Path |
         cmd = ["py-spy", "record", "--pid", str(first_proc.pid), "--format", "raw", "--rate", "200"]
         spy = subprocess.Popen([*cmd, "--output", str(profile / "gateway.txt"), "--threads"])
     first = last = None
+    cpu_first: dict[str, float] = {}
+    cpu_last: dict[str, float] = {}
     figures: dict[str, float] = {}
     waits: list[float] = []
     deadline = time.monotonic() + 900
@@ -250,8 +284,10 @@ def gateway_drain(gateways: list[GatewayProcess], expected: int, profile: Path |
         now = time.monotonic()
         if first is None and figures["estate_messages"] + figures["estate_messages_rejected"] > 0:
             first = now
+            cpu_first = cpu_by_process(gateways, others)
         if figures["estate_points_written"] >= expected:
             last = now
+            cpu_last = cpu_by_process(gateways, others)
             break
         time.sleep(0.05)  # polling a live process's counters, not a test waiting for time
     if spy is not None:
@@ -270,6 +306,7 @@ def gateway_drain(gateways: list[GatewayProcess], expected: int, profile: Path |
         len(alerts),
         max(waits),
         sorted(waits)[len(waits) // 2],
+        {name: cpu_last[name] - cpu_first.get(name, 0.0) for name in cpu_last},
     )
 
 
@@ -350,7 +387,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         profile = Path(args.profile) if args.profile else None
         if profile is not None:
             profile.mkdir(parents=True, exist_ok=True)
-        drained = gateway_drain(gateways, args.messages, profile)
+        others = {"mosquitto": broker.pid or 0, "influxd": influx.pid or 0, "shim+poller": os.getpid()}
+        drained = gateway_drain(gateways, args.messages, profile, others)
         points = count_points(influx, "estate")
         result: dict[str, Any] = {
             "when": datetime.now(UTC).isoformat(timespec="minutes"),
@@ -367,6 +405,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "alerts": drained.alerts,
             "api_max_s": drained.api_max_s,
             "api_median_s": drained.api_median_s,
+            "cpu_s": drained.cpu_s,
             "influx_points": points,
             "shim_points": shim.points_forwarded,
             "env": args.env,
@@ -422,6 +461,12 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"API       answered /metrics in {result['api_median_s'] * 1000:,.0f} ms (median),"
         f" {result['api_max_s'] * 1000:,.0f} ms at worst, during the drain"
+    )
+    cpu = " · ".join(f"{name} {seconds:.1f}" for name, seconds in result["cpu_s"].items() if seconds)
+    cores = os.cpu_count() or 1
+    print(
+        f"CPU s     {cpu} = {sum(result['cpu_s'].values()):.1f}"
+        f" of {cores} cores × {result['gateway_drain_s']:.1f} s = {cores * result['gateway_drain_s']:.1f}"
     )
     for frame, share in result.get("profile", []):
         print(f"  {share:5.1f} %  {frame}")

@@ -270,7 +270,12 @@ def main(argv: list[str] | None = None) -> int:
     # still running at WARNING: 20 lines a second at x60. The ticker reports its own lateness.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        # Ctrl-C (SIGINT): uvicorn has shut the gateway down cleanly and raises the signal again
+        # so that the exit status tells; a traceback would read like a crash.
+        return 130
     return code
 
 

@@ -30,6 +30,7 @@ from gateway.ingest import DEVICE_TOPIC_FILTER, Limits, Reason, Rejection, excer
 from gateway.metrics import GatewayMetrics
 from gateway.mqtt import MqttClient
 from gateway.pipeline import Pipeline
+from gateway.receiver import ProcessReceiver
 from gateway.settings import Settings
 from gateway.sinks import ReadingSink
 from gateway.sinks.influx import InfluxClientWriter, InfluxSink
@@ -50,7 +51,7 @@ class Gateway:
     dead_letters: DeadLetterStore
     metrics: GatewayMetrics
     sink: ReadingSink
-    mqtt: MqttClient
+    mqtt: MqttClient | ProcessReceiver
     pipeline: Pipeline
     alarms: AlarmEngine
     dispatcher: Dispatcher
@@ -170,7 +171,8 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
     dead_letters = DeadLetterStore(engine, owned)
     sink = build_sink(settings, engine, dead_letters, clock)
     topics = [DEVICE_TOPIC_FILTER] if owned is None else [f"estate/{e}/+/+/+" for e in sorted(owned)]
-    mqtt = MqttClient(
+    receiver = ProcessReceiver if settings.mqtt_receiver == "process" else MqttClient
+    mqtt = receiver(
         settings.mqtt_url,
         settings.instance,
         [*topics, settings.clock_topic] if settings.clock_topic else topics,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
@@ -42,6 +43,11 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(Path("estate-data"), description="Where the spool and default SQLite live.")
     queue_size: int = Field(20_000, ge=10, description="Bound of the MQTT → pipeline hand-off queue.")
+    mqtt_receiver: Literal["thread", "process"] = Field(
+        "process",
+        description="Where paho runs: a thread of the gateway, or a process of its own (on several "
+        "cores paho and the pipeline then run side by side).",
+    )
     batch_size: int = Field(5_000, ge=1, description="Most messages processed and written as one batch.")
     flush_ms: int = Field(200, ge=1, description="Longest a message waits for its batch to fill.")
     max_payload_bytes: int = Field(64 * 1024, ge=1, description="Larger payloads are dead-lettered.")

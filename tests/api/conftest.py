@@ -36,7 +36,10 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def gateway(tmp_path: Path, clock: ManualClock) -> Gateway:
-    settings = Settings(mqtt_url="mqtt://127.0.0.1:9", data_dir=tmp_path, instance="api-test")
+    # The thread receiver: its hand-off queue is where these tests put messages (gateway.mqtt.put).
+    settings = Settings(
+        mqtt_url="mqtt://127.0.0.1:9", data_dir=tmp_path, instance="api-test", mqtt_receiver="thread"
+    )
     gw = build_gateway(settings, load_inventory(SPEC_EXAMPLE), clock=clock)
     gw.alarms.start()  # the alarm engine and dispatch without the MQTT loop or the ticker
     gw.dispatcher.start()

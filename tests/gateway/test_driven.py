@@ -30,6 +30,7 @@ def gateway(tmp_path: Path) -> Iterator[Gateway]:
         mqtt_url="mqtt://127.0.0.1:9",
         data_dir=tmp_path,
         instance="t",
+        mqtt_receiver="thread",  # its hand-off queue is where the test puts messages
         clock_topic=TOPIC,
         clock_start=START,
         clock_speed=60,
