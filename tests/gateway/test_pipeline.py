@@ -219,3 +219,99 @@ def test_the_oldest_message_the_rules_have_not_seen(tmp_path: Path) -> None:
     assert rig.pipeline.oldest_unseen_ns() == third.received_ns
     assert rig.pipeline.run_once() == 1
     assert rig.pipeline.oldest_unseen_ns() is None
+
+
+class GatedSink(MemorySink):
+    """A store that answers only when the test says so (InfluxDB taking its time), and can fail."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Semaphore(0)
+        self.answer = threading.Semaphore(0)
+        self.fail = False
+
+    def write(self, readings: Sequence[Reading]) -> None:
+        self.entered.release()
+        assert self.answer.acquire(timeout=10), "the test never let the write finish"
+        if self.fail:
+            raise OSError("database gone")
+        super().write(readings)
+
+
+class Rules:
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def consume(self, readings: Sequence[Reading]) -> None:
+        self.seen.extend(int(r.fields["floor"]) for r in readings)
+
+
+def running_rig(tmp_path: Path, sink: GatedSink, rules: Rules) -> Rig:
+    rig = Rig(tmp_path, sink)
+    rig.pipeline = Pipeline(
+        rig.source, rig.registry, sink, rig.dead, rig.metrics, idle_s=0.01, retry_s=0.0, consumers=[rules]
+    )
+    return rig
+
+
+def test_the_next_batch_is_processed_while_one_is_written_and_acks_wait_for_storage(tmp_path: Path) -> None:
+    sink, rules = GatedSink(), Rules()
+    rig = running_rig(tmp_path, sink, rules)
+    first = rig.put("estate/sunrise/lift/L1/telemetry", {"floor": 1})
+    rig.pipeline.start()
+    try:
+        assert sink.entered.acquire(timeout=10)  # batch 1 is being written
+        second = rig.put("estate/sunrise/lift/L1/telemetry", {"floor": 2})
+        wait_until(lambda: rules.seen == [1, 2], timeout=10, message="batch 2 waited for batch 1's write")
+        assert rig.source.acked == []  # neither is stored yet
+        sink.answer.release()
+        wait_until(lambda: rig.source.acked == [first.mid], timeout=10)
+        assert sink.entered.acquire(timeout=10)
+        assert rig.source.acked == [first.mid]  # batch 2 only once it is stored
+        sink.answer.release()
+        wait_until(lambda: rig.source.acked == [first.mid, second.mid], timeout=10)
+        assert [r.fields["floor"] for r in sink.readings] == [1, 2]
+    finally:
+        sink.answer.release(10)
+        rig.pipeline.stop()
+
+
+def test_a_failing_write_holds_back_the_acknowledgement_of_every_later_batch(tmp_path: Path) -> None:
+    sink, rules = GatedSink(), Rules()
+    rig = running_rig(tmp_path, sink, rules)
+    sink.fail = True
+    first = rig.put("estate/sunrise/lift/L1/telemetry", {"floor": 1})
+    rig.pipeline.start()
+    try:
+        assert sink.entered.acquire(timeout=10)
+        second = rig.put("estate/sunrise/lift/L1/telemetry", {"floor": 2})
+        wait_until(lambda: rules.seen == [1, 2], timeout=10)
+        for _ in range(3):  # three failed tries of batch 1
+            sink.answer.release()
+            assert sink.entered.acquire(timeout=10)
+        assert rig.source.acked == [] and rig.pipeline.errors == 3
+        sink.fail = False
+        sink.answer.release(2)  # batch 1 stored at last, then batch 2
+        wait_until(lambda: rig.source.acked == [first.mid, second.mid], timeout=10)
+        assert [r.fields["floor"] for r in sink.readings] == [1, 2]
+    finally:
+        sink.answer.release(10)
+        rig.pipeline.stop()
+
+
+def test_stopping_stores_what_was_processed_and_leaves_the_rest_to_the_broker(tmp_path: Path) -> None:
+    sink, rules = GatedSink(), Rules()
+    rig = running_rig(tmp_path, sink, rules)
+    first = rig.put("estate/sunrise/lift/L1/telemetry", {"floor": 1})
+    rig.pipeline.start()
+    assert sink.entered.acquire(timeout=10)
+    second = rig.put("estate/sunrise/lift/L1/telemetry", {"floor": 2})
+    wait_until(lambda: rules.seen == [1, 2], timeout=10)
+    stopper = threading.Thread(target=rig.pipeline.stop)
+    stopper.start()
+    sink.answer.release(2)
+    stopper.join(10)
+    assert not stopper.is_alive()
+    assert rig.source.acked == [first.mid, second.mid]  # the batch in hand and the one waiting
+    third = rig.put("estate/sunrise/lift/L1/telemetry", {"floor": 3})
+    assert rig.source.depth == 1 and third.mid not in rig.source.acked
