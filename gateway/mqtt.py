@@ -96,6 +96,20 @@ class QueueSource:
             return q.queue[0].received_ns if q.queue else None
 
 
+class ConnectionState:
+    """Connected means subscribed (or a kept session): ``connected`` and ``wait_connected``."""
+
+    def __init__(self) -> None:
+        self._connected = threading.Event()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+
 @dataclass(frozen=True)
 class BrokerAddress:
     host: str
@@ -109,7 +123,7 @@ class BrokerAddress:
         return cls(parts.hostname or "127.0.0.1", parts.port or 1883, parts.username, parts.password)
 
 
-class MqttClient(QueueSource):
+class MqttClient(QueueSource, ConnectionState):
     """The gateway's MQTT connection: subscribe, hand off, acknowledge, publish."""
 
     def __init__(
@@ -122,12 +136,12 @@ class MqttClient(QueueSource):
         on_overflow: Callable[[], None] = lambda: None,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
-        super().__init__(queue_size, on_overflow)
+        QueueSource.__init__(self, queue_size, on_overflow)
+        ConnectionState.__init__(self)
         self.address = BrokerAddress.parse(url)
         self.status_topic = f"gateway/{instance}/status"
         self._subscriptions = list(subscriptions)
         self._clock_ns = clock_ns
-        self._connected = threading.Event()
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"estate-gateway-{instance}",
@@ -182,13 +196,6 @@ class MqttClient(QueueSource):
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
         self._client.publish(topic, payload, qos=qos, retain=retain)
-
-    @property
-    def connected(self) -> bool:
-        return self._connected.is_set()
-
-    def wait_connected(self, timeout: float) -> bool:
-        return self._connected.wait(timeout)
 
     def start(self) -> None:
         self._client.connect_async(self.address.host, self.address.port, keepalive=30)

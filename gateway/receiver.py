@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
-from gateway.mqtt import BrokerAddress, Inbound, MqttClient
+from gateway.mqtt import BrokerAddress, ConnectionState, Inbound, MqttClient
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ def _discard(client: MqttClient, stopping: threading.Event) -> None:  # pragma: 
         client.get_batch(10_000, 0.05)
 
 
-class ProcessReceiver:
+class ProcessReceiver(ConnectionState):
     """The gateway's MQTT connection run in a child process; the interface of ``MqttClient``."""
 
     def __init__(
@@ -132,6 +132,7 @@ class ProcessReceiver:
         on_overflow: Callable[[], None] = lambda: None,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
+        super().__init__()
         self.address = BrokerAddress.parse(url)
         self.status_topic = f"gateway/{instance}/status"
         self._url, self._instance, self._subscriptions = url, instance, list(subscriptions)
@@ -139,7 +140,6 @@ class ProcessReceiver:
         self._on_overflow, self._clock_ns = on_overflow, clock_ns
         self._items: collections.deque[Inbound] = collections.deque()
         self._ready = threading.Condition()
-        self._connected = threading.Event()
         self._send_lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._up_read: Connection | None = None
@@ -210,13 +210,6 @@ class ProcessReceiver:
             self._send((_PUBLISH, topic, payload, qos, retain))
         except OSError:
             log.warning("the MQTT receiver is gone; not published to %s", topic)
-
-    @property
-    def connected(self) -> bool:
-        return self._connected.is_set()
-
-    def wait_connected(self, timeout: float) -> bool:
-        return self._connected.wait(timeout)
 
     def start(self) -> None:
         up_read, up_write = os.pipe()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -246,72 +246,73 @@ class Rules:
         self.seen.extend(int(r.fields["floor"]) for r in readings)
 
 
-def running_rig(tmp_path: Path, sink: GatedSink, rules: Rules) -> Rig:
+@pytest.fixture
+def gated(tmp_path: Path) -> Iterator[tuple[Rig, GatedSink, Rules]]:
+    """A running pipeline (its writer thread too) in front of a store that answers when told."""
+    sink, rules = GatedSink(), Rules()
     rig = Rig(tmp_path, sink)
     rig.pipeline = Pipeline(
         rig.source, rig.registry, sink, rig.dead, rig.metrics, idle_s=0.01, retry_s=0.0, consumers=[rules]
     )
-    return rig
+    yield rig, sink, rules
+    sink.answer.release(10)
+    rig.pipeline.stop()
 
 
-def test_the_next_batch_is_processed_while_one_is_written_and_acks_wait_for_storage(tmp_path: Path) -> None:
-    sink, rules = GatedSink(), Rules()
-    rig = running_rig(tmp_path, sink, rules)
+def stored_in_order(rig: Rig, sink: GatedSink, first: Inbound, second: Inbound) -> None:
+    wait_until(lambda: rig.source.acked == [first.mid, second.mid], timeout=10)
+    assert [r.fields["floor"] for r in sink.readings] == [1, 2]
+
+
+def two_batches_in_flight(rig: Rig, sink: GatedSink, rules: Rules) -> tuple[Inbound, Inbound]:
+    """Start the pipeline; batch 1 is being written while batch 2 is processed."""
     first = rig.put("estate/sunrise/lift/L1/telemetry", {"floor": 1})
     rig.pipeline.start()
-    try:
-        assert sink.entered.acquire(timeout=10)  # batch 1 is being written
-        second = rig.put("estate/sunrise/lift/L1/telemetry", {"floor": 2})
-        wait_until(lambda: rules.seen == [1, 2], timeout=10, message="batch 2 waited for batch 1's write")
-        assert rig.source.acked == []  # neither is stored yet
-        sink.answer.release()
-        wait_until(lambda: rig.source.acked == [first.mid], timeout=10)
-        assert sink.entered.acquire(timeout=10)
-        assert rig.source.acked == [first.mid]  # batch 2 only once it is stored
-        sink.answer.release()
-        wait_until(lambda: rig.source.acked == [first.mid, second.mid], timeout=10)
-        assert [r.fields["floor"] for r in sink.readings] == [1, 2]
-    finally:
-        sink.answer.release(10)
-        rig.pipeline.stop()
-
-
-def test_a_failing_write_holds_back_the_acknowledgement_of_every_later_batch(tmp_path: Path) -> None:
-    sink, rules = GatedSink(), Rules()
-    rig = running_rig(tmp_path, sink, rules)
-    sink.fail = True
-    first = rig.put("estate/sunrise/lift/L1/telemetry", {"floor": 1})
-    rig.pipeline.start()
-    try:
-        assert sink.entered.acquire(timeout=10)
-        second = rig.put("estate/sunrise/lift/L1/telemetry", {"floor": 2})
-        wait_until(lambda: rules.seen == [1, 2], timeout=10)
-        for _ in range(3):  # three failed tries of batch 1
-            sink.answer.release()
-            assert sink.entered.acquire(timeout=10)
-        assert rig.source.acked == [] and rig.pipeline.errors == 3
-        sink.fail = False
-        sink.answer.release(2)  # batch 1 stored at last, then batch 2
-        wait_until(lambda: rig.source.acked == [first.mid, second.mid], timeout=10)
-        assert [r.fields["floor"] for r in sink.readings] == [1, 2]
-    finally:
-        sink.answer.release(10)
-        rig.pipeline.stop()
-
-
-def test_stopping_stores_what_was_processed_and_leaves_the_rest_to_the_broker(tmp_path: Path) -> None:
-    sink, rules = GatedSink(), Rules()
-    rig = running_rig(tmp_path, sink, rules)
-    first = rig.put("estate/sunrise/lift/L1/telemetry", {"floor": 1})
-    rig.pipeline.start()
-    assert sink.entered.acquire(timeout=10)
+    assert sink.entered.acquire(timeout=10)  # batch 1 is being written
     second = rig.put("estate/sunrise/lift/L1/telemetry", {"floor": 2})
-    wait_until(lambda: rules.seen == [1, 2], timeout=10)
+    wait_until(lambda: rules.seen == [1, 2], timeout=10, message="batch 2 waited for batch 1's write")
+    return first, second
+
+
+def test_the_next_batch_is_processed_while_one_is_written_and_acks_wait_for_storage(
+    gated: tuple[Rig, GatedSink, Rules],
+) -> None:
+    rig, sink, rules = gated
+    first, second = two_batches_in_flight(rig, sink, rules)
+    assert rig.source.acked == []  # neither is stored yet
+    sink.answer.release()
+    wait_until(lambda: rig.source.acked == [first.mid], timeout=10)
+    assert sink.entered.acquire(timeout=10)
+    assert rig.source.acked == [first.mid]  # batch 2 only once it is stored
+    sink.answer.release()
+    stored_in_order(rig, sink, first, second)
+
+
+def test_a_failing_write_holds_back_the_acknowledgement_of_every_later_batch(
+    gated: tuple[Rig, GatedSink, Rules],
+) -> None:
+    rig, sink, rules = gated
+    sink.fail = True
+    first, second = two_batches_in_flight(rig, sink, rules)
+    for _ in range(3):  # three failed tries of batch 1
+        sink.answer.release()
+        assert sink.entered.acquire(timeout=10)
+    assert rig.source.acked == [] and rig.pipeline.errors == 3
+    sink.fail = False
+    sink.answer.release(2)  # batch 1 stored at last, then batch 2
+    stored_in_order(rig, sink, first, second)
+
+
+def test_stopping_stores_what_was_processed_and_leaves_the_rest_to_the_broker(
+    gated: tuple[Rig, GatedSink, Rules],
+) -> None:
+    rig, sink, rules = gated
+    first, second = two_batches_in_flight(rig, sink, rules)
     stopper = threading.Thread(target=rig.pipeline.stop)
     stopper.start()
     sink.answer.release(2)
     stopper.join(10)
     assert not stopper.is_alive()
-    assert rig.source.acked == [first.mid, second.mid]  # the batch in hand and the one waiting
+    stored_in_order(rig, sink, first, second)  # the batch in hand and the one waiting
     third = rig.put("estate/sunrise/lift/L1/telemetry", {"floor": 3})
     assert rig.source.depth == 1 and third.mid not in rig.source.acked
