@@ -50,6 +50,8 @@ def test_retained_online_and_last_will_offline(tmp_path: Path, mosquitto: Mosqui
         wait_until(lambda: watcher.last() == "online", timeout=10)
         proc.terminate()
         wait_until(lambda: watcher.last() == "offline", timeout=10)  # a clean stop says so too
+        assert proc.proc is not None and proc.proc.returncode == 130  # Ctrl-C's status, and quietly:
+        assert "Traceback" not in proc.log_text()
     finally:
         proc.kill()
         watcher.close()
