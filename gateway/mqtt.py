@@ -14,7 +14,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 from urllib.parse import urlsplit
@@ -82,6 +82,16 @@ class QueueSource:
             if more:
                 q.not_full.notify_all()  # a producer waiting on a full queue may go on
         return items
+
+    def put_many(self, items: Sequence[Inbound], stopped: Callable[[], bool]) -> None:
+        """Hand over a batch in one go, waiting while the queue is full (until ``stopped``).
+        Not counted as an overflow: whoever filled the batch counts its own waits."""
+        q = self._queue
+        with q.not_full:
+            while len(q.queue) >= q.maxsize and not stopped():
+                q.not_full.wait(0.5)
+            q.queue.extend(items)
+            q.not_empty.notify()
 
     def ack(self, items: Sequence[Inbound]) -> None:
         self.acked.extend(i.mid for i in items)
@@ -190,9 +200,13 @@ class MqttClient(QueueSource, ConnectionState):
         self.put(Inbound(msg.topic, bytes(msg.payload), self._clock_ns(), msg.mid, msg.qos))
 
     def ack(self, items: Sequence[Inbound]) -> None:
-        for item in items:
-            if item.qos > 0:
-                self._client.ack(item.mid, item.qos)
+        self.ack_ids([(item.mid, item.qos) for item in items])
+
+    def ack_ids(self, ids: Iterable[tuple[int, int]]) -> None:
+        """Acknowledge by (mid, qos), as the receiver process is told to."""
+        for mid, qos in ids:
+            if qos > 0:
+                self._client.ack(mid, qos)
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
         self._client.publish(topic, payload, qos=qos, retain=retain)

@@ -3,7 +3,7 @@
 paho-mqtt costs about as much CPU a message as the whole pipeline behind it (reading packets,
 building a message object, sending the PUBACK), and in one process the two share one interpreter
 lock. Here the connection lives in a child process (``python -m gateway.receiver``, which imports
-paho and this package's MQTT module only, ~15 MB; a ``multiprocessing`` spawn would import the
+paho and this package's MQTT module only, ~25 MB; a ``multiprocessing`` spawn would import the
 whole gateway again through its main module, ~100 MB): it runs the
 same :class:`~gateway.mqtt.MqttClient` and forwards what it receives in batches through a pipe;
 the gateway takes them, stamps them with its own clock, and sends back the acknowledgements and
@@ -18,7 +18,6 @@ disconnect, so the broker publishes the will and keeps the session's unacknowled
 
 from __future__ import annotations
 
-import collections
 import logging
 import os
 import subprocess
@@ -29,7 +28,7 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
-from gateway.mqtt import BrokerAddress, ConnectionState, Inbound, MqttClient
+from gateway.mqtt import BrokerAddress, ConnectionState, Inbound, MqttClient, QueueSource
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +98,7 @@ def _child(
         except (OSError, EOFError):
             os._exit(1)
         if command[0] == _ACK:
-            for mid, qos in command[1]:
-                if qos > 0:
-                    client._client.ack(mid, qos)
+            client.ack_ids(command[1])
         elif command[0] == _PUBLISH:
             client.publish(command[1], command[2], qos=command[3], retain=command[4])
         else:
@@ -118,7 +115,7 @@ def _discard(client: MqttClient, stopping: threading.Event) -> None:  # pragma: 
         client.get_batch(10_000, 0.05)
 
 
-class ProcessReceiver(ConnectionState):
+class ProcessReceiver(QueueSource, ConnectionState):
     """The gateway's MQTT connection run in a child process; the interface of ``MqttClient``."""
 
     def __init__(
@@ -132,14 +129,13 @@ class ProcessReceiver(ConnectionState):
         on_overflow: Callable[[], None] = lambda: None,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
-        super().__init__()
+        QueueSource.__init__(self, queue_size, on_overflow)
+        ConnectionState.__init__(self)
         self.address = BrokerAddress.parse(url)
         self.status_topic = f"gateway/{instance}/status"
         self._url, self._instance, self._subscriptions = url, instance, list(subscriptions)
         self._queue_size, self._batch_size = queue_size, batch_size
-        self._on_overflow, self._clock_ns = on_overflow, clock_ns
-        self._items: collections.deque[Inbound] = collections.deque()
-        self._ready = threading.Condition()
+        self._clock_ns = clock_ns
         self._send_lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._up_read: Connection | None = None
@@ -164,11 +160,10 @@ class ProcessReceiver(ConnectionState):
             for _ in range(waited):
                 self._on_overflow()
             stamped = self._clock_ns()
-            with self._ready:
-                while len(self._items) >= self._queue_size and not self._stopped:
-                    self._ready.wait(0.5)  # the pipeline is behind: the child, paho, then TCP wait
-                self._items.extend(Inbound(t, p, stamped, mid, qos) for t, p, mid, qos in rows)
-                self._ready.notify_all()
+            # While the pipeline is behind this waits, and so do the child, paho, then TCP.
+            self.put_many(
+                [Inbound(t, p, stamped, mid, qos) for t, p, mid, qos in rows], lambda: self._stopped
+            )
 
     def _send(self, message: object) -> None:
         if self._down_write is None:
@@ -176,33 +171,12 @@ class ProcessReceiver(ConnectionState):
         with self._send_lock:
             self._down_write.send(message)
 
-    # MessageSource
-    def get_batch(self, max_items: int, timeout_s: float) -> list[Inbound]:
-        with self._ready:
-            if not self._items and not self._ready.wait_for(lambda: bool(self._items), timeout_s):
-                return []
-            items = self._items
-            batch = [items.popleft() for _ in range(min(max_items, len(items)))]
-            self._ready.notify_all()
-            return batch
-
     def ack(self, items: Sequence[Inbound]) -> None:
         if items and not self._stopped:
             try:
                 self._send((_ACK, [(i.mid, i.qos) for i in items]))
             except OSError:
                 log.warning("the MQTT receiver is gone; %d messages stay unacknowledged", len(items))
-
-    @property
-    def depth(self) -> int:
-        return len(self._items)
-
-    def oldest_ns(self) -> int | None:
-        items = self._items
-        try:
-            return items[0].received_ns
-        except IndexError:
-            return None
 
     # Publisher
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
@@ -240,8 +214,8 @@ class ProcessReceiver(ConnectionState):
         """Say ``offline`` and disconnect (in the child); what was not acknowledged is redelivered
         to the next start of the session."""
         self._stopped = True
-        with self._ready:
-            self._ready.notify_all()
+        with self._queue.not_full:
+            self._queue.not_full.notify_all()  # a reader waiting on a full hand-off gives up
         process = self._process
         if process is not None and process.poll() is None:
             try:
