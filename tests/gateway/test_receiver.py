@@ -11,44 +11,16 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.mqtt import Inbound
 from gateway.receiver import ProcessReceiver
-from tests.support.gateway import REPO, Publisher
+from tests.support.gateway import REPO, Publisher, TopicWatcher
 from tests.support.servers import MosquittoServer, wait_until
 
 pytestmark = pytest.mark.integration
 TOPIC = "estate/+/+/+/telemetry"
-
-
-class Watcher:
-    """Subscribes to a topic and keeps what arrives (retained messages included)."""
-
-    def __init__(self, broker: MosquittoServer, topic: str) -> None:
-        self.seen: list[tuple[str, bytes]] = []
-        self._lock = threading.Lock()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"watch-{os.getpid()}-{id(self)}")
-        self.client.on_message = self._on_message
-        self.client.connect(broker.host, broker.port)
-        self.client.subscribe(topic, qos=1)
-        self.client.loop_start()
-
-    def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        with self._lock:
-            self.seen.append((msg.topic, bytes(msg.payload)))
-
-    def payloads(self) -> list[bytes]:
-        with self._lock:
-            return [payload for _, payload in self.seen]
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 @pytest.fixture
@@ -136,7 +108,7 @@ def test_what_was_not_acknowledged_comes_again_to_the_next_start(mosquitto: Mosq
 def test_status_online_then_offline_and_publishes_go_out(
     receiver: ProcessReceiver, mosquitto: MosquittoServer
 ) -> None:
-    watcher = Watcher(mosquitto, "gateway/t-proc/#")
+    watcher = TopicWatcher(mosquitto, "gateway/t-proc/#")
     try:
         receiver.start()
         assert receiver.wait_connected(15)
@@ -153,7 +125,7 @@ def test_status_online_then_offline_and_publishes_go_out(
 def test_a_receiver_that_dies_is_reported_and_the_broker_sends_its_will(
     receiver: ProcessReceiver, mosquitto: MosquittoServer
 ) -> None:
-    watcher = Watcher(mosquitto, "gateway/t-proc/status")
+    watcher = TopicWatcher(mosquitto, "gateway/t-proc/status")
     try:
         receiver.start()
         assert receiver.wait_connected(15)
@@ -178,7 +150,7 @@ os._exit(3)  # no stop(): a gateway killed or crashed
 def test_a_gateway_that_dies_leaves_no_receiver_behind(mosquitto: MosquittoServer) -> None:
     """An orphan would hold the session under the gateway's client id and fight the next start
     for it; it must end with the gateway, without a clean disconnect (the broker sends the will)."""
-    watcher = Watcher(mosquitto, "gateway/t-orphan/status")
+    watcher = TopicWatcher(mosquitto, "gateway/t-orphan/status")
     try:
         run = subprocess.run(
             [sys.executable, "-c", CRASHING_GATEWAY, mosquitto.url],

@@ -18,7 +18,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.settings import Settings
-from tests.support.servers import InfluxV2Target, free_port, wait_until
+from tests.support.servers import InfluxV2Target, MosquittoServer, free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC_EXAMPLE = REPO / "devices" / "samples" / "spec_example.yaml"
@@ -80,6 +80,35 @@ class Publisher:
 
     def wait_all_acked(self, timeout: float = 60.0) -> None:
         wait_until(self._all_acked, timeout=timeout, message="the broker did not acknowledge every message")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class TopicWatcher:
+    """Subscribes to a topic filter and keeps every (payload, retained) that arrives."""
+
+    def __init__(self, broker: MosquittoServer, topic: str) -> None:
+        self.seen: list[tuple[bytes, bool]] = []
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"watcher-{uuid.uuid4().hex[:8]}")
+        self.client.on_message = self._on_message
+        self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.seen.append((bytes(msg.payload), bool(msg.retain)))
+
+    def payloads(self) -> list[bytes]:
+        with self._lock:
+            return [payload for payload, _ in self.seen]
+
+    def last(self) -> bytes | None:
+        with self._lock:
+            return self.seen[-1][0] if self.seen else None
 
     def close(self) -> None:
         self.client.disconnect()
