@@ -3,13 +3,16 @@ broker has granted its subscriptions, so nothing a device sends after that is lo
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gateway.mqtt import MqttClient
+from gateway.mqtt import Inbound, MqttClient, _ReadAhead
 from tests.support.gateway import Publisher
 from tests.support.servers import MosquittoServer, wait_until
 
@@ -97,3 +100,74 @@ def test_a_kept_session_is_connected_while_its_backlog_drains(
         while again.get_batch(1000, timeout_s=0.2):  # a paho thread waiting on a full queue can stop
             pass
         again.stop()
+
+
+# paho read ahead (gateway.mqtt._ReadAhead / _Paho): one recv serves many packets.
+
+
+@pytest.fixture
+def socket_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    near, far = socket.socketpair()
+    near.setblocking(False)
+    yield near, far
+    near.close()
+    far.close()
+
+
+def test_read_ahead_serves_small_reads_from_one_recv(
+    socket_pair: tuple[socket.socket, socket.socket],
+) -> None:
+    near, far = socket_pair
+    ahead = _ReadAhead(near, size=64)
+    far.sendall(b"\x30\x05hello\x30\x03abc")
+    assert ahead.recv(1) == b"\x30"
+    assert ahead.pending() == 11  # the rest came with the first read, waiting in the buffer
+    assert [ahead.recv(1), ahead.recv(5), ahead.recv(1), ahead.recv(1)] == [
+        b"\x05",
+        b"hello",
+        b"\x30",
+        b"\x03",
+    ]
+    assert ahead.recv(10) == b"abc"  # short, as a socket's recv may be; paho reads the rest later
+    assert ahead.pending() == 0
+    with pytest.raises(BlockingIOError):  # nothing buffered and nothing on the socket: paho's AGAIN
+        ahead.recv(1)
+    far.sendall(b"xy")
+    assert ahead.recv(1) == b"x"
+    far.close()
+    assert [ahead.recv(1), ahead.recv(1)] == [b"y", b""]  # then the end of the connection
+    assert ahead.fileno() == near.fileno()  # the rest is the socket's (paho selects on it)
+
+
+def test_a_burst_read_ahead_is_all_delivered_and_acknowledged_in_one_write(tmp_path: Path) -> None:
+    """Hundreds of messages come in one read; all of them are handed off without waiting for more
+    traffic (paho would wait in ``select`` on a socket that has nothing left), and one combined
+    PUBACK write acknowledges them: the next start of the session gets none of them again."""
+    broker = MosquittoServer(tmp_path / "open-broker", extra_config=("max_inflight_messages 0",))
+    broker.start()
+    try:
+        first = MqttClient(broker.url, "t-burst", [TOPIC], queue_size=5_000)
+        first.start()
+        assert first.wait_connected(10)
+        publisher = Publisher(broker.host, broker.port)
+        try:
+            for n in range(2_000):
+                publisher.send(f"estate/sunrise/lift/L{n}/telemetry", {"n": n})
+            publisher.wait_all_acked()
+        finally:
+            publisher.close()
+        got: list[Inbound] = []
+        while len(got) < 2_000 and (batch := first.get_batch(5_000, timeout_s=5)):
+            got.extend(batch)
+        assert [json.loads(i.payload)["n"] for i in got] == list(range(2_000))
+        first.ack(got)
+        first.stop()
+        again = MqttClient(broker.url, "t-burst", [TOPIC], queue_size=5_000)
+        again.start()
+        try:
+            assert again.wait_connected(10)
+            assert again.get_batch(10, timeout_s=1.0) == []
+        finally:
+            again.stop()
+    finally:
+        broker.kill()
