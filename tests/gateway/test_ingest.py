@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from devices.base import Channel, Kind, Reading
 from devices.clock import to_ns
-from gateway.ingest import DeviceInfo, Limits, Reason, Rejection, decode
+from gateway.ingest import DeviceInfo, Limits, Reason, Rejection, _parse_json, _Reject, decode
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 NOW_NS = to_ns(NOW)
@@ -186,3 +186,55 @@ def test_text_with_a_nul_is_refused_and_an_escaped_backslash_is_not() -> None:
     assert reason(denied, b'{"type": "denied", "card": "A\\u0000B"}') is Reason.WRONG_TYPE
     kept = run(denied, b'{"type": "denied", "card": "A\\\\u0000B"}')  # a backslash, then "u0000"
     assert isinstance(kept, Reading) and kept.fields["card"] == "A\\u0000B"
+
+
+# The fast JSON parser (pydantic-core) reads every payload as the standard library would.
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=JSON_VALUES, ascii_only=st.booleans())
+def test_the_fast_json_parser_reads_what_the_standard_one_reads(value: object, ascii_only: bool) -> None:
+    payload = json.dumps(value, ensure_ascii=ascii_only).encode()
+    assert _parse_json(payload) == json.loads(payload)
+
+
+@settings(max_examples=400, deadline=None)
+@given(payload=st.binary(max_size=40) | st.text(max_size=40).map(str.encode))
+def test_any_bytes_parse_as_the_standard_parser_says_or_are_refused_with_its_reason(payload: bytes) -> None:
+    def refuse(name: str) -> object:
+        raise ValueError(name)  # NaN and Infinity: the gateway's reason nan_or_infinity
+
+    try:
+        expected = json.loads(payload.decode("utf-8"), parse_constant=refuse)
+    except ValueError:  # not UTF-8, not JSON, or NaN/Infinity
+        with pytest.raises(_Reject):
+            _parse_json(payload)
+        return
+    assert _parse_json(payload) == expected
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        (b'{"a": "\\ud800"}', {"a": "\ud800"}),  # a lone surrogate: the fast parser refuses, as before
+        (b'{"a": NaN}', Reason.NAN_OR_INFINITY),
+        (b'{"a": 1} x', Reason.MALFORMED_JSON),
+        (b'\xef\xbb\xbf{"a": 1}', Reason.MALFORMED_JSON),  # a byte-order mark is not JSON
+        (b'{"a": "\xff"}', Reason.BAD_ENCODING),
+    ],
+)
+def test_what_the_fast_parser_refuses_gets_the_standard_parsers_answer(
+    payload: bytes, expected: object
+) -> None:
+    if isinstance(expected, Reason):
+        with pytest.raises(_Reject) as refused:
+            _parse_json(payload)
+        assert refused.value.reason is expected
+    else:
+        assert _parse_json(payload) == expected
