@@ -139,6 +139,13 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one straight script
         listener.stop()
         out, _ = load.communicate(timeout=duration + 60)
         latencies = [1000 * (listener.arrived[k] - t) for k, t in sent.items() if k in listener.arrived]
+        if args.dump:
+            rows = [
+                f"{t - start:.3f},{1000 * (listener.arrived[k] - t):.1f}"
+                for k, t in sent.items()
+                if k in listener.arrived
+            ]
+            Path(args.dump).write_text("sent_s,latency_ms\n" + "\n".join(rows) + "\n")
         print()
         print(f"machine   {machine()}  ·  {datetime.now(UTC).isoformat(timespec='minutes')}")
         print(f"load      {out.strip().splitlines()[-1] if out.strip() else '?'}")
@@ -166,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faults", type=int, default=500)
     parser.add_argument("--fault-rate", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=10.0)
+    parser.add_argument("--dump", default=None, help="CSV file for each fault's send time and latency")
     parser.add_argument(
         "--load",
         choices=("blast", "sim"),

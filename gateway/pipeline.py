@@ -51,6 +51,7 @@ class Pipeline:
         retry_s: float = 1.0,
         consumers: Sequence[ReadingConsumer] = (),
         follower: ClockFollower | None = None,
+        write_ahead: int = 8,
     ) -> None:
         self._source = source
         self._registry = registry
@@ -65,7 +66,10 @@ class Pipeline:
         self._follower = follower
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._handoff: queue.Queue[_Batch | None] = queue.Queue(maxsize=1)
+        # Processed batches waiting for the writer, at most ``write_ahead``: a slow write (InfluxDB
+        # flushing its cache took 100-250 ms in the alert-latency benchmark) does not hold up the
+        # rules, so alerts keep going out; acknowledgements still wait for storage.
+        self._handoff: queue.Queue[_Batch | None] = queue.Queue(maxsize=write_ahead)
         self.batches = 0
         self.errors = 0
         #: When the oldest message of the batch in hand was received, until the rules have seen it.
@@ -197,9 +201,10 @@ class Pipeline:
             while not self._stop.is_set():
                 self.run_once()
             return
-        # One batch is written while the next is processed (on a busy gateway the write waited
+        # Batches are written while the next are processed (on a busy gateway the write waited
         # on InfluxDB's answer, a third of a batch's time, with the pipeline idle). The writer
-        # stores and acknowledges in arrival order; at most one processed batch waits for it.
+        # stores and acknowledges in arrival order; at most ``write_ahead`` processed batches
+        # wait for it.
         writer = threading.Thread(target=self._write_loop, name="pipeline-writer", daemon=True)
         writer.start()
         while not self._stop.is_set():
@@ -228,7 +233,7 @@ class Pipeline:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop after the current batch (and the one being written). What is still queued was
+        """Stop after the current batch (and those processed, written first). What is still queued was
         never acknowledged: the broker redelivers it to the next start of this persistent session."""
         self._stop.set()
         if self._thread is not None:

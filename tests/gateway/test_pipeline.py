@@ -316,3 +316,32 @@ def test_stopping_stores_what_was_processed_and_leaves_the_rest_to_the_broker(
     stored_in_order(rig, sink, first, second)  # the batch in hand and the one waiting
     third = rig.put("estate/sunrise/lift/L1/telemetry", {"floor": 3})
     assert rig.source.depth == 1 and third.mid not in rig.source.acked
+
+
+def test_a_slow_write_does_not_hold_up_the_rules_until_write_ahead_batches_wait(tmp_path: Path) -> None:
+    """InfluxDB taking its time: the rules go on with the next batches (alerts keep going out),
+    up to ``write_ahead`` processed batches waiting for the writer; past that the pipeline waits.
+    Acknowledgements still wait for storage, in order."""
+    sink, rules = GatedSink(), Rules()
+    rig = Rig(tmp_path, sink)
+    rig.pipeline = Pipeline(
+        rig.source, rig.registry, sink, rig.dead, rig.metrics, idle_s=0.01, consumers=[rules], write_ahead=2
+    )
+    try:
+        items = [rig.put("estate/sunrise/lift/L1/telemetry", {"floor": 1})]
+        rig.pipeline.start()
+        assert sink.entered.acquire(timeout=10)  # batch 1 is being written, and stays so
+        for floor in (2, 3, 4):  # 2 and 3 wait for the writer; 4 is processed and in hand
+            items.append(rig.put("estate/sunrise/lift/L1/telemetry", {"floor": floor}))
+            wait_until(lambda f=floor: rules.seen[-1:] == [f], timeout=10, message=f"batch {floor} waited")
+        items.append(rig.put("estate/sunrise/lift/L1/telemetry", {"floor": 5}))
+        # Bounded, the hand-off is full (2 and 3) and 5 stays queued; unbounded, 5 would be taken.
+        wait_until(lambda: rig.pipeline._handoff.full() or rig.source.depth == 0, timeout=10)
+        assert rules.seen == [1, 2, 3, 4], "more than write_ahead batches ran ahead of the writer"
+        assert rig.source.depth == 1 and rig.source.acked == []
+        sink.answer.release(5)
+        wait_until(lambda: rig.source.acked == [i.mid for i in items], timeout=10)
+        assert [r.fields["floor"] for r in sink.readings] == [1, 2, 3, 4, 5]
+    finally:
+        sink.answer.release(10)
+        rig.pipeline.stop()
