@@ -18,6 +18,7 @@ Run ``python -m benchmarks.alert_latency --rate R`` with R half the sustained ra
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import shutil
 import statistics
@@ -150,6 +151,9 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one straight script
         print(f"machine   {machine()}  ·  {datetime.now(UTC).isoformat(timespec='minutes')}")
         print(f"load      {out.strip().splitlines()[-1] if out.strip() else '?'}")
         print(f"faults    {len(sent)} sent at {args.fault_rate:g}/s · {len(latencies)} seen on the stream")
+        alerts = gateway.api("/api/alerts", limit=5_000)
+        rules = collections.Counter(a["rule"] for a in alerts if a["rule"] != "access.forced")
+        print(f"other     {sum(rules.values()):,} alerts: {dict(rules.most_common(5))}")
         if latencies:
             print(
                 f"latency   p50 {statistics.median(latencies):.1f} ms"

@@ -51,7 +51,7 @@ class Pipeline:
         retry_s: float = 1.0,
         consumers: Sequence[ReadingConsumer] = (),
         follower: ClockFollower | None = None,
-        write_ahead: int = 8,
+        write_ahead: int = 20_000,
     ) -> None:
         self._source = source
         self._registry = registry
@@ -66,10 +66,17 @@ class Pipeline:
         self._follower = follower
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        # Processed batches waiting for the writer, at most ``write_ahead``: a slow write (InfluxDB
-        # flushing its cache took 100-250 ms in the alert-latency benchmark) does not hold up the
-        # rules, so alerts keep going out; acknowledgements still wait for storage.
-        self._handoff: queue.Queue[_Batch | None] = queue.Queue(maxsize=write_ahead)
+        # Messages processed and not yet stored, at most ``write_ahead`` (or one batch, however
+        # large): a slow write (InfluxDB flushing its cache took 100-250 ms, several writes in a
+        # row, in the alert-latency benchmark) does not hold up the rules, so alerts keep going
+        # out; acknowledgements still wait for storage. Counted in messages, not batches: under
+        # a steady load batches are small, and eight of them had covered only ~150 ms.
+        self._handoff: queue.Queue[_Batch | None] = queue.Queue()
+        self._write_ahead = write_ahead
+        self._unstored = 0
+        self._room = threading.Condition()
+        #: True while the pipeline holds a processed batch the writer has no room for yet.
+        self.waiting_for_storage = False
         self.batches = 0
         self.errors = 0
         #: When the oldest message of the batch in hand was received, until the rules have seen it.
@@ -203,7 +210,7 @@ class Pipeline:
             return
         # Batches are written while the next are processed (on a busy gateway the write waited
         # on InfluxDB's answer, a third of a batch's time, with the pipeline idle). The writer
-        # stores and acknowledges in arrival order; at most ``write_ahead`` processed batches
+        # stores and acknowledges in arrival order; at most ``write_ahead`` processed messages
         # wait for it.
         writer = threading.Thread(target=self._write_loop, name="pipeline-writer", daemon=True)
         writer.start()
@@ -217,16 +224,56 @@ class Pipeline:
         writer.join()
 
     def _put(self, work: _Batch | None) -> bool:
-        try:
-            self._handoff.put(work, timeout=0.5)
-        except queue.Full:
-            return False
+        size = len(work.items) if work is not None else 0
+
+        def room() -> bool:
+            return self._unstored == 0 or self._unstored + size <= self._write_ahead
+
+        with self._room:
+            if not room():
+                self.waiting_for_storage = True
+                if not self._room.wait_for(room, timeout=0.5):
+                    return False
+            self.waiting_for_storage = False
+            self._unstored += size
+        self._handoff.put(work)
         return True
 
     def _write_loop(self) -> None:
-        while (work := self._handoff.get()) is not None:
+        carried: _Batch | None = None
+        stopping = False
+        while not stopping:
+            work = carried if carried is not None else self._handoff.get()
+            if work is None:
+                return
+            # Whatever else waits is written with it, up to a batch's size: one request to
+            # InfluxDB, not one per small batch (a writer behind on many small writes fell
+            # further behind, and alerts waited seconds for room).
+            carried, batches, size = None, [work], len(work.items)
+            while size < self._batch_size and not stopping:
+                try:
+                    more = self._handoff.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True  # after this write
+                elif size + len(more.items) > self._batch_size:
+                    carried = more
+                    break
+                else:
+                    batches.append(more)
+                    size += len(more.items)
+            if len(batches) > 1:
+                work = _Batch(
+                    [i for b in batches for i in b.items],
+                    [r for b in batches for r in b.readings],
+                    [r for b in batches for r in b.rejections],
+                )
             if not self._store(work):
                 return  # stopped while storage failed: what is left stays unacknowledged
+            with self._room:
+                self._unstored -= size
+                self._room.notify_all()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="pipeline", daemon=True)

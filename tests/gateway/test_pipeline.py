@@ -229,8 +229,10 @@ class GatedSink(MemorySink):
         self.entered = threading.Semaphore(0)
         self.answer = threading.Semaphore(0)
         self.fail = False
+        self.writes: list[list[object]] = []  # the floors of each write
 
     def write(self, readings: Sequence[Reading]) -> None:
+        self.writes.append([r.fields["floor"] for r in readings])
         self.entered.release()
         assert self.answer.acquire(timeout=10), "the test never let the write finish"
         if self.fail:
@@ -318,30 +320,53 @@ def test_stopping_stores_what_was_processed_and_leaves_the_rest_to_the_broker(
     assert rig.source.depth == 1 and third.mid not in rig.source.acked
 
 
-def test_a_slow_write_does_not_hold_up_the_rules_until_write_ahead_batches_wait(tmp_path: Path) -> None:
+def test_a_slow_write_does_not_hold_up_the_rules_until_write_ahead_messages_wait(tmp_path: Path) -> None:
     """InfluxDB taking its time: the rules go on with the next batches (alerts keep going out),
-    up to ``write_ahead`` processed batches waiting for the writer; past that the pipeline waits.
+    up to ``write_ahead`` processed messages not yet stored; past that the pipeline waits.
     Acknowledgements still wait for storage, in order."""
     sink, rules = GatedSink(), Rules()
     rig = Rig(tmp_path, sink)
     rig.pipeline = Pipeline(
-        rig.source, rig.registry, sink, rig.dead, rig.metrics, idle_s=0.01, consumers=[rules], write_ahead=2
+        rig.source, rig.registry, sink, rig.dead, rig.metrics, idle_s=0.01, consumers=[rules], write_ahead=3
     )
     try:
         items = [rig.put("estate/sunrise/lift/L1/telemetry", {"floor": 1})]
         rig.pipeline.start()
         assert sink.entered.acquire(timeout=10)  # batch 1 is being written, and stays so
-        for floor in (2, 3, 4):  # 2 and 3 wait for the writer; 4 is processed and in hand
+        for floor in (2, 3, 4):  # 1 is being written, 2 and 3 wait; 4 is processed and in hand
             items.append(rig.put("estate/sunrise/lift/L1/telemetry", {"floor": floor}))
             wait_until(lambda f=floor: rules.seen[-1:] == [f], timeout=10, message=f"batch {floor} waited")
         items.append(rig.put("estate/sunrise/lift/L1/telemetry", {"floor": 5}))
-        # Bounded, the hand-off is full (2 and 3) and 5 stays queued; unbounded, 5 would be taken.
-        wait_until(lambda: rig.pipeline._handoff.full() or rig.source.depth == 0, timeout=10)
+        # Bounded, the pipeline waits with 4 in hand and 5 stays queued; unbounded, 5 is taken.
+        wait_until(lambda: rig.pipeline.waiting_for_storage or rig.source.depth == 0, timeout=10)
         assert rules.seen == [1, 2, 3, 4], "more than write_ahead batches ran ahead of the writer"
         assert rig.source.depth == 1 and rig.source.acked == []
         sink.answer.release(5)
         wait_until(lambda: rig.source.acked == [i.mid for i in items], timeout=10)
         assert [r.fields["floor"] for r in sink.readings] == [1, 2, 3, 4, 5]
+    finally:
+        sink.answer.release(10)
+        rig.pipeline.stop()
+
+
+def test_batches_waiting_for_the_writer_are_written_together(tmp_path: Path) -> None:
+    """One request to InfluxDB for what waited, not one per small batch."""
+    sink, rules = GatedSink(), Rules()
+    rig = Rig(tmp_path, sink)
+    rig.pipeline = Pipeline(
+        rig.source, rig.registry, sink, rig.dead, rig.metrics, idle_s=0.01, consumers=[rules]
+    )
+    try:
+        items = [rig.put("estate/sunrise/lift/L1/telemetry", {"floor": 1})]
+        rig.pipeline.start()
+        assert sink.entered.acquire(timeout=10)  # batch 1 is being written
+        for floor in (2, 3, 4):
+            items.append(rig.put("estate/sunrise/lift/L1/telemetry", {"floor": floor}))
+            wait_until(lambda f=floor: rules.seen[-1:] == [f], timeout=10)
+        wait_until(lambda: rig.pipeline._unstored == 4, timeout=10)  # 2, 3 and 4 handed over
+        sink.answer.release(2)
+        wait_until(lambda: rig.source.acked == [i.mid for i in items], timeout=10)
+        assert sink.writes == [[1], [2, 3, 4]]
     finally:
         sink.answer.release(10)
         rig.pipeline.stop()
