@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one straight script
         client.connect(broker.host, broker.port)
         client.loop_start()
         sent: dict[tuple[str, str], float] = {}
-        start = time.monotonic()
+        start, start_wall = time.monotonic(), time.time()
         for n, (estate, door) in enumerate(doors[: args.faults]):
             time.sleep(max(0.0, start + n / args.fault_rate - time.monotonic()))
             payload = json.dumps({"type": "forced", "ts": datetime.now(UTC).isoformat()})
@@ -146,7 +146,8 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one straight script
                 for k, t in sent.items()
                 if k in listener.arrived
             ]
-            Path(args.dump).write_text("sent_s,latency_ms\n" + "\n".join(rows) + "\n")
+            header = f"# faults from {start_wall:.3f} (Unix time)\nsent_s,latency_ms\n"
+            Path(args.dump).write_text(header + "\n".join(rows) + "\n")
         print()
         print(f"machine   {machine()}  ·  {datetime.now(UTC).isoformat(timespec='minutes')}")
         print(f"load      {out.strip().splitlines()[-1] if out.strip() else '?'}")
