@@ -217,6 +217,7 @@ class MqttClient(QueueSource, ConnectionState):
         self.status_topic = f"gateway/{instance}/status"
         self._subscriptions = list(subscriptions)
         self._clock_ns = clock_ns
+        self._stopping = False
         self._client = _Paho(
             CallbackAPIVersion.VERSION2,
             client_id=f"estate-gateway-{instance}",
@@ -259,7 +260,10 @@ class MqttClient(QueueSource, ConnectionState):
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._connected.clear()
-        log.warning("MQTT disconnected (%s); paho reconnects with backoff", reason)
+        if self._stopping:
+            log.info("MQTT disconnected (stopping)")
+        else:
+            log.warning("MQTT disconnected (%s); paho reconnects with backoff", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self.put(Inbound(msg.topic, bytes(msg.payload), self._clock_ns(), msg.mid, msg.qos))
@@ -286,6 +290,7 @@ class MqttClient(QueueSource, ConnectionState):
 
     def stop(self) -> None:
         """Say ``offline`` (a clean stop does not trigger the last will) and disconnect."""
+        self._stopping = True
         if self.connected:
             info = self._client.publish(self.status_topic, b"offline", qos=1, retain=True)
             info.wait_for_publish(timeout=5)

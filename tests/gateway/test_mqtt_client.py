@@ -4,6 +4,7 @@ broker has granted its subscriptions, so nothing a device sends after that is lo
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 from collections.abc import Iterator
@@ -171,3 +172,15 @@ def test_a_burst_read_ahead_is_all_delivered_and_acknowledged_in_one_write(tmp_p
             again.stop()
     finally:
         broker.kill()
+
+
+def test_a_clean_stop_is_not_logged_as_a_lost_connection(
+    client: MqttClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    client.start()
+    assert client.wait_connected(10)
+    with caplog.at_level(logging.INFO, logger="gateway.mqtt"):
+        client.stop()
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "gateway.mqtt"]
+    assert (logging.INFO, "MQTT disconnected (stopping)") in said
+    assert not [m for level, m in said if level >= logging.WARNING], said
