@@ -139,13 +139,10 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one straight script
         client.loop_stop()
         listener.stop()
         out, _ = load.communicate(timeout=duration + 60)
-        latencies = [1000 * (listener.arrived[k] - t) for k, t in sent.items() if k in listener.arrived]
+        timed = [(t, 1000 * (listener.arrived[k] - t)) for k, t in sent.items() if k in listener.arrived]
+        latencies = [ms for _, ms in timed]
         if args.dump:
-            rows = [
-                f"{t - start:.3f},{1000 * (listener.arrived[k] - t):.1f}"
-                for k, t in sent.items()
-                if k in listener.arrived
-            ]
+            rows = [f"{t - start:.3f},{ms:.1f}" for t, ms in timed]
             header = f"# faults from {start_wall:.3f} (Unix time)\nsent_s,latency_ms\n"
             Path(args.dump).write_text(header + "\n".join(rows) + "\n")
         print()

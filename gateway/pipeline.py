@@ -1,10 +1,10 @@
 """The ingest stage: messages → decode → device state → consumers (rules) → sink → acknowledge.
 
 One thread processes batches in arrival order; a writer thread stores and acknowledges them in
-the same order, one batch behind (so the next batch is decoded while InfluxDB answers). A batch is
-acknowledged to the broker only after its readings are durable (stored or spooled) and its dead
-letters are stored, so a crash anywhere makes the broker redeliver rather than lose. No bad
-message stops the loop.
+the same order, behind it by at most ``write_ahead`` messages (so the rules go on while InfluxDB
+answers), writing what waits in one request. A batch is acknowledged to the broker only after its
+readings are durable (stored or spooled) and its dead letters are stored, so a crash anywhere
+makes the broker redeliver rather than lose. No bad message stops the loop.
 """
 
 from __future__ import annotations
@@ -220,7 +220,7 @@ class Pipeline:
                 if self._stop.is_set() or not writer.is_alive():
                     work = None  # never acknowledged: the broker redelivers it
         while writer.is_alive() and not self._put(None):
-            pass  # the writer finishes the batch in hand and the one waiting, then stops
+            pass  # the writer stores every batch handed over, then stops
         writer.join()
 
     def _put(self, work: _Batch | None) -> bool:
