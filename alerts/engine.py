@@ -97,9 +97,13 @@ class AlarmEngine(OfflineWatch, EstateChecks, PatrolWatch, FeedWatch):
             self._events[(estate.id, config.id)][reading.event] = to_ns(now)
             if reading.event in self._compliance_events:
                 self.book.store.set_facts([(estate.id, config.id, reading.event, to_ns(now))])
-        ctx = self._context(estate, config.id, now)
         kind = config.kind  # a StrEnum: it is its own value as a key or in a comparison (no .value)
-        for rule in self.rules[estate.id].device.get(kind, ()):
+        fields, event, ctx = reading.fields, reading.event, None
+        for rule, on_fields, on_events in self.rules[estate.id].triggered.get(kind, ()):
+            if event not in on_events and on_fields.isdisjoint(fields):
+                continue  # nothing in this reading can move the rule (evaluate.triggers)
+            if ctx is None:
+                ctx = self._context(estate, config.id, now)
             self._apply(estate.id, config, rule, reading, ctx)
         if kind == "light" and config.parent:
             self._lamp(estate.id, config, reading, now)
@@ -108,11 +112,21 @@ class AlarmEngine(OfflineWatch, EstateChecks, PatrolWatch, FeedWatch):
             self._patrol(estate.id, tracker.on_reading(reading))
 
     def _context(self, estate: Estate, device: str, now: datetime) -> Context:
-        hour = now.astimezone(estate.tz).hour
         values = self.values(estate.id, device)  # already the caller's own copy
-        return Context(
-            values, to_ns(now), DAY_START <= hour < DAY_END, dict(self._events.get((estate.id, device), {}))
-        )
+        events = self._events.get((estate.id, device))
+        now_ns, daytime = self._when(estate, now)
+        return Context(values, now_ns, daytime, dict(events) if events else {})
+
+    def _when(self, estate: Estate, now: datetime) -> tuple[int, bool]:
+        """``now`` in ns, and whether it is daytime in the estate: worked out once per instant and
+        estate (a batch's readings share one instant), not for every reading."""
+        if self._instant != now:
+            self._instant, self._instant_ns, self._daytime = now, to_ns(now), {}
+        daytime = self._daytime.get(estate.id)
+        if daytime is None:
+            hour = now.astimezone(estate.tz).hour
+            daytime = self._daytime[estate.id] = DAY_START <= hour < DAY_END
+        return self._instant_ns, daytime
 
     def _apply(
         self, estate: str, config: DeviceConfig, rule: DeviceRule, reading: Reading | None, ctx: Context

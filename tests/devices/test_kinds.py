@@ -271,3 +271,30 @@ def test_payloads_are_immutable() -> None:
     payload: Payload = spec(Kind.LIFT).telemetry.model_validate({"floor": 3})
     with pytest.raises(ValidationError):
         payload.floor = 4  # type: ignore[attr-defined]
+
+
+def test_a_model_with_lists_or_unstored_fields_is_not_stored_as_it_is() -> None:
+    """``stored_fields`` takes a shortcut for models whose fields are all stored as they are."""
+
+    class Plain(Payload):
+        level: float | None = None
+        ok: bool | None = None
+
+    class Tagged(Payload):
+        tags: tuple[str, ...] | None = None
+        level: float | None = None
+
+    class Private(Payload):
+        not_stored = frozenset({"serial"})
+        serial: str | None = None
+        level: float | None = None
+
+    assert Plain.stored_as_is
+    assert Plain.model_validate({"level": 1.5}).stored_fields() == {"level": 1.5}
+    assert not Tagged.stored_as_is
+    assert Tagged.model_validate({"tags": ("a", "b"), "level": 2.0}).stored_fields() == {
+        "tags": "a,b",
+        "level": 2.0,
+    }
+    assert not Private.stored_as_is
+    assert Private.model_validate({"serial": "S1", "level": 3.0}).stored_fields() == {"level": 3.0}
