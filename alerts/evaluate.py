@@ -7,6 +7,7 @@ engine passes the time in and acts on the outcome (raise, clear, or check again 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -83,6 +84,7 @@ def _carries(predicates: tuple[Predicate, ...], reading: Reading) -> bool:
     return False
 
 
+@functools.cache  # rules are frozen (hashable by value): estates with the same rule share its sets
 def triggers(rule: DeviceRule) -> tuple[frozenset[str], frozenset[str]]:
     """The reading fields and event types that can make :func:`evaluate` do anything for ``rule``.
 

@@ -6,13 +6,12 @@ Pure: no I/O, time passed in. Tolerant of devices (unknown fields ignored), stri
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from pydantic import ValidationError
 from pydantic_core import from_json
@@ -60,8 +59,7 @@ class Rejection:
     received_ns: int
 
 
-@dataclass(frozen=True, slots=True)
-class Topic:
+class Topic(NamedTuple):
     estate: str
     kind: Kind
     device: str
@@ -78,6 +76,12 @@ class KnownDevice(Protocol):
     @property
     def building(self) -> str: ...
 
+    @property
+    def estate(self) -> str: ...
+
+    @property
+    def id(self) -> str: ...
+
 
 @dataclass(frozen=True, slots=True)
 class DeviceInfo:
@@ -85,6 +89,8 @@ class DeviceInfo:
 
     kind: Kind
     building: str
+    estate: str
+    id: str
 
 
 #: Looks a device up in the inventory: (estate, device) → what it says, or None when unregistered.
@@ -109,22 +115,29 @@ _KINDS = {kind.value: kind for kind in Kind}
 _CHANNELS = {channel.value: channel for channel in Channel}
 
 
-@functools.lru_cache(maxsize=16_384)  # a device's few topics repeat: parsed once (bad ones every time)
-def parse_topic(topic: str) -> Topic:
+def parse_topic(topic: str, lookup: DeviceLookup) -> tuple[Topic, KnownDevice | None]:
+    """The topic's parts, and what the inventory says of its device (None: unregistered).
+
+    A registered device's ids are known to be valid: only an unregistered one's are matched
+    against the pattern (that took ~0.6 µs of every message)."""
     parts = topic.split("/")
     if len(parts) != 5 or parts[0] != TOPIC_ROOT:
         raise _Reject(Reason.BAD_TOPIC, "expected estate/{estate}/{kind}/{device}/{channel}")
     _, estate, kind, device, channel = parts
-    for name, value in (("estate", estate), ("device", device)):
-        if not ID_PATTERN.fullmatch(value):
-            raise _Reject(Reason.BAD_ID, f"{name} id {value[:80]!r} is not [A-Za-z0-9_-]{{1,64}}")
+    info = lookup(estate, device)
+    if info is None:
+        for name, value in (("estate", estate), ("device", device)):
+            if not ID_PATTERN.fullmatch(value):
+                raise _Reject(Reason.BAD_ID, f"{name} id {value[:80]!r} is not [A-Za-z0-9_-]{{1,64}}")
     parsed_kind = _KINDS.get(kind)
     if parsed_kind is None:
         raise _Reject(Reason.UNKNOWN_KIND, f"unknown kind {kind[:64]!r}")
     parsed_channel = _CHANNELS.get(channel)
     if parsed_channel is None:
         raise _Reject(Reason.UNKNOWN_CHANNEL, f"unknown channel {channel[:64]!r}")
-    return Topic(estate, parsed_kind, device, parsed_channel)
+    if info is not None:  # the device table's own strings: a reading leaves no copy of them behind
+        estate, device = info.estate, info.id
+    return Topic(estate, parsed_kind, device, parsed_channel), info
 
 
 def _refuse_constant(name: str) -> Any:
@@ -253,7 +266,7 @@ def decode(
 
 
 def _decode(topic: str, payload: bytes, received_ns: int, lookup: DeviceLookup, limits: Limits) -> Reading:
-    parsed = parse_topic(topic)
+    parsed, info = parse_topic(topic, lookup)
     if len(payload) > limits.max_payload_bytes:
         raise _Reject(Reason.OVERSIZED, f"payload of {len(payload)} bytes > {limits.max_payload_bytes}")
     if parsed.channel is Channel.STATUS:
@@ -263,7 +276,6 @@ def _decode(topic: str, payload: bytes, received_ns: int, lookup: DeviceLookup, 
         if not isinstance(data, dict):
             raise _Reject(Reason.NOT_AN_OBJECT, "payload must be one JSON object")
     time_ns = parse_ts(data.pop("ts", None), received_ns, limits)
-    info = lookup(parsed.estate, parsed.device)
     if info is not None and info.kind is not parsed.kind:
         raise _Reject(Reason.KIND_MISMATCH, f"device is a {info.kind} in the inventory, not a {parsed.kind}")
     fields, event = _fields_for(REGISTRY[parsed.kind], parsed.channel, data)

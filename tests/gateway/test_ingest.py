@@ -17,8 +17,8 @@ from gateway.ingest import DeviceInfo, Limits, Reason, Rejection, _parse_json, _
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 NOW_NS = to_ns(NOW)
 INVENTORY = {
-    ("sunrise", "L1"): DeviceInfo(Kind.LIFT, "B1"),
-    ("sunrise", "T1"): DeviceInfo(Kind.WATER_TANK, "B1"),
+    ("sunrise", "L1"): DeviceInfo(Kind.LIFT, "B1", "sunrise", "L1"),
+    ("sunrise", "T1"): DeviceInfo(Kind.WATER_TANK, "B1", "sunrise", "T1"),
 }
 
 
@@ -238,3 +238,13 @@ def test_what_the_fast_parser_refuses_gets_the_standard_parsers_answer(
         assert refused.value.reason is expected
     else:
         assert _parse_json(payload) == expected
+
+
+def test_a_registered_devices_reading_keeps_the_device_tables_own_ids() -> None:
+    """The state and the rules keep a reading's ids: they are the table's strings, so a message
+    leaves no copy of them behind (issue 8: memory per device)."""
+    info = INVENTORY[("sunrise", "L1")]
+    reading = decode("estate/sunrise/lift/L1/telemetry", b'{"floor": 3}', NOW_NS, lookup)
+    assert isinstance(reading, Reading)
+    assert reading.estate is info.estate
+    assert reading.device is info.id

@@ -306,7 +306,7 @@ def test_dispatch_orders_history_and_clocks_survive_a_crash(tmp_path: Path, conn
 
 
 def rejection(topic: str, payload: bytes) -> Rejection:
-    result = decode(topic, payload, NS, lambda _e, _d: DeviceInfo(Kind.ACCESS, "B1"))
+    result = decode(topic, payload, NS, lambda e, d: DeviceInfo(Kind.ACCESS, "B1", e, d))
     assert isinstance(result, Rejection), result
     return result
 
@@ -393,7 +393,7 @@ def test_sql_sink_keeps_field_types_and_merges_repeats(connect: Connect) -> None
 def test_a_string_field_with_nul_is_stored_or_dead_lettered(connect: Connect) -> None:
     payload = b'{"type": "denied", "card": "A\\u0000B"}'
     decoded = decode(
-        "estate/sunrise/access/D1/event", payload, NS, lambda _e, _d: DeviceInfo(Kind.ACCESS, "B1")
+        "estate/sunrise/access/D1/event", payload, NS, lambda e, d: DeviceInfo(Kind.ACCESS, "B1", e, d)
     )
     if isinstance(decoded, Reading):  # kept as it came: the sink must take it
         SqlSink(connect()).write([decoded])
