@@ -217,6 +217,7 @@ class MqttClient(QueueSource, ConnectionState):
         self.status_topic = f"gateway/{instance}/status"
         self._subscriptions = list(subscriptions)
         self._clock_ns = clock_ns
+        self._last_ns = 0
         self._stopping = False
         self._client = _Paho(
             CallbackAPIVersion.VERSION2,
@@ -266,7 +267,16 @@ class MqttClient(QueueSource, ConnectionState):
             log.warning("MQTT disconnected (%s); paho reconnects with backoff", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        self.put(Inbound(msg.topic, bytes(msg.payload), self._clock_ns(), msg.mid, msg.qos))
+        self.put(Inbound(msg.topic, bytes(msg.payload), self._stamp(), msg.mid, msg.qos))
+
+    def _stamp(self) -> int:
+        """The receive time, strictly increasing: a reading without ``ts`` is stored at it, and two
+        of one device at the same time would be one point (InfluxDB keeps one per series and time)."""
+        ns = self._clock_ns()
+        if ns <= self._last_ns:
+            ns = self._last_ns + 1
+        self._last_ns = ns
+        return ns
 
     def ack(self, items: Sequence[Inbound]) -> None:
         self.ack_ids([(item.mid, item.qos) for item in items])

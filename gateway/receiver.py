@@ -86,7 +86,8 @@ def _child(
                 items = client.get_batch(batch_size, 0.05)
                 if items:
                     waited, overflows = overflows, 0
-                    send((_BATCH, [(i.topic, i.payload, i.mid, i.qos) for i in items], waited))
+                    rows = [(i.topic, i.payload, i.received_ns, i.mid, i.qos) for i in items]
+                    send((_BATCH, rows, waited))
         except (OSError, EOFError):
             os._exit(1)  # the gateway is gone: no clean disconnect, the broker sends the will
 
@@ -136,6 +137,7 @@ class ProcessReceiver(QueueSource, ConnectionState):
         self._url, self._instance, self._subscriptions = url, instance, list(subscriptions)
         self._queue_size, self._batch_size = queue_size, batch_size
         self._clock_ns = clock_ns
+        self._last_ns = 0
         self._send_lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._up_read: Connection | None = None
@@ -159,11 +161,21 @@ class ProcessReceiver(QueueSource, ConnectionState):
             _, rows, waited = message
             for _ in range(waited):
                 self._on_overflow()
-            stamped = self._clock_ns()
             # While the pipeline is behind this waits, and so do the child, paho, then TCP.
-            self.put_many(
-                [Inbound(t, p, stamped, mid, qos) for t, p, mid, qos in rows], lambda: self._stopped
-            )
+            self.put_many(self._stamped(rows), lambda: self._stopped)
+
+    def _stamped(self, rows: list[tuple[str, bytes, int, int, int]]) -> list[Inbound]:
+        """The batch on the gateway's clock: each message as long before now as the child received
+        it before the batch's last, and strictly increasing (a reading without ``ts`` is stored at
+        its receive time: one stamp for a whole batch made a device's readings in it one point)."""
+        now, last_child, previous = self._clock_ns(), rows[-1][2], self._last_ns
+        items = []
+        for topic, payload, child_ns, mid, qos in rows:
+            at = max(now - (last_child - child_ns), previous + 1)
+            items.append(Inbound(topic, payload, at, mid, qos))
+            previous = at
+        self._last_ns = previous
+        return items
 
     def _send(self, message: object) -> None:
         if self._down_write is None:

@@ -184,3 +184,9 @@ def test_a_clean_stop_is_not_logged_as_a_lost_connection(
     said = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "gateway.mqtt"]
     assert (logging.INFO, "MQTT disconnected (stopping)") in said
     assert not [m for level, m in said if level >= logging.WARNING], said
+
+
+def test_receive_times_never_repeat_even_when_the_clock_stands_still() -> None:
+    """Two readings of one device without ts at one time would be one InfluxDB point."""
+    client = MqttClient("mqtt://127.0.0.1:1", "t-stamp", ["estate/#"], queue_size=10, clock_ns=lambda: 5)
+    assert [client._stamp() for _ in range(3)] == [5, 6, 7]

@@ -4,6 +4,7 @@ gateway dies."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -77,6 +78,9 @@ def test_messages_arrive_in_order_through_a_bounded_hand_off(open_broker: Mosqui
         wait_until(lambda: receiver.depth >= 100, timeout=15)
         got = take(receiver, 3_000)  # and the hand-off never held more than its bound
         assert numbers(got) == list(range(3_000))
+        # Each its own receive time, in order (a reading without ts is stored at it).
+        stamps = [i.received_ns for i in got]
+        assert all(a < b for a, b in itertools.pairwise(stamps))
         assert [i.topic for i in got[:2]] == ["estate/e/lift/L0/telemetry", "estate/e/lift/L1/telemetry"]
         assert all(i.qos == 1 for i in got)
         assert waits.acquire(timeout=0), "paho never waited: the hand-off is not bounded"
@@ -179,3 +183,16 @@ def test_a_gateway_that_dies_leaves_no_receiver_behind(mosquitto: MosquittoServe
         wait_until(lambda: watcher.payloads()[-1:] == [b"offline"], timeout=10, message="no last will")
     finally:
         watcher.close()
+
+
+def test_a_batch_is_stamped_on_the_gateways_clock_strictly_increasing() -> None:
+    """The child's receive times give the spacing, the gateway's clock the time; stamps never
+    repeat, within a batch or across batches, even when a clock stands still."""
+    receiver = ProcessReceiver(
+        "mqtt://127.0.0.1:1", "t-stamp", [TOPIC], queue_size=10, clock_ns=lambda: 1_000
+    )
+    first = receiver._stamped([("t", b"", 500, 1, 1), ("t", b"", 500, 2, 1), ("t", b"", 700, 3, 1)])
+    assert [i.received_ns for i in first] == [800, 801, 1_000]
+    again = receiver._stamped([("t", b"", 900, 4, 1), ("t", b"", 905, 5, 1)])
+    assert [i.received_ns for i in again] == [1_001, 1_002]
+    assert [i.mid for i in first + again] == [1, 2, 3, 4, 5]
