@@ -3,7 +3,8 @@
 Raise, repeat (count), clear, acknowledge, close, shelve/unshelve, suppress/unsuppress; chattering
 (≥ 3 activations in 60 s) marks the alert and delays its clearing (an off-delay), escalation when
 unacknowledged too long, and flood mode per estate. Every change goes to the alert's history;
-``flush`` stores a batch of changes in one transaction, then notifies (MQTT, the event stream).
+``flush`` stores a batch of changes in one transaction, then notifies (MQTT, the event stream) once
+per alert changed.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ RANK = {Severity.INFO: 0, Severity.MINOR: 1, Severity.MAJOR: 2, Severity.CRITICA
 
 
 class Notifier(Protocol):
-    def notify(self, alert: Alert, action: Action) -> None: ...
+    def notify(self, alert: Alert, actions: tuple[Action, ...]) -> None:
+        """Once per alert per batch: ``alert`` as it stands after the batch, ``actions`` what
+        happened to it in the batch, in order (a run of repeats as one)."""
 
 
 class Extension(Protocol):
@@ -422,9 +425,21 @@ class AlertBook:
             events = self._events
             self._dirty, self._history, self._events, self.pending = {}, [], [], {}
             after = [extension.committed() for extension in self.extensions]
-        for alert, action in events:
+        for alert, actions in coalesce(events):
             for notifier in self.notifiers:
-                notifier.notify(alert, action)
+                notifier.notify(alert, actions)
         for send in after:
             send()
         return events
+
+
+def coalesce(events: Sequence[tuple[Alert, Action]]) -> list[tuple[Alert, tuple[Action, ...]]]:
+    """One notification per alert, in the order alerts first changed, with the actions of each in
+    order and a run of one action as one: every notification carries the alert's final state, so
+    a raise and its work order in one batch sent as two would publish the same alert twice."""
+    by_id: dict[int, tuple[Alert, list[Action]]] = {}
+    for alert, action in events:
+        actions = by_id.setdefault(alert.id, (alert, []))[1]
+        if not actions or actions[-1] is not action:
+            actions.append(action)
+    return [(alert, tuple(actions)) for alert, actions in by_id.values()]

@@ -8,6 +8,7 @@ suppressed — so it cannot lie.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -152,6 +153,17 @@ class Alert:
         if with_history:
             body["history"] = [h.to_json() for h in self.history]
         return body
+
+
+def notification(alert: Alert, actions: Sequence[Action]) -> dict[str, Any]:
+    """What is published of an alert after a batch of changes: its JSON as it now stands, every
+    ``action`` that led there in order (``actions``, a run of repeats as one), and the first that
+    is not a repeat as ``action`` (a raise that came with its work order is ``raise``)."""
+    return {
+        **alert.to_json(),
+        "action": next((a for a in actions if a is not Action.REPEAT), Action.REPEAT).value,
+        "actions": [a.value for a in actions],
+    }
 
 
 def _iso(when: datetime | None) -> str | None:

@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from alerts.model import Action, Alert
+from alerts.model import Action, Alert, notification
 
 
 @dataclass(frozen=True)
@@ -33,9 +33,10 @@ class EventHub:
         self._seq = 0
         self._changed = threading.Condition()
 
-    def notify(self, alert: Alert, action: Action) -> None:
-        """The alert book's notifier: every transition, repeats included (the console shows counts)."""
-        self.publish("alert", alert.estate, {**alert.to_json(), "action": action.value})
+    def notify(self, alert: Alert, actions: tuple[Action, ...]) -> None:
+        """The alert book's notifier: every batch of transitions, repeats included (the console
+        shows counts)."""
+        self.publish("alert", alert.estate, notification(alert, actions))
 
     def publish(self, type_: str, estate: str, data: dict[str, Any]) -> StreamEvent:
         with self._changed:

@@ -15,7 +15,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from alerts.engine import AlarmEngine
-from alerts.model import Action, Alert
+from alerts.model import Action, Alert, notification
 from alerts.stream import EventHub
 from dispatch.model import OrderAction
 from gateway.mqtt import Publisher
@@ -28,15 +28,16 @@ _QUIET = frozenset({Action.REPEAT})
 
 
 class MqttAlertPublisher:
-    """Publishes the alert JSON on ``estate/{estate}/alerts`` at QoS 1 on every state change."""
+    """Publishes the alert JSON on ``estate/{estate}/alerts`` at QoS 1 on every state change: once
+    per batch of changes (a raise and its work order are one message)."""
 
     def __init__(self, publisher: Publisher) -> None:
         self._publisher = publisher
 
-    def notify(self, alert: Alert, action: Action) -> None:
-        if action in _QUIET:
+    def notify(self, alert: Alert, actions: tuple[Action, ...]) -> None:
+        if _QUIET.issuperset(actions):
             return
-        body = json.dumps({**alert.to_json(), "action": action.value}, ensure_ascii=False)
+        body = json.dumps(notification(alert, actions), ensure_ascii=False)
         self._publisher.publish(f"estate/{alert.estate}/alerts", body.encode(), qos=1)
 
 

@@ -162,8 +162,8 @@ function updateCue() {
 
 function onStreamEvent(type, data) {
   apply(type, data);
-  const raised = ["raise", "reactivate", "escalate"].includes(data.action);
-  if (type === "alert" && raised && isCritical(data) && (!ctx.estate() || data.estate === ctx.estate())) beep();
+  const raised = type === "alert" && data.actions.some((a) => ["raise", "reactivate", "escalate"].includes(a));
+  if (raised && isCritical(data) && (!ctx.estate() || data.estate === ctx.estate())) beep();
 }
 
 // -- header and router --------------------------------------------------------------------------------

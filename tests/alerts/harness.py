@@ -23,13 +23,17 @@ from tests.support.gateway import SPEC_EXAMPLE
 
 
 class Recorder:
-    """A notifier that keeps every (alert json, action) it is given."""
+    """A notifier that keeps every notification (alert json, actions) and, one by one, every
+    (alert json, action) it was told of."""
 
     def __init__(self) -> None:
+        self.notifications: list[tuple[dict[str, Any], tuple[Action, ...]]] = []
         self.events: list[tuple[dict[str, Any], Action]] = []
 
-    def notify(self, alert: Alert, action: Action) -> None:
-        self.events.append((alert.to_json(), action))
+    def notify(self, alert: Alert, actions: tuple[Action, ...]) -> None:
+        body = alert.to_json()
+        self.notifications.append((body, actions))
+        self.events.extend((body, action) for action in actions)
 
     def actions(self, rule: str | None = None) -> list[Action]:
         return [a for j, a in self.events if rule is None or j["rule"] == rule]
