@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from alerts.catalogue import DEFAULT_RULES
 from alerts.evaluate import NOTHING, Context, RuleMemory, evaluate, triggers
-from alerts.rules import DEVICE_RULE_TYPES, ConditionRule, DeviceRule, EventRule, Predicate
+from alerts.rules import DEVICE_RULE_TYPES, ConditionRule, DeviceRule, EventRule, FlatlineRule, Predicate
 from devices.base import Channel, FieldValue, Kind, Reading, Severity
 
 #: The catalogue's, and one whose clear level watches another field (an inventory may say so).
@@ -36,7 +36,7 @@ def _names(rule: DeviceRule) -> tuple[set[str], set[str]]:
     elif isinstance(rule, ConditionRule):
         fields |= {p.field for p in (*rule.when, *rule.clear_when)}
         events |= {rule.after_event} if rule.after_event else set()
-    elif hasattr(rule, "field"):
+    elif isinstance(rule, FlatlineRule):
         fields.add(rule.field)
     else:
         events |= {rule.event, *rule.reset_events}
