@@ -32,7 +32,7 @@ RANK = {Severity.INFO: 0, Severity.MINOR: 1, Severity.MAJOR: 2, Severity.CRITICA
 class Notifier(Protocol):
     def notify(self, alert: Alert, actions: tuple[Action, ...]) -> None:
         """Once per alert per batch: ``alert`` as it stands after the batch, ``actions`` what
-        happened to it in the batch, in order (a run of repeats as one)."""
+        happened to it in the batch, in order (a run of one action as one)."""
 
 
 class Extension(Protocol):

@@ -157,7 +157,7 @@ class Alert:
 
 def notification(alert: Alert, actions: Sequence[Action]) -> dict[str, Any]:
     """What is published of an alert after a batch of changes: its JSON as it now stands, every
-    ``action`` that led there in order (``actions``, a run of repeats as one), and the first that
+    ``action`` that led there in order (``actions``, a run of one action as one), and the first that
     is not a repeat as ``action`` (a raise that came with its work order is ``raise``)."""
     return {
         **alert.to_json(),
