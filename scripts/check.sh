@@ -4,6 +4,7 @@
 # the web console in Debian's headless Chromium (driven by Playwright; fonts for the Chinese pages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+check_started=$(date +%s)
 
 debian_packages=(mosquitto influxdb postgresql chromium fonts-wqy-zenhei)
 missing=()
@@ -26,12 +27,13 @@ echo "== mypy (strict)"
 mypy
 echo "== pytest"
 set +e
-# Every suite runs, the live ones included (a whole simulated day at x60, 25 min; two instances
-# running the scenario library together, ~5 min): they run in lock-step time, so this VM's pauses
-# cannot fail them. `pytest -m "not live"` leaves them out locally.
-python3 -m pytest -p no:cacheprovider "$@"
+# Every suite runs, the simulated day and the two instances included: lock-step runs go as fast as
+# the gateway settles (no pacing), so their outcome cannot depend on this VM's speed.
+started=$(date +%s)
+python3 -m pytest -p no:cacheprovider --durations=15 "$@"
 status=$?
 set -e
+echo "== pytest took $(( $(date +%s) - started )) s; the whole check $(( $(date +%s) - check_started )) s"
 if [ "$status" -eq 5 ]; then
     echo "pytest collected no tests: that is a failure here" >&2
     exit 1

@@ -18,7 +18,9 @@ from pathlib import Path
 
 from devices.loader import InventoryError, load_inventory
 from simulators.live import Broker, MqttSink, Progress, drive
+from simulators.lockstep import Ticks, drive_lockstep
 from simulators.scenario_io import GatewayApi, GatewayClock, RunError
+from simulators.scenario_lockstep import SETTLE_S
 from simulators.world import World
 
 
@@ -63,18 +65,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     sent = 0
     try:
-        sent = drive(
-            world,
-            sink,
-            speed=speed,
-            stop=stop,
-            duration_s=args.duration,
-            progress=_progress,
-            clock_topic=clock_topic,
-        )
+        if clock_topic is not None and args.gateway is not None:
+            sent = _drive_lockstep(world, sink, args.gateway, clock_topic, args.duration, stop)
+        else:
+            sent = drive(world, sink, speed=speed, stop=stop, duration_s=args.duration, progress=_progress)
     except KeyboardInterrupt:
         stop.set()
         sent = sink.sent
+    except RunError as exc:  # the gateway stopped settling (down, or stuck): nothing more to drive
+        print(f"estate-sim run: {exc}", file=sys.stderr, flush=True)
+        return 1
     finally:
         sink.close()
     print(f"done: simulated time {world.now.isoformat()} · {sent:,} messages sent", flush=True)
@@ -110,6 +110,34 @@ def _gateway_clock(url: str, speed: float | None) -> GatewayClock:
         return clock
     ahead = timedelta(seconds=(time.monotonic() - clock.at) * clock.speed)
     return replace(clock, now=(clock.now + ahead).astimezone(UTC))
+
+
+def _drive_lockstep(
+    world: World, sink: MqttSink, gateway: str, topic: str, duration_s: float | None, stop: threading.Event
+) -> int:
+    """Lock-step, unpaced: as fast as the gateway settles (simulators.lockstep.drive_lockstep),
+    with a progress line every simulated hour."""
+    api = GatewayApi(gateway, token=None)
+    end = world.now + timedelta(seconds=duration_s) if duration_s is not None else None
+    last_hour = [world.now]
+
+    def report(at: datetime, sent: int) -> None:
+        if at - last_hour[0] >= timedelta(hours=1):
+            last_hour[0] = at
+            _progress(Progress(at, sent))
+
+    try:
+        return drive_lockstep(
+            world,
+            sink,
+            Ticks(topic, world.now),
+            lambda when: api.wait_settled(when, SETTLE_S),
+            end=end,
+            stop=stop,
+            on_window=report,
+        )
+    finally:
+        api.close()
 
 
 def _progress(progress: Progress) -> None:

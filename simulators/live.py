@@ -19,7 +19,6 @@ from urllib.parse import unquote, urlsplit
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from simulators.lockstep import Ticks
 from simulators.world import Message, World
 
 
@@ -101,19 +100,17 @@ def drive(
     window_s: float = 0.2,
     wall: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], bool] | None = None,
-    clock_topic: str | None = None,
 ) -> int:
     """Publish the world's messages on time until ``stop``, or ``duration_s`` simulated seconds.
     Returns how many device messages were published. ``wall`` and ``sleep`` (which returns True
-    when stopped) are the wall clock's, replaceable in tests. ``clock_topic``: a driven gateway's
-    (lock-step time), which gets a clock message every simulated second in the stream."""
+    when stopped) are the wall clock's, replaceable in tests. A gateway in lock-step time is driven
+    unpaced instead (:func:`simulators.lockstep.drive_lockstep`)."""
     wait = sleep or stop.wait
     if speed <= 0:
         raise ValueError("speed must be positive")
     start, origin = world.now, wall()
     end = start + timedelta(seconds=duration_s) if duration_s is not None else None
     sent, next_report = 0, origin + every_s
-    ticks = Ticks(clock_topic, start) if clock_topic else None
 
     def wall_of(when: datetime) -> float:
         return origin + (when - start).total_seconds() / speed
@@ -129,12 +126,11 @@ def drive(
         if end is not None:
             horizon = min(horizon, end)
         messages = world.advance(horizon)
-        for message in ticks.merge(messages, horizon) if ticks else messages:
+        for message in messages:
             if wait(max(0.0, wall_of(message.at) - wall())):
                 return sent
             sink.publish(message)
-            if ticks is None or not ticks.is_tick(message):
-                sent += 1
+            sent += 1
             report(message.at)
         if end is not None and world.now >= end:
             break

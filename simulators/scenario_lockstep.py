@@ -1,17 +1,16 @@
 """A scenario against a gateway in lock-step time (its ``ESTATE_CLOCK_TOPIC``): the runner drives
 the gateway's clock, so what the gateway does is decided by the messages alone.
 
-Between two looks at the API the devices' messages and the steps go out, paced at the scenario's
-speed, with a clock message every simulated second (simulators.lockstep); then the runner waits
+Between two looks at the API the devices' messages and the steps go out, unpaced (as fast as the
+gateway settles), with a clock message every simulated second (simulators.lockstep); then the runner waits
 until the gateway has settled at that time (``/health`` → ``clock.settled``: every message up to
 it processed, ticked and stored) and reads the API as of that time. The gateway's clock cannot
-move while the runner looks, and a pause of either side only makes the run take longer: one
-seed, one outcome.
+move while the runner looks, and a pause or the speed of either side only changes how long the
+run takes: one seed, one outcome. The scenario's speed sets how often the runner looks.
 """
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -41,7 +40,6 @@ class LockStep:
         self.ticks = Ticks(topic, self.start)
         self.steps: list[Step] = list(runner.scenario.ordered_steps())
         self.slowest_settle = 0.0
-        self._origin = time.monotonic()
 
     def run(self) -> int:
         r, every = self.runner, look_every(self.speed)
@@ -86,12 +84,8 @@ class LockStep:
         return self.ticks.merge(messages, until)
 
     def _send(self, messages: list[Message]) -> None:
-        """Each message when the wall clock reaches its time at the scenario's speed (late ones
-        at once: the gateway's clock waits for them)."""
+        """At once, unpaced: the gateway's clock waits for them, and the look that follows waits
+        for the gateway to settle."""
         broker = self.runner.broker
         for message in messages:
-            due = self._origin + (message.at - self.start).total_seconds() / self.speed
-            pause = due - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
             broker.publish(message.topic, message.payload, message.qos, message.retain)

@@ -1,14 +1,14 @@
-"""Acceptance (issue 7): ``estate-sim run`` of the sample estate at ``--speed 60`` for one simulated
-day, against a running ``estate-gateway run`` on real mosquitto, gives every planned patrol round
-completed, lamps switched on at dusk and off at dawn once each, and no alarm at all.
+"""Acceptance (issue 7): ``estate-sim run`` of the sample estate for one simulated day, against a
+running ``estate-gateway run`` on real mosquitto, gives every planned patrol round completed, lamps
+switched on at dusk and off at dawn once each, and no alarm at all.
 
-Both processes run on simulated time, in lock-step: the gateway with ``ESTATE_CLOCK_SPEED=60`` from
-05:30 local time on a Monday and ``ESTATE_CLOCK_TOPIC``, the simulator with ``--gateway`` (it starts
-at the gateway's now, keeps its speed and drives its clock with a clock message every simulated
-second, so a pause of either process on this 2-core VM cannot raise a false alarm). 25 simulated
-hours (05:30 → 06:30 the next day, so the night's last round ends inside the run) take 25
-minutes of wall time. The alert list is read every 30 wall seconds, so a false alarm fails the test
-when it happens, not at the end.
+Both processes run on simulated time, in lock-step: the gateway with ``ESTATE_CLOCK_TOPIC`` from
+05:30 local time on a Monday, the simulator with ``--gateway`` (it starts at the gateway's now and
+drives its clock with a clock message every simulated second, unpaced: a window of simulated time
+at a time, as fast as the gateway settles them). Neither side's pauses nor speed can change what
+the gateway decides. 25 simulated hours (05:30 → 06:30 the next day, so the night's last round
+ends inside the run). The alert list is read every 30 wall seconds, so a false alarm fails the
+test when it happens, not at the end.
 
 The same day without pacing, through an in-process engine, is ``tests/simulators/test_world_day.py``.
 """

@@ -18,7 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from devices.loader import load_inventory
 from simulators.live import Broker, Progress, drive
-from simulators.lockstep import Ticks
+from simulators.lockstep import Ticks, drive_lockstep
 from simulators.world import Message, World
 from tests.support.gateway import REPO, SPEC_EXAMPLE, GatewayProcess
 from tests.support.servers import MosquittoServer, wait_until
@@ -200,17 +200,11 @@ def test_ticks_follow_every_message_of_their_second_and_precede_later_ones() -> 
 
 
 def test_driving_a_gateways_clock_sends_a_tick_every_simulated_second() -> None:
-    clock = [0.0]
-
-    def sleep(seconds: float) -> bool:
-        clock[0] += seconds
-        return False
-
     world = World(load_inventory(SPEC_EXAMPLE), start=START)
-    sink = Recorded(clock)
-    sent = drive(
-        world, sink, speed=60, stop=threading.Event(), duration_s=300, wall=lambda: clock[0], sleep=sleep,
-        clock_topic="estate-sim/clock",
+    sink = Recorded([0.0])
+    sent = drive_lockstep(
+        world, sink, Ticks("estate-sim/clock", START), lambda _when: None, end=START + timedelta(seconds=300),
+        stop=threading.Event(),
     )  # fmt: skip
     ticks = [m.at for _, m in sink.published if m.topic == "estate-sim/clock"]
     assert ticks == [START + timedelta(seconds=s) for s in range(1, 301)]
@@ -221,6 +215,44 @@ def test_driving_a_gateways_clock_sends_a_tick_every_simulated_second() -> None:
             latest_tick = message.at
         else:
             assert message.at > latest_tick
+
+
+def test_lockstep_sends_a_window_only_once_the_gateway_settled_the_one_before_the_last() -> None:
+    """Unpaced, but never more than IN_FLIGHT windows ahead of what the gateway has settled: the
+    broker's queue for the gateway stays bounded, whatever the two sides' speeds."""
+    world = World(load_inventory(SPEC_EXAMPLE), start=START)
+    sink = Recorded([0.0])
+    asked: list[tuple[datetime, datetime]] = []  # (settled time waited for, latest tick sent by then)
+
+    def wait_settled(when: datetime) -> None:
+        ticks = [m.at for _, m in sink.published if m.topic == "estate-sim/clock"]
+        asked.append((when, ticks[-1]))
+
+    end = START + timedelta(seconds=300)
+    drive_lockstep(
+        world, sink, Ticks("estate-sim/clock", START), wait_settled, end=end, stop=threading.Event()
+    )
+    minute = timedelta(seconds=60)
+    assert [when for when, _ in asked] == [START + k * minute for k in (1, 2, 3, 4, 5)]
+    # Each wait came after the next window was sent (two in flight), the last one after the end.
+    assert [sent for _, sent in asked] == [START + k * minute for k in (2, 3, 4, 5, 5)]
+
+
+def test_lockstep_stops_when_told() -> None:
+    world = World(load_inventory(SPEC_EXAMPLE), start=START)
+    stop = threading.Event()
+    windows: list[datetime] = []
+
+    def seen(at: datetime, _sent: int) -> None:
+        windows.append(at)
+        if len(windows) == 3:
+            stop.set()
+
+    drive_lockstep(
+        world, Recorded([0.0]), Ticks("estate-sim/clock", START), lambda _w: None, end=None, stop=stop,
+        on_window=seen,
+    )  # fmt: skip
+    assert windows == [START + timedelta(seconds=60 * k) for k in (1, 2, 3)]
 
 
 def test_run_drives_a_lockstep_gateways_clock(tmp_path: Path, mosquitto: MosquittoServer) -> None:
