@@ -119,6 +119,9 @@ class AlertBook:
         self._dirty: dict[int, Alert] = {}
         self._history: list[tuple[int, HistoryEntry]] = []
         self._events: list[tuple[Alert, Action]] = []
+        #: How many of ``_events`` the extensions have seen: a flush whose save failed is retried
+        #: by the next, which must not show them the same events again (a second work order).
+        self._observed = 0
         self.pending: dict[str, tuple[int, int] | None] = {}
         self._activations: dict[str, deque[datetime]] = defaultdict(deque)
         self._clear_due: dict[str, datetime] = {}
@@ -411,10 +414,9 @@ class AlertBook:
     def flush(self) -> list[tuple[Alert, Action]]:
         """Store this batch's changes in one transaction, then notify. Returns what changed."""
         with self.lock:
-            seen = 0
-            while seen < len(self._events):  # an extension may change alerts in turn: see those too
-                alert, action = self._events[seen]
-                seen += 1
+            while self._observed < len(self._events):  # an extension may change alerts in turn
+                alert, action = self._events[self._observed]
+                self._observed += 1
                 for extension in self.extensions:
                     extension.observe(alert, action)
             if not self._dirty and not self.pending and not any(e.has_changes() for e in self.extensions):
@@ -424,6 +426,7 @@ class AlertBook:
             )
             events = self._events
             self._dirty, self._history, self._events, self.pending = {}, [], [], {}
+            self._observed = 0
             after = [extension.committed() for extension in self.extensions]
         for alert, actions in coalesce(events):
             for notifier in self.notifiers:

@@ -11,6 +11,7 @@ The parts live beside it: offline and groups (alerts/offline.py), lamps and comp
 from __future__ import annotations
 
 import heapq
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -34,6 +35,8 @@ from devices.base import Channel, Kind, Reading, Severity
 from devices.clock import to_ns
 from devices.inventory import DeviceConfig, Estate
 from devices.kinds.patrol import PatrolEvent
+
+log = logging.getLogger(__name__)
 
 
 class AlarmEngine(OfflineWatch, EstateChecks, PatrolWatch, FeedWatch):
@@ -77,16 +80,30 @@ class AlarmEngine(OfflineWatch, EstateChecks, PatrolWatch, FeedWatch):
             now = self.clock.now()
             self._hear(readings, now)
             for reading in readings:
-                estate = self.inventory.estate(reading.estate)
-                config = estate.device(reading.device) if estate else None
-                if estate is not None and config is not None:
-                    self._handle(estate, config, reading, now)
-                elif estate is not None and reading.kind is Kind.PATROL and reading.event == PatrolEvent.SOS:
-                    self._sos(
-                        estate, reading, now
-                    )  # unregistered devices raise nothing, but a call for help does
+                try:
+                    self._one(reading, now)
+                except Exception as exc:  # one reading's failure must not cost the batch its alarms
+                    self._isolate(reading, exc)
             self._save_patrols()
         self.book.flush()
+
+    def _one(self, reading: Reading, now: datetime) -> None:
+        estate = self.inventory.estate(reading.estate)
+        config = estate.device(reading.device) if estate else None
+        if estate is not None and config is not None:
+            self._handle(estate, config, reading, now)
+        elif estate is not None and reading.kind is Kind.PATROL and reading.event == PatrolEvent.SOS:
+            self._sos(estate, reading, now)  # unregistered devices raise nothing, but a call for help does
+
+    def _isolate(self, reading: Reading, exc: Exception) -> None:
+        log.error(
+            "the rules failed on a reading of %s/%s; the rest of the batch goes on",
+            reading.estate,
+            reading.device,
+            exc_info=exc,
+        )
+        if self._rule_failed is not None:
+            self._rule_failed(reading, exc)
 
     def _handle(self, estate: Estate, config: DeviceConfig, reading: Reading, now: datetime) -> None:
         if reading.channel is Channel.STATUS and reading.fields.get("status") == "offline":

@@ -28,13 +28,16 @@ from alerts.rules import (
 )
 from alerts.staleness import DeadlineWheel
 from alerts.topology import Topology
-from devices.base import FieldValue, Severity
+from devices.base import FieldValue, Reading, Severity
 from devices.clock import Clock
 from devices.inventory import DeviceConfig, Inventory
 
 ValuesLookup = Callable[[str, str], Mapping[str, FieldValue]]
 #: Where an unusable patrol scan goes (estate, handset, why): the gateway's dead letters.
 DeadLetterHook = Callable[[str, str, str], None]
+#: Told of a reading the rules failed on (a bug, or a state they cannot handle): the reading and
+#: the exception. The rest of the batch goes on (gateway: a dead letter ``rules_failed``).
+RuleFailureHook = Callable[[Reading, Exception], None]
 DevKey = tuple[str, str]
 #: A device rule with the reading fields and event types that can move it (``evaluate.triggers``).
 Triggered = tuple[DeviceRule, frozenset[str], frozenset[str]]
@@ -99,8 +102,10 @@ class EngineCore:
         compliance_every: timedelta = timedelta(hours=1),
         compliance_slice: int = 5_000,
         dead_letter: DeadLetterHook | None = None,
+        rule_failed: RuleFailureHook | None = None,
     ) -> None:
         self.inventory, self.book, self.clock, self.values = inventory, book, clock, values
+        self._rule_failed = rule_failed
         self.rules = {e.id: EstateRules(apply_overrides(rules, e.rules)) for e in inventory.estates}
         self.topology = Topology(inventory)
         #: One guard-tour tracker per estate with patrol plans (STANDARDS.md §6).

@@ -7,6 +7,7 @@ Pure: no I/O, time passed in. Tolerant of devices (unknown fields ignored), stri
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,7 @@ from devices.base import ID_PATTERN, Channel, FieldValue, Kind, KindSpec, Payloa
 from devices.clock import to_ns
 from devices.registry import REGISTRY
 
+log = logging.getLogger(__name__)
 TOPIC_ROOT = "estate"
 #: Subscription that matches exactly the device topics estate/{estate}/{kind}/{device}/{channel}.
 DEVICE_TOPIC_FILTER = "estate/+/+/+/+"
@@ -48,6 +50,10 @@ class Reason(StrEnum):
     KIND_MISMATCH = "kind_mismatch"
     STORAGE_REJECTED = "storage_rejected"
     UNKNOWN_REFERENCE = "unknown_reference"  # a patrol scan naming a checkpoint or guard not in the inventory
+    #: The decoder itself failed on this message (a bug, not the device's fault): kept, never fatal.
+    DECODE_FAILED = "decode_failed"
+    #: The rules failed on this reading (stored all the same: the data is good, our rules broke).
+    RULES_FAILED = "rules_failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +173,10 @@ def _parse_json_exactly(payload: bytes) -> Any:
         return _JSON.decode(text)
     except json.JSONDecodeError as exc:
         raise _Reject(Reason.MALFORMED_JSON, f"malformed JSON: {exc.msg} at {exc.pos}") from None
+    except RecursionError:  # ~1,000 levels of [ or {: the parser recurses once a level
+        raise _Reject(Reason.MALFORMED_JSON, "malformed JSON: nested too deep") from None
+    except ValueError as exc:  # an integer literal past Python's 4,300-digit conversion limit
+        raise _Reject(Reason.MALFORMED_JSON, f"malformed JSON: number literal too long ({exc})") from None
 
 
 _PYDANTIC_REASONS: dict[str, Reason] = {
@@ -258,11 +268,15 @@ def excerpt(payload: bytes) -> str:
 def decode(
     topic: str, payload: bytes, received_ns: int, lookup: DeviceLookup, limits: Limits = Limits()
 ) -> Reading | Rejection:
-    """Validate and normalise one message; never raises for bad input."""
+    """Validate and normalise one message; never raises, whatever the message holds."""
     try:
         return _decode(topic, payload, received_ns, lookup, limits)
     except _Reject as rej:
         return Rejection(topic[:512], rej.reason, rej.detail, excerpt(payload), received_ns)
+    except Exception as exc:  # a decoder bug must cost one message, never the pipeline (SPEC §11)
+        log.exception("decoding a message on %s failed", topic[:200])
+        detail = f"the gateway could not decode it: {type(exc).__name__}: {str(exc)[:200]}"
+        return Rejection(topic[:512], Reason.DECODE_FAILED, detail, excerpt(payload), received_ns)
 
 
 def _decode(topic: str, payload: bytes, received_ns: int, lookup: DeviceLookup, limits: Limits) -> Reading:

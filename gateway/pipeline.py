@@ -4,7 +4,12 @@ One thread processes batches in arrival order; a writer thread stores and acknow
 the same order, behind it by at most ``write_ahead`` messages (so the rules go on while InfluxDB
 answers), writing what waits in one request. A batch is acknowledged to the broker only after its
 readings are durable (stored or spooled) and its dead letters are stored, so a crash anywhere
-makes the broker redeliver rather than lose. No bad message stops the loop.
+makes the broker redeliver rather than lose.
+
+Nothing stops the loop (gateway.stages): a message the decoder or the device state fails on is a
+dead letter ``decode_failed``; a consumer (the rules) that raises is reported and the batch goes
+on to storage (the alert book keeps what it could not save for its next flush); storage that fails
+is retried until it works; the loop itself catches whatever is left. Each shows in ``/health``.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import NamedTuple, Protocol
@@ -24,6 +30,7 @@ from gateway.ingest import Limits, Reason, Rejection, decode, excerpt
 from gateway.metrics import GatewayMetrics
 from gateway.mqtt import Inbound, MessageSource
 from gateway.sinks import ReadingSink
+from gateway.stages import Stages
 from gateway.state import DeviceRegistry
 
 log = logging.getLogger(__name__)
@@ -52,6 +59,7 @@ class Pipeline:
         consumers: Sequence[ReadingConsumer] = (),
         follower: ClockFollower | None = None,
         write_ahead: int = 20_000,
+        stages: Stages | None = None,
     ) -> None:
         self._source = source
         self._registry = registry
@@ -64,6 +72,11 @@ class Pipeline:
         self._retry_s = retry_s
         self._consumers = list(consumers)
         self._follower = follower
+        self.stages = stages or Stages("pipeline")
+        for name in ("pipeline", "rules", "store"):
+            self.stages.stage(name)
+        #: Wall time (time.time) the last batch was stored and acknowledged.
+        self.last_stored_at: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         # Messages processed and not yet stored, at most ``write_ahead`` (or one batch, however
@@ -100,17 +113,32 @@ class Pipeline:
         return readings, rejections
 
     def _decode(self, items: Sequence[Inbound], readings: list[Reading], rejections: list[Rejection]) -> None:
+        lookup, limits, observe = self._registry.lookup, self._limits, self._registry.observe
         for item in items:
-            result = decode(item.topic, item.payload, item.received_ns, self._registry.lookup, self._limits)
-            if isinstance(result, Rejection):
-                rejections.append(result)
+            try:
+                result = decode(item.topic, item.payload, item.received_ns, lookup, limits)
+                if isinstance(result, Rejection):
+                    rejections.append(result)
+                    continue
+                observe(result, item.received_ns)
+            except Exception as exc:  # decode never raises; the device state must not either
+                log.exception("the device state failed on a message of %s", item.topic[:200])
+                rejections.append(failed_message(item, exc))
                 continue
-            self._registry.observe(result, item.received_ns)
             readings.append(result)
 
     def _feed(self, readings: Sequence[Reading]) -> None:
         for consumer in self._consumers:
-            consumer.consume(readings)
+            try:
+                consumer.consume(readings)
+            except Exception as exc:
+                # The readings were applied (a reading the rules fail on is isolated inside them);
+                # what failed is saving or announcing the changes, which the alert book keeps for
+                # its next flush (the next batch or tick). Storage and acknowledgement go on.
+                log.exception("the rules failed on a batch of %d readings", len(readings))
+                self.stages.failed("rules", exc)
+            else:
+                self.stages.succeeded("rules")
 
     def _process_following(
         self, items: Sequence[Inbound], follower: ClockFollower
@@ -186,22 +214,38 @@ class Pipeline:
             try:
                 self.persist(work.readings, work.rejections)
                 break
-            except Exception:
+            except Exception as exc:
                 # Storage failed in a way the sink could not absorb (disk full, database gone).
                 # Keep the batch and retry it: the broker will not resend unacknowledged
                 # messages on a live connection. Stopping leaves it unacknowledged: the
                 # broker redelivers it to the next start.
                 self.errors += 1
                 log.exception("storing a batch failed; retrying")
+                self.stages.failed("store", exc)
                 if self._stop.wait(self._retry_s):
                     return False
-        self._source.ack(work.items)
+        self.stages.succeeded("store")
+        self.last_stored_at = time.time()
+        try:
+            self._source.ack(work.items)
+        except Exception as exc:  # stored, not acknowledged: the broker redelivers it (a duplicate)
+            log.exception("acknowledging a stored batch failed")
+            self.stages.failed("store", exc)
         if self._follower is not None:
             self._follower.settle()
         self.batches += 1
         return True
 
     def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._run()
+            except Exception as exc:  # a bug in the loop itself: reported, and the loop goes on
+                log.exception("the pipeline loop failed; it goes on")
+                self.stages.failed("pipeline", exc)
+                self._stop.wait(self._retry_s)
+
+    def _run(self) -> None:
         if self._follower is not None:
             # Lock-step time: a clock position is settled once all before it is stored, so
             # batches are taken one after the other.
@@ -213,6 +257,7 @@ class Pipeline:
         # stores and acknowledges in arrival order; at most ``write_ahead`` processed messages
         # wait for it.
         writer = threading.Thread(target=self._write_loop, name="pipeline-writer", daemon=True)
+        self.stages.stage("store", writer)
         writer.start()
         while not self._stop.is_set():
             work = self._take()
@@ -277,6 +322,8 @@ class Pipeline:
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="pipeline", daemon=True)
+        self.stages.stage("pipeline", self._thread)
+        self.stages.stage("rules", self._thread)
         self._thread.start()
 
     def stop(self) -> None:
@@ -285,6 +332,11 @@ class Pipeline:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+
+
+def failed_message(item: Inbound, exc: Exception) -> Rejection:
+    detail = f"the gateway could not process it: {type(exc).__name__}: {str(exc)[:200]}"
+    return Rejection(item.topic[:512], Reason.DECODE_FAILED, detail, excerpt(item.payload), item.received_ns)
 
 
 class _Batch(NamedTuple):

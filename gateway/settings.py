@@ -75,6 +75,14 @@ class Settings(BaseSettings):
     reopen_within_h: float = Field(
         24.0, gt=0, description="A fault returning this long after its work order closed reopens it."
     )
+    health_lag_s: float = Field(
+        30.0,
+        gt=0,
+        description="/health answers 503 when the rules are this many wall seconds behind the messages.",
+    )
+    stage_alarm_after: int = Field(
+        3, ge=1, description="Failures in a row of a stage before the self-alarm gateway.stage_failed."
+    )
 
     @field_validator("mqtt_url")
     @classmethod

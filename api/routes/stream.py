@@ -1,4 +1,5 @@
-"""``GET /api/stream``: server-sent events of alert and work-order changes in the caller's scope,
+"""``GET /api/stream``: server-sent events of alert and work-order changes in the caller's scope
+and the gateway's own alarms (type ``gateway``, gateway.stages; not for crews),
 resumable with ``Last-Event-ID`` (a reconnecting browser sends it by itself). A crew token gets
 its own crew's work orders (including one taken away from it), and no alerts."""
 
@@ -30,6 +31,8 @@ _TYPES = {
 def _visible(principal: Principal, event: StreamEvent) -> bool:
     if event.type == "reset":
         return True
+    if event.type == "gateway":  # the gateway's own alarm (gateway.stages) concerns every estate
+        return principal.role is not Role.CREW
     if event.type not in _TYPES[principal.role] or not principal.sees(event.estate):
         return False
     return principal.role is not Role.CREW or principal.crew in event.data.get("crews", ())

@@ -248,3 +248,35 @@ def test_a_registered_devices_reading_keeps_the_device_tables_own_ids() -> None:
     assert isinstance(reading, Reading)
     assert reading.estate is info.estate
     assert reading.device is info.id
+
+
+@pytest.mark.parametrize(
+    ("payload", "detail"),
+    [
+        (b"[" * 1000, "nested too deep"),  # the ~1 KB message that killed the pipeline thread
+        (b'{"floor": 1, "extra": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nested too deep"),  # in an ignored field
+        (b'{"floor": ' + b"1" * 5000 + b"}", "number literal too long"),
+        (b'{"ts": ' + b"9" * 4400 + b"}", "number literal too long"),
+    ],
+    ids=["brackets", "deep-extra", "long-int", "long-ts"],
+)
+def test_poison_json_is_malformed_json_not_an_exception(payload: bytes, detail: str) -> None:
+    result = run(LIFT, payload)
+    assert isinstance(result, Rejection)
+    assert result.reason is Reason.MALFORMED_JSON
+    assert detail in result.detail
+    status = run("estate/sunrise/lift/L1/status", payload)  # a retained status is decoded the same way
+    assert isinstance(status, Rejection) and status.reason is Reason.BAD_STATUS
+
+
+def test_a_decoder_bug_costs_one_message_as_a_dead_letter(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gateway.ingest as ingest  # noqa: PLC0415 - the module whose helper is broken on purpose
+
+    def broken(*_args: object) -> None:
+        raise KeyError("injected")
+
+    monkeypatch.setattr(ingest, "_fields_for", broken)
+    result = run(LIFT, {"floor": 3})
+    assert isinstance(result, Rejection)
+    assert result.reason is Reason.DECODE_FAILED
+    assert "KeyError" in result.detail and result.excerpt == '{"floor": 3}'

@@ -1,0 +1,160 @@
+"""Each processing stage's health, and the gateway's own alarm when one keeps failing.
+
+A stage never dies (STYLE 15): a failure is caught where it happens, counted here, and the stage
+goes on. What a stage cannot do for a while shows in ``/health`` (503, the stage named, the
+exception's type), in ``/metrics``, and, after ``alarm_after`` failures in a row, as a critical
+self-alarm ``gateway.stage_failed`` on ``gateway/{instance}/alarm`` and the event stream, cleared
+by the stage's next success. The self-alarm goes around the alert book on purpose: a failing
+database is one of the things it must be able to report.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from gateway.mqtt import Publisher as AlarmPublisher
+
+log = logging.getLogger(__name__)
+
+STAGE_FAILED = "gateway.stage_failed"
+
+
+class StreamPublisher(Protocol):
+    def publish(self, type_: str, estate: str, data: dict[str, Any]) -> object: ...
+
+
+@dataclass
+class Stage:
+    """One stage's record. Written by the stage's own thread, read by ``/health``'s: each field is
+    one assignment (atomic in CPython); ``snapshot`` copies them under a lock all the same."""
+
+    name: str
+    failures: int = 0  # in a row
+    total_failures: int = 0
+    last_error: str | None = None
+    failing_since: float | None = None  # wall (time.time) of the first failure in a row
+    last_ok: float | None = None  # wall of the last success
+    thread: threading.Thread | None = field(default=None, repr=False)
+
+    @property
+    def alive(self) -> bool:
+        return self.thread is None or self.thread.is_alive()
+
+    @property
+    def ok(self) -> bool:
+        return self.alive and self.failures == 0
+
+
+class Stages:
+    """The stages' records and the self-alarm. ``failed`` and ``succeeded`` are called by the
+    stages (cheap: a success after a success only stores a time)."""
+
+    def __init__(
+        self,
+        instance: str,
+        *,
+        alarm_after: int = 3,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.instance, self.alarm_after, self._wall = instance, alarm_after, wall
+        self._stages: dict[str, Stage] = {}
+        self._lock = threading.Lock()
+        self._alarmed: set[str] = set()
+        self._publishers: list[AlarmPublisher] = []
+        self._streams: list[StreamPublisher] = []
+
+    def attach(self, mqtt: AlarmPublisher | None = None, stream: StreamPublisher | None = None) -> None:
+        if mqtt is not None:
+            self._publishers.append(mqtt)
+        if stream is not None:
+            self._streams.append(stream)
+
+    def stage(self, name: str, thread: threading.Thread | None = None) -> Stage:
+        with self._lock:
+            stage = self._stages.setdefault(name, Stage(name))
+            if thread is not None:
+                stage.thread = thread
+            return stage
+
+    def succeeded(self, name: str) -> None:
+        stage = self._stages.get(name) or self.stage(name)
+        stage.last_ok = self._wall()
+        if stage.failures == 0:
+            return
+        log.warning("stage %s works again after %d failure(s)", name, stage.failures)
+        with self._lock:
+            stage.failures, stage.failing_since = 0, None
+            clear = name in self._alarmed
+            self._alarmed.discard(name)
+        if clear:
+            self._announce(stage, active=False)
+
+    def failed(self, name: str, exc: BaseException) -> None:
+        """Count a failure (the caller logs it, with its traceback)."""
+        stage = self._stages.get(name) or self.stage(name)
+        with self._lock:
+            stage.failures += 1
+            stage.total_failures += 1
+            stage.last_error = f"{type(exc).__name__}: {str(exc)[:300]}"
+            if stage.failing_since is None:
+                stage.failing_since = self._wall()
+            raise_it = stage.failures >= self.alarm_after and name not in self._alarmed
+            if raise_it:
+                self._alarmed.add(name)
+        if raise_it:
+            self._announce(stage, active=True)
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            stages = list(self._stages.values())
+        return {s.name: _facts(s) for s in stages}
+
+    def alarms(self) -> list[str]:
+        with self._lock:
+            return sorted(self._alarmed)
+
+    def _announce(self, stage: Stage, *, active: bool) -> None:
+        body = {
+            "rule": STAGE_FAILED,
+            "severity": "critical",
+            "state": "active" if active else "cleared",
+            "instance": self.instance,
+            "stage": stage.name,
+            "error": stage.last_error,
+            "failures": stage.total_failures,
+            "alive": stage.alive,
+            "at": datetime.fromtimestamp(self._wall()).astimezone().isoformat(),
+        }
+        (log.critical if active else log.warning)(
+            "self-alarm %s %s: stage %s (%s)", STAGE_FAILED, body["state"], stage.name, stage.last_error
+        )
+        payload = json.dumps(body, ensure_ascii=False).encode()
+        for mqtt in self._publishers:
+            try:
+                mqtt.publish(f"gateway/{self.instance}/alarm", payload, qos=1, retain=False)
+            except Exception:  # the broker may be what failed: /health still tells
+                log.exception("publishing the self-alarm failed")
+        for stream in self._streams:
+            stream.publish("gateway", "", body)
+
+
+def _facts(stage: Stage) -> dict[str, Any]:
+    def iso(wall: float | None) -> str | None:
+        return None if wall is None else datetime.fromtimestamp(wall).astimezone().isoformat()
+
+    return {
+        "ok": stage.ok,
+        "alive": stage.alive,
+        "failures_in_a_row": stage.failures,
+        "failures": stage.total_failures,
+        "last_error": stage.last_error,
+        "failing_since": iso(stage.failing_since),
+        "last_ok": iso(stage.last_ok),
+    }
