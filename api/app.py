@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from alerts.book import AlertClosed, AlertError, AlertNotFound
@@ -64,9 +67,24 @@ _STATUS: list[tuple[type[Exception], int]] = [
 
 
 def _map_errors(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _invalid)
     for error, code in _STATUS:
 
         async def handler(_request: Request, exc: Exception, code: int = code) -> JSONResponse:
             return JSONResponse({"detail": str(exc)}, status_code=code)
 
         app.add_exception_handler(error, handler)
+
+
+async def _invalid(_request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422, made JSON-safe: an input such as NaN or Infinity is shown as text (the
+    default answer failed to serialise it and became a 500)."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    return JSONResponse(
+        {"detail": jsonable_encoder(errors, custom_encoder={float: _finite})},
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+    )
+
+
+def _finite(value: float) -> float | str:
+    return value if math.isfinite(value) else str(value)

@@ -7,13 +7,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from alerts.kpis import alarm_kpis
 from alerts.model import Alert, AlertState
 from alerts.store import MaintenanceWindow
 from api.auth import CurrentPrincipal, Principal, Role, check_estate, require_roles
 from api.deps import GatewayDep
+from api.params import AlertId, Instant, period
 from devices.base import Severity
 from dispatch.kpis import repair_kpis
 
@@ -27,7 +28,7 @@ class AckBody(BaseModel):
 
 
 class ShelveBody(BaseModel):
-    minutes: float = Field(gt=0, le=480, description="At most one shift (8 h)")
+    minutes: float = Field(gt=0, le=480, allow_inf_nan=False, description="At most one shift (8 h)")
     reason: str = Field(min_length=1, max_length=2000)
 
 
@@ -39,8 +40,8 @@ class WindowBody(BaseModel):
     estate: str
     building: str | None = None
     device: str | None = None
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
     reason: str = Field(min_length=1, max_length=2000)
 
     @model_validator(mode="after")
@@ -65,7 +66,7 @@ def list_alerts(
     estate: str | None = None,
     state: AlertState | None = None,
     severity: Severity | None = None,
-    since: AwareDatetime | None = Query(None, description="Raised at or after (ISO 8601 with offset)"),
+    since: Instant | None = Query(None, description="Raised at or after (ISO 8601 with offset)"),
     limit: int = Query(500, ge=1, le=5000),
 ) -> list[dict[str, Any]]:
     if estate is not None:
@@ -82,13 +83,13 @@ def list_alerts(
 
 
 @router.get("/alerts/{alert_id}", dependencies=[_READ], summary="One alert with its history")
-def get_alert(alert_id: int, gateway: GatewayDep, principal: CurrentPrincipal) -> dict[str, Any]:
+def get_alert(alert_id: AlertId, gateway: GatewayDep, principal: CurrentPrincipal) -> dict[str, Any]:
     return _visible(gateway, principal, alert_id).to_json(with_history=True)
 
 
 @router.post("/alerts/{alert_id}/ack", dependencies=[_ACT], summary="Acknowledge")
 def ack(
-    alert_id: int, gateway: GatewayDep, principal: CurrentPrincipal, body: AckBody | None = None
+    alert_id: AlertId, gateway: GatewayDep, principal: CurrentPrincipal, body: AckBody | None = None
 ) -> dict[str, Any]:
     _visible(gateway, principal, alert_id)
     alert = gateway.alarms.book.ack(alert_id, principal.name, (body or AckBody()).note)
@@ -98,7 +99,7 @@ def ack(
 
 @router.post("/alerts/{alert_id}/shelve", dependencies=[_ACT], summary="Shelve for a bounded time")
 def shelve(
-    alert_id: int, body: ShelveBody, gateway: GatewayDep, principal: CurrentPrincipal
+    alert_id: AlertId, body: ShelveBody, gateway: GatewayDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     _visible(gateway, principal, alert_id)
     alert = gateway.alarms.book.shelve(alert_id, principal.name, body.minutes, body.reason)
@@ -108,7 +109,7 @@ def shelve(
 
 @router.post("/alerts/{alert_id}/unshelve", dependencies=[_ACT], summary="Return a shelved alert")
 def unshelve(
-    alert_id: int, gateway: GatewayDep, principal: CurrentPrincipal, body: UnshelveBody | None = None
+    alert_id: AlertId, gateway: GatewayDep, principal: CurrentPrincipal, body: UnshelveBody | None = None
 ) -> dict[str, Any]:
     _visible(gateway, principal, alert_id)
     alert = gateway.alarms.book.unshelve(alert_id, principal.name, (body or UnshelveBody()).note)
@@ -144,16 +145,13 @@ def kpis(
     gateway: GatewayDep,
     principal: CurrentPrincipal,
     estate: str | None = None,
-    start: AwareDatetime | None = Query(None, description="Default: 24 h before stop"),
-    stop: AwareDatetime | None = Query(None, description="Default: now"),
+    start: datetime | None = Query(None, description="Default: 24 h before stop"),
+    stop: datetime | None = Query(None, description="Default: now; at most 400 days after start"),
 ) -> dict[str, Any]:
     if estate is not None:
         check_estate(principal, estate)
     now = gateway.clock.now()
-    stop = stop or now
-    start = start or stop - timedelta(hours=24)
-    if start >= stop:
-        raise HTTPException(422, "start must be before stop")
+    start, stop = period(start, stop, now)
     store = gateway.alarms.book.store
     found = store.query(
         estate, since=start, estates=principal.estates or None, limit=100_000, with_history=True
@@ -178,16 +176,16 @@ def _patrol_compliance(
     """Per estate, per local day in the period: share of closed rounds done (on time or late), %."""
     engine = gateway.alarms
     out: dict[str, dict[str, float | None]] = {}
-    with engine.book.lock:
-        for estate_id, tracker in engine.patrols.items():
-            found = gateway.inventory.estate(estate_id)
-            if found is None or (estate and estate_id != estate) or not principal.sees(estate_id):
-                continue
-            day, last = start.astimezone(found.tz).date(), stop.astimezone(found.tz).date()
-            days: dict[str, float | None] = {}
-            while day <= last:
+    for estate_id, tracker in list(engine.patrols.items()):
+        found = gateway.inventory.estate(estate_id)
+        if found is None or (estate and estate_id != estate) or not principal.sees(estate_id):
+            continue
+        day, last = start.astimezone(found.tz).date(), stop.astimezone(found.tz).date()
+        days: dict[str, float | None] = {}
+        while day <= last:
+            with engine.book.lock:  # a day at a time: the rules never wait for a long period
                 share = tracker.compliance(day)
-                days[day.isoformat()] = None if share is None else round(100 * share, 1)
-                day += timedelta(days=1)
-            out[estate_id] = days
+            days[day.isoformat()] = None if share is None else round(100 * share, 1)
+            day += timedelta(days=1)
+        out[estate_id] = days
     return out

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from api.auth import Role, require_roles
 from api.deps import GatewayDep
+from api.params import BeforeId
 
 router = APIRouter(prefix="/api", tags=["dead letters"])
 
@@ -36,7 +37,7 @@ def list_dead_letters(
     gateway: GatewayDep,
     reason: str | None = Query(None, description="Only this reason, e.g. malformed_json"),
     limit: int = Query(100, ge=1, le=1000),
-    before_id: int | None = Query(None, description="Page back from this id"),
+    before_id: BeforeId = None,
 ) -> DeadLetterPage:
     store = gateway.dead_letters
     items = [DeadLetterPublic(**vars(d)) for d in store.list(reason, limit, before_id)]

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import CurrentPrincipal, check_estate
 from api.deps import GatewayDep
+from api.params import period
 from devices.base import FieldValue, Kind
 from devices.clock import from_ns, to_ns
 from gateway.sinks.sql import SqlSink
@@ -81,25 +82,21 @@ def get_readings(
     estate: str,
     device: str,
     field: str | None = Query(None, description="Only this field"),
-    start: datetime | None = Query(None, description="ISO 8601 with offset; default: 24 h ago"),
-    stop: datetime | None = Query(None, description="ISO 8601 with offset; default: now"),
+    start: datetime | None = Query(None, description="ISO 8601 with offset; default: 24 h before stop"),
+    stop: datetime | None = Query(None, description="ISO 8601 with offset; default: now; ≤ 400 days"),
     every: str | None = Query(
         None, pattern=r"^[1-9]\d*(s|m|h|d)$", description="Downsample: mean per bucket, e.g. 5m, 1h"
     ),
     limit: int = Query(1000, ge=1, le=10_000),
 ) -> list[ReadingPublic]:
     _device(gateway, principal, estate, device)
-    for name, value in (("start", start), ("stop", stop)):
-        if value is not None and value.tzinfo is None:
-            raise HTTPException(422, f"{name} needs a UTC offset, e.g. 2026-11-22T08:00:00+08:00")
+    start, stop = period(start, stop, gateway.clock.now())
     sink = gateway.sink
     if not isinstance(sink, SqlSink):
         raise HTTPException(
             501, "reading history is served from the SQL store; with InfluxDB, query it directly"
         )
-    stop_ns = to_ns(stop) if stop else gateway.now_ns()
-    start_ns = to_ns(start) if start else stop_ns - 86_400 * 1_000_000_000
-    points = sink.query(estate, device, start_ns, stop_ns, limit)
+    points = sink.query(estate, device, to_ns(start), to_ns(stop), limit)
     rows = [
         (p.time_ns, {field: p.fields[field]} if field else dict(p.fields))
         for p in points

@@ -3,7 +3,6 @@ the day's compliance — the daily patrol record the service standard asks for."
 
 from __future__ import annotations
 
-from datetime import date
 from html import escape
 from typing import Any
 
@@ -12,6 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from api.auth import CurrentPrincipal, Role, check_estate, require_roles
 from api.deps import GatewayDep
+from api.params import Day
 
 router = APIRouter(prefix="/api", tags=["patrols"])
 
@@ -25,7 +25,7 @@ def patrols(
     gateway: GatewayDep,
     principal: CurrentPrincipal,
     estate: str | None = None,
-    day: date | None = Query(None, alias="date", description="YYYY-MM-DD, the estate's local date"),
+    day: Day | None = Query(None, alias="date", description="YYYY-MM-DD, the estate's local date"),
 ) -> list[dict[str, Any]]:
     if estate is not None:
         check_estate(principal, estate)
@@ -87,7 +87,7 @@ def patrol_report(
     gateway: GatewayDep,
     principal: CurrentPrincipal,
     estate: str,
-    day: date | None = Query(None, alias="date"),
+    day: Day | None = Query(None, alias="date"),
 ) -> HTMLResponse:
     records = patrols(gateway, principal, estate, day)
     found = gateway.inventory.estate(estate)

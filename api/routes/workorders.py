@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import CurrentPrincipal, Principal, Role, check_estate, require_roles
 from api.deps import GatewayDep
+from api.params import AlertId, OrderId
 from devices.base import IdStr, Severity, Trade
 from dispatch.deadlines import CATEGORIES
 from dispatch.model import OrderState, WorkOrder
@@ -125,7 +126,7 @@ def list_orders(
 
 
 @router.get("/workorders/{order_id}", dependencies=[_READ], summary="One work order with its history")
-def get_order(order_id: int, gateway: GatewayDep, principal: CurrentPrincipal) -> dict[str, Any]:
+def get_order(order_id: OrderId, gateway: GatewayDep, principal: CurrentPrincipal) -> dict[str, Any]:
     return _visible(gateway, principal, order_id).to_json()
 
 
@@ -138,7 +139,7 @@ def report(body: ReportBody, gateway: GatewayDep, principal: CurrentPrincipal) -
 
 @router.post("/workorders/{order_id}/accept", dependencies=[_STEP], summary="The crew takes the order")
 def accept(
-    order_id: int, gateway: GatewayDep, principal: CurrentPrincipal, body: NoteBody | None = None
+    order_id: OrderId, gateway: GatewayDep, principal: CurrentPrincipal, body: NoteBody | None = None
 ) -> dict[str, Any]:
     _visible(gateway, principal, order_id)
     return gateway.dispatcher.accept(order_id, principal.name, (body or NoteBody()).note).to_json()
@@ -146,7 +147,7 @@ def accept(
 
 @router.post("/workorders/{order_id}/arrive", dependencies=[_STEP], summary="The crew is on site")
 def arrive(
-    order_id: int, gateway: GatewayDep, principal: CurrentPrincipal, body: NoteBody | None = None
+    order_id: OrderId, gateway: GatewayDep, principal: CurrentPrincipal, body: NoteBody | None = None
 ) -> dict[str, Any]:
     _visible(gateway, principal, order_id)
     return gateway.dispatcher.arrive(order_id, principal.name, (body or NoteBody()).note).to_json()
@@ -158,7 +159,7 @@ def arrive(
     summary="Repaired (a device order closes when its telemetry confirms recovery)",
 )
 def resolve(
-    order_id: int, gateway: GatewayDep, principal: CurrentPrincipal, body: NoteBody | None = None
+    order_id: OrderId, gateway: GatewayDep, principal: CurrentPrincipal, body: NoteBody | None = None
 ) -> dict[str, Any]:
     _visible(gateway, principal, order_id)
     return gateway.dispatcher.resolve(order_id, principal.name, (body or NoteBody()).note).to_json()
@@ -166,7 +167,7 @@ def resolve(
 
 @router.post("/workorders/{order_id}/cancel", dependencies=[_MANAGE], summary="Cancel, with a reason")
 def cancel(
-    order_id: int, body: CancelBody, gateway: GatewayDep, principal: CurrentPrincipal
+    order_id: OrderId, body: CancelBody, gateway: GatewayDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     _visible(gateway, principal, order_id)
     return gateway.dispatcher.cancel(order_id, principal.name, body.note).to_json()
@@ -174,7 +175,7 @@ def cancel(
 
 @router.post("/workorders/{order_id}/reassign", dependencies=[_MANAGE], summary="Give it to another crew")
 def reassign(
-    order_id: int, body: ReassignBody, gateway: GatewayDep, principal: CurrentPrincipal
+    order_id: OrderId, body: ReassignBody, gateway: GatewayDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     _visible(gateway, principal, order_id)
     return gateway.dispatcher.reassign(order_id, body.crew, principal.name, body.note).to_json()
@@ -187,7 +188,7 @@ def reassign(
     summary="Send an alert to a crew as a work order",
 )
 def dispatch_alert(
-    alert_id: int, gateway: GatewayDep, principal: CurrentPrincipal, body: DispatchBody | None = None
+    alert_id: AlertId, gateway: GatewayDep, principal: CurrentPrincipal, body: DispatchBody | None = None
 ) -> dict[str, Any]:
     alert = gateway.alarms.book.find(alert_id)
     if alert is None:
