@@ -23,8 +23,10 @@ fixtures get the ``integration`` marker.
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
+import threading
 import uuid
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -59,6 +61,48 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
+
+
+#: The project's loggers: an ERROR from one of them, or a thread that died, fails the test that
+#: caused it unless the test is marked ``expect_errors`` (it injects the failure being logged).
+_PROJECT_LOGGERS = ("gateway", "alerts", "dispatch", "api", "devices", "simulators")
+
+
+class _ErrorRecords(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def _no_silent_failures(request: pytest.FixtureRequest) -> Iterator[None]:
+    handler = _ErrorRecords()
+    loggers = [logging.getLogger(name) for name in _PROJECT_LOGGERS]
+    for logger in loggers:
+        logger.addHandler(handler)
+    died: list[str] = []
+    previous = threading.excepthook
+
+    def excepthook(args: threading.ExceptHookArgs) -> None:
+        died.append(f"{args.thread.name if args.thread else '?'}: {args.exc_type.__name__}: {args.exc_value}")
+        previous(args)
+
+    threading.excepthook = excepthook
+    try:
+        yield
+    finally:
+        threading.excepthook = previous
+        for logger in loggers:
+            logger.removeHandler(handler)
+    if died:
+        pytest.fail(f"a thread died: {died}")
+    if handler.records and request.node.get_closest_marker("expect_errors") is None:
+        lines = [f"{r.name}: {r.getMessage()}" for r in handler.records[:10]]
+        why = "unexpected ERROR logged (mark the test expect_errors if it injects it)"
+        pytest.fail(why + ":\n" + "\n".join(lines))
 
 
 def _test_failed(request: pytest.FixtureRequest) -> bool:

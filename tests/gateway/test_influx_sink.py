@@ -124,6 +124,7 @@ def test_spool_survives_a_restart_and_is_replayed(tmp_path: Path) -> None:
     assert [int(line.rsplit(" ", 1)[1]) for line in writer2.lines()] == [1_000, 1_001, 1_002, 1_003]
 
 
+@pytest.mark.expect_errors
 def test_refused_batch_is_kept_aside_not_retried_forever(tmp_path: Path) -> None:
     writer = FakeWriter()
     writer.refuse_with = 400

@@ -254,7 +254,10 @@ def test_a_registered_devices_reading_keeps_the_device_tables_own_ids() -> None:
     ("payload", "detail"),
     [
         (b"[" * 1000, "nested too deep"),  # the ~1 KB message that killed the pipeline thread
-        (b'{"floor": 1, "extra": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nested too deep"),  # in an ignored field
+        (
+            b'{"floor": 1, "extra": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+            "nested too deep",
+        ),  # in an ignored field
         (b'{"floor": ' + b"1" * 5000 + b"}", "number literal too long"),
         (b'{"ts": ' + b"9" * 4400 + b"}", "number literal too long"),
     ],
@@ -269,8 +272,9 @@ def test_poison_json_is_malformed_json_not_an_exception(payload: bytes, detail: 
     assert isinstance(status, Rejection) and status.reason is Reason.BAD_STATUS
 
 
+@pytest.mark.expect_errors
 def test_a_decoder_bug_costs_one_message_as_a_dead_letter(monkeypatch: pytest.MonkeyPatch) -> None:
-    import gateway.ingest as ingest  # noqa: PLC0415 - the module whose helper is broken on purpose
+    from gateway import ingest  # noqa: PLC0415 - the module whose helper is broken on purpose
 
     def broken(*_args: object) -> None:
         raise KeyError("injected")

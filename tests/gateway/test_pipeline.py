@@ -78,6 +78,7 @@ def test_batch_is_stored_in_order_then_acknowledged(tmp_path: Path) -> None:
     assert rig.sample("estate_messages_total", kind="lift", outcome="stored") == 5
 
 
+@pytest.mark.expect_errors
 def test_storage_failure_keeps_the_batch_unacknowledged_until_it_lands(tmp_path: Path) -> None:
     rig = Rig(tmp_path, sink=FailingSink(failures=2))
     rig.put("estate/sunrise/lift/L1/telemetry", {"floor": 3})
@@ -87,6 +88,7 @@ def test_storage_failure_keeps_the_batch_unacknowledged_until_it_lands(tmp_path:
     assert rig.source.acked == [1]
 
 
+@pytest.mark.expect_errors
 def test_stopping_while_storage_fails_leaves_the_batch_unacknowledged(tmp_path: Path) -> None:
     rig = Rig(tmp_path, sink=FailingSink(failures=10**6))
     rig.put("estate/sunrise/lift/L1/telemetry", {"floor": 3})
@@ -290,6 +292,7 @@ def test_the_next_batch_is_processed_while_one_is_written_and_acks_wait_for_stor
     stored_in_order(rig, sink, first, second)
 
 
+@pytest.mark.expect_errors
 def test_a_failing_write_holds_back_the_acknowledgement_of_every_later_batch(
     gated: tuple[Rig, GatedSink, Rules],
 ) -> None:

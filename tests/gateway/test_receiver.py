@@ -126,6 +126,7 @@ def test_status_online_then_offline_and_publishes_go_out(
         watcher.close()
 
 
+@pytest.mark.expect_errors
 def test_a_receiver_that_dies_is_reported_and_the_broker_sends_its_will(
     receiver: ProcessReceiver, mosquitto: MosquittoServer
 ) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import cast
 
+import pytest
+
 from alerts.engine import AlarmEngine
 from gateway.alerting import Ticker
 
@@ -36,6 +38,7 @@ def test_after_a_pause_timers_wait_as_long_as_it_lasted() -> None:
     assert 5.75 <= ran[0] <= 5.8 and ran == [t for t in times if t >= ran[0]]  # (float rounding)
 
 
+@pytest.mark.expect_errors
 def test_an_engine_error_is_logged_and_the_ticker_goes_on() -> None:
     class Failing(CountingEngine):
         def tick(self) -> None:

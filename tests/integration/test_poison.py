@@ -48,7 +48,9 @@ def test_poison_payloads_are_dead_letters_and_alarms_still_rise(live_gateway: Li
     counts = proc.api("/api/deadletters")["counts"]
     assert counts == {"malformed_json": 2, "bad_status": 2}, counts
     details = {i["detail"] for i in proc.api("/api/deadletters", limit=10)["items"]}
-    assert any("nested too deep" in d for d in details) and any("number literal too long" in d for d in details)
+    assert any("nested too deep" in d for d in details) and any(
+        "number literal too long" in d for d in details
+    )
     health = httpx.get(f"{proc.url}/health", timeout=5)
     assert health.status_code == 200 and health.json()["stages"]["ok"], health.text
     assert proc.proc is not None and proc.proc.pid == pid and proc.proc.poll() is None  # nothing restarted
@@ -78,6 +80,7 @@ class FailingOnce:
         self._save(*args, **kwargs)
 
 
+@pytest.mark.expect_errors
 def test_a_store_failing_on_a_flush_loses_nothing_and_health_says_so(
     tmp_path: Path, mosquitto: MosquittoServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -102,7 +105,11 @@ def test_a_store_failing_on_a_flush_loses_nothing_and_health_says_so(
         assert health["stages"]["self_alarms"] == ["rules"]
         wait_until(lambda: len(alarms.snapshot()) >= 1, timeout=10)
         raised = alarms.snapshot()[0]
-        assert (raised["rule"], raised["state"], raised["stage"]) == ("gateway.stage_failed", "active", "rules")
+        assert (raised["rule"], raised["state"], raised["stage"]) == (
+            "gateway.stage_failed",
+            "active",
+            "rules",
+        )
         assert raised["severity"] == "critical" and raised["error"].startswith("OSError")
         assert store.query("sunrise") == []  # not saved yet: kept in the book for the next flush
 
@@ -115,7 +122,11 @@ def test_a_store_failing_on_a_flush_loses_nothing_and_health_says_so(
         assert alarms.snapshot()[1]["state"] == "cleared"
 
         def floors() -> list[object]:
-            return [p.fields["floor"] for p in SqlSink(gateway.engine).query("sunrise", "L1") if "floor" in p.fields]
+            return [
+                p.fields["floor"]
+                for p in SqlSink(gateway.engine).query("sunrise", "L1")
+                if "floor" in p.fields
+            ]
 
         wait_until(lambda: floors() == [3, 4], timeout=10, message=lambda: str(floors()))
         assert [a.work_order is not None for a in store.query("sunrise")] == [True]  # one order
