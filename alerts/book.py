@@ -283,6 +283,7 @@ class AlertBook:
             if alert.shelved_until is not None:
                 alert.shelved_until, alert.shelve_reason = None, None
                 self._change(alert, Action.UNSHELVE, by, note)
+                self._rearm(alert, self.clock.now())
             return alert
 
     def suppress(self, key: str, reason: str) -> None:
@@ -302,6 +303,7 @@ class AlertBook:
                 return
             note, alert.suppressed_by = alert.suppressed_by, None
             self._change(alert, Action.UNSUPPRESS, note=note)
+            self._rearm(alert, self.clock.now())
 
     def upgrade(self, key: str, severity: Severity, note: str) -> None:
         """Raise an open, active alert's severity (a related condition made it worse)."""
@@ -405,11 +407,21 @@ class AlertBook:
 
     def _expire(self, alert: Alert, now: datetime) -> None:
         if alert.escalate_at is not None and now >= alert.escalate_at and not alert.acknowledged:
-            alert.escalate_at, alert.escalated = None, True
-            self._change(alert, Action.ESCALATE, note="unacknowledged: duty manager notified")
+            if _held_back(alert, now):  # an operator shelved it, or a cause explains it: nobody is
+                alert.escalate_at = None  # paged now; the clock starts again when that ends
+            else:
+                alert.escalate_at, alert.escalated = None, True
+                self._change(alert, Action.ESCALATE, note="unacknowledged: duty manager notified")
         if alert.shelved_until is not None and now >= alert.shelved_until:
             alert.shelved_until, alert.shelve_reason = None, None
             self._change(alert, Action.UNSHELVE, note="shelving expired")
+            self._rearm(alert, now)
+
+    def _rearm(self, alert: Alert, now: datetime) -> None:
+        """Shelving or suppression ended: an active alert nobody acknowledged escalates after its
+        full delay from now, not at once, and never while it is held back."""
+        if alert.active and alert.escalate_at is None and not _held_back(alert, now):
+            self._arm_escalation(alert, now)
 
     def flush(self) -> list[tuple[Alert, Action]]:
         """Store this batch's changes in one transaction, then notify. Returns what changed."""
@@ -434,6 +446,11 @@ class AlertBook:
         for send in after:
             send()
         return events
+
+
+def _held_back(alert: Alert, now: datetime) -> bool:
+    shelved = alert.shelved_until is not None and now < alert.shelved_until
+    return shelved or alert.suppressed_by is not None
 
 
 def coalesce(events: Sequence[tuple[Alert, Action]]) -> list[tuple[Alert, tuple[Action, ...]]]:

@@ -279,3 +279,34 @@ def test_fire_mode_suppresses_the_lifts_other_alerts(h: Harness) -> None:
     assert door is not None and door.state is AlertState.SUPPRESSED
     h.send("L1", mode="normal")
     assert mode.state is AlertState.CLEARED
+
+
+def test_a_shelved_alarm_does_not_escalate_and_its_clock_restarts_when_shelving_ends(h: Harness) -> None:
+    """Issue 20: an entrapment shelved 30 s after it rose was escalated 35 s after it was shelved."""
+    entrapment(h)
+    alert = h.alert("L1", "lift.entrapment")
+    assert alert is not None
+    h.advance(30, step=10)
+    h.book.shelve(alert.id, "op", 10, "技师已在现场")
+    h.advance(9 * 60, step=30)  # far past the 60 s escalation delay, still shelved
+    assert not alert.escalated and Action.ESCALATE not in [e.action for e in alert.history]
+    h.advance(61, step=61)  # shelving expired: the alarm is back, its 60 s start now
+    assert alert.state is AlertState.ACTIVE and not alert.escalated
+    h.advance(50, step=10)
+    assert not alert.escalated
+    h.advance(20, step=10)
+    assert alert.escalated
+    assert [e.action for e in alert.history].count(Action.ESCALATE) == 1
+
+
+def test_an_unshelved_alarm_escalates_after_its_full_delay_from_the_unshelve(h: Harness) -> None:
+    entrapment(h)
+    alert = h.alert("L1", "lift.entrapment")
+    assert alert is not None
+    h.book.shelve(alert.id, "op", 30, "检查中")
+    h.advance(120, step=30)
+    h.book.unshelve(alert.id, "op", "not fixed")
+    h.advance(50, step=10)
+    assert not alert.escalated
+    h.advance(20, step=10)
+    assert alert.escalated
