@@ -388,8 +388,23 @@ class DeskCore:
                     crews=tuple(c for c in (previous, crew.id) if c),
                 )
                 return
-        self._change(order, OrderAction.ESCALATE, BY, "not accepted in time and no other crew: duty manager")
+        if not _with_the_manager(order):  # a restart re-arms the passed clock: say it once
+            self._change(order, OrderAction.ESCALATE, BY, TO_MANAGER)
 
     def _tz(self, order: WorkOrder) -> ZoneInfo:
         estate = self.inventory.estate(order.estate)
         return estate.tz if estate is not None else ZoneInfo("UTC")
+
+
+TO_MANAGER = "not accepted in time and no other crew: duty manager"
+
+
+def _with_the_manager(order: WorkOrder) -> bool:
+    """True when the order's latest escalation sent it to the duty manager and no crew has been
+    given it since."""
+    for entry in reversed(order.history):
+        if entry.action is OrderAction.ESCALATE:
+            return entry.note == TO_MANAGER
+        if entry.action in (OrderAction.ASSIGN, OrderAction.REASSIGN, OrderAction.REOPEN):
+            return False
+    return False

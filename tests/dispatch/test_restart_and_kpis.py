@@ -119,3 +119,23 @@ def test_a_fault_returning_after_a_restart_still_reopens_its_order(tmp_path: Pat
     again = h2.order(order.id)
     assert (again.state, again.reopened) == (OrderState.ASSIGNED, 1)
     assert len(h2.order_store.query()) == 1
+
+
+def test_the_duty_manager_escalation_is_not_repeated_after_a_crash(tmp_path: Path) -> None:
+    """Issue 20: after a SIGKILL and restart, "no other crew: duty manager" was recorded (and
+    published) a second time for an order nobody had accepted."""
+    h = DispatchHarness(tmp_path)
+    h.send("L1", passenger=True, door="closed", door_zone=True, direction="stop", floor=3)
+    h.event("L1", "fault", code="entrapment")
+    order = h.only_order()
+    h.advance(3 * 3600, step=60)  # every crew of the trade tried, none accepted
+
+    def to_manager(h: DispatchHarness) -> int:
+        notes = [e.note for e in h.order(order.id).history if e.action is OrderAction.ESCALATE]
+        return sum("duty manager" in note for note in notes)
+
+    assert to_manager(h) == 1
+    del h  # dropped without any shutdown
+    h2 = DispatchHarness(tmp_path, start=T0 + timedelta(hours=4))
+    h2.advance(3600, step=60)
+    assert to_manager(h2) == 1
