@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from devices.base import Kind
 from gateway.ingest import Reason
@@ -68,5 +71,48 @@ class GatewayMetrics:
         self.devices.set_function(devices)
         self.mqtt_connected.set_function(connected)
 
+    def bind_stages(
+        self,
+        stages: Callable[[], dict[str, dict[str, Any]]],
+        behind_s: Callable[[], float],
+        last_write: Callable[[], float | None],
+    ) -> None:
+        """The stages' health (gateway.stages) as read at scrape time."""
+        self.registry.register(_StageCollector(stages, behind_s, last_write))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _StageCollector(Collector):
+    def __init__(
+        self,
+        stages: Callable[[], dict[str, dict[str, Any]]],
+        behind_s: Callable[[], float],
+        last_write: Callable[[], float | None],
+    ) -> None:
+        self._stages, self._behind_s, self._last_write = stages, behind_s, last_write
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "estate_stage_up", "1 while a stage is alive and not failing", labels=["stage"]
+        )
+        failures = CounterMetricFamily(
+            "estate_stage_failures", "Failures a stage caught and went on from", labels=["stage"]
+        )
+        for name, facts in self._stages().items():
+            up.add_metric([name], 1.0 if facts["ok"] else 0.0)
+            failures.add_metric([name], float(facts["failures"]))
+        yield up
+        yield failures
+        yield GaugeMetricFamily(
+            "estate_rules_behind_seconds",
+            "Wall seconds the rules are behind the oldest message they have not seen",
+            value=self._behind_s(),
+        )
+        last = self._last_write()
+        yield GaugeMetricFamily(
+            "estate_last_store_write_timestamp_seconds",
+            "When a batch was last stored and acknowledged (Unix time; 0: not yet)",
+            value=last or 0.0,
+        )

@@ -263,6 +263,11 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
         devices=lambda: len(registry),
         connected=lambda: 1.0 if mqtt.connected else 0.0,
     )
+    metrics.bind_stages(
+        stages.snapshot,
+        lambda: _behind_s(pipeline, clock, settings.clock_speed),
+        lambda: pipeline.last_stored_at,
+    )
     return Gateway(
         settings,
         inventory,

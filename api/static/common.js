@@ -158,6 +158,9 @@ export async function api(path, { method = "GET", body } = {}) {
  *  connection is made (the first one is where a page loads its lists, so nothing is missed), and
  *  onReset() when the server says events were lost (the page reloads its lists).
  *  Returns { stop() }. */
+/** How long a stream may stay silent before it is taken for dead (two keep-alives and a margin). */
+const SILENT_MS = 40000;
+
 export function openStream({ onEvent, onState = () => {}, onConnect = () => {}, onReset = () => {} }) {
   let lastId = "";
   let retryMs = 2000;
@@ -196,7 +199,19 @@ export function openStream({ onEvent, onState = () => {}, onConnect = () => {}, 
     // Back after a drop without an id to resume from: what happened meanwhile is unknown.
     if (connectedBefore && !lastId) onReset({ reason: "nothing to resume from" });
     connectedBefore = true;
-    await readFrames(res.body, dispatch);
+    // The server sends a keep-alive every 15 s: silence past SILENT_MS means it stopped answering
+    // (a gateway shutting down kept the socket open for a minute): drop it and show "reconnecting".
+    let watchdog = null;
+    const heard = () => {
+      clearTimeout(watchdog);
+      watchdog = setTimeout(() => controller.abort(), SILENT_MS);
+    };
+    heard();
+    try {
+      await readFrames(res.body, dispatch, heard);
+    } finally {
+      clearTimeout(watchdog);
+    }
   }
 
   (async () => {
@@ -221,13 +236,14 @@ export function openStream({ onEvent, onState = () => {}, onConnect = () => {}, 
 }
 
 /** Splits a text/event-stream body into frames ({event, data: [lines], id, retry}) until it ends. */
-async function readFrames(body, onFrame) {
+async function readFrames(body, onFrame, onChunk = () => {}) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
   let frame = { data: [] };
   for (;;) {
     const { value, done } = await reader.read();
     if (done) return;
+    onChunk();
     buffer += value;
     const lines = buffer.split(/\r\n|\r|\n/);
     buffer = lines.pop(); // an incomplete line waits for the next chunk
@@ -250,19 +266,54 @@ async function readFrames(body, onFrame) {
   }
 }
 
-/** The stream's state for the header: data-state is "connected" or "reconnecting". */
+/** The live indicator for the header: data-state is "connected", "reconnecting" or "degraded"
+ *  (the stream is up but the gateway says it is not processing: GET /health answered 503 or
+ *  nothing). The stream's state and the gateway's health are set apart and shown together. */
 export function streamStatus() {
   const el = h("span", { class: "stream", "data-testid": "stream-status", "data-state": "reconnecting" });
-  const show = () => (el.textContent = t(`stream.${el.dataset.state}`));
+  let stream = "reconnecting";
+  let problem = null; // null: healthy; otherwise what /health says is wrong
+  const show = () => {
+    el.dataset.state = stream === "connected" && problem !== null ? "degraded" : stream;
+    el.textContent = t(`stream.${el.dataset.state}`);
+    el.title = problem === null ? "" : problem;
+  };
   show();
   window.addEventListener("langchange", show);
   return {
     el,
     set(state) {
-      el.dataset.state = state;
+      stream = state;
+      show();
+    },
+    health(what) {
+      problem = what;
       show();
     },
   };
+}
+
+/** Polls GET /health (no token) every ``everyMs`` and tells ``onHealth`` null when the gateway
+ *  is processing, else a short text of what is not (the failing checks and stages). */
+export function watchHealth(onHealth, everyMs = 10000) {
+  async function look() {
+    try {
+      const res = await fetch("/health", { cache: "no-store" });
+      const body = await res.json();
+      if (res.ok && body.ok) return onHealth(null);
+      const failing = Object.entries(body)
+        .filter(([, v]) => v && typeof v === "object" && v.ok === false)
+        .map(([name, v]) => {
+          const stages = Object.entries(v).filter(([, s]) => s && typeof s === "object" && s.ok === false);
+          return stages.length ? `${name}: ${stages.map(([n, s]) => `${n} (${s.last_error || "down"})`).join(", ")}` : name;
+        });
+      onHealth(failing.join("; ") || `HTTP ${res.status}`);
+    } catch (err) {
+      onHealth(String(err.message || err));
+    }
+  }
+  look();
+  return setInterval(look, everyMs);
 }
 
 // -- time ---------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 import { alarmView, alarmsView, awaitingAck, isCritical } from "./alarms.js";
 import {
   DEFAULT_TZ, api, getToken, h, langSwitch, logout, openStream, requireLogin, startCountdowns, streamStatus,
+  watchHealth,
   translateStatic,
 } from "./common.js";
 import { t } from "./i18n.js";
@@ -161,6 +162,12 @@ function updateCue() {
 }
 
 function onStreamEvent(type, data) {
+  if (type === "gateway") {
+    // The gateway's own alarm (a stage failing, or working again): shown now, not at the next look.
+    status.health(data.state === "active" ? `${data.stage}: ${data.error || ""}` : null);
+    if (data.state === "active") beep();
+    return;
+  }
   apply(type, data);
   const raised = type === "alert" && data.actions.some((a) => ["raise", "reactivate", "escalate"].includes(a));
   if (raised && isCritical(data) && (!ctx.estate() || data.estate === ctx.estate())) beep();
@@ -276,6 +283,7 @@ async function start() {
     },
     onReset: loadLive,
   });
+  watchHealth((problem) => status.health(problem));
   window.addEventListener("hashchange", route);
   route();
   if (failure) showBanner(failure);

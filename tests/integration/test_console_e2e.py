@@ -161,3 +161,44 @@ def test_operator_story_in_the_browser(tmp_path: Path, mosquitto: MosquittoServe
     finally:
         proc.kill()
         publisher.close()
+
+
+def test_the_live_indicator_turns_red_when_the_gateway_is_not_processing(
+    tmp_path: Path, mosquitto: MosquittoServer, browser: Browser
+) -> None:
+    """Issue 20: the stream's socket can stay up while the gateway has stopped processing; the
+    header must not keep saying "实时已连接". The console reads /health (here answered 503 as a
+    failing gateway answers it, tests/integration/test_poison.py) and the gateway's self-alarm
+    events on the stream."""
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(TOKENS, encoding="utf-8")
+    proc = GatewayProcess(
+        tmp_path / "gw", {"ESTATE_MQTT_URL": mosquitto.url, "ESTATE_TOKENS_FILE": str(tokens)}
+    )
+    proc.start()
+    errors: list[str] = []
+    failing = {
+        "ok": False,
+        "broker": {"ok": True},
+        "stages": {"ok": False, "rules": {"ok": False, "last_error": "OSError: the database is gone"}},
+    }
+    try:
+        console = browser.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+        _login(console, f"{proc.url}/", OPERATOR, errors)
+        status = console.get_by_test_id("stream-status")
+        expect(status).to_have_text("实时已连接")
+        console.route(
+            "**/health",
+            lambda route: route.fulfill(status=503, json=failing),  # the gateway's 503
+        )
+        console.reload()  # the console looks at /health as it loads, then every 10 s
+        expect(status).to_have_attribute("data-state", "degraded", timeout=10_000)
+        expect(status).to_have_text("网关异常：未在处理")
+        expect(status).to_have_attribute("title", "stages: rules (OSError: the database is gone)")
+        _shot(console, "console-gateway-not-processing-zh")
+        console.unroute("**/health")
+        console.reload()
+        expect(status).to_have_attribute("data-state", "connected", timeout=10_000)
+        assert [e for e in errors if "503" not in e] == [], errors
+    finally:
+        proc.kill()
