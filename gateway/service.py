@@ -39,7 +39,7 @@ from gateway.sinks import ReadingSink
 from gateway.sinks.influx import InfluxClientWriter, InfluxSink
 from gateway.sinks.spool import Spool
 from gateway.sinks.sql import SqlSink
-from gateway.stages import Stages
+from gateway.stages import HealthReporter, Stages
 from gateway.state import DeviceRegistry
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ class Gateway:
     events: EventHub
     stages: Stages
     started: bool = field(default=False)
+    reporter: HealthReporter | None = field(default=None)
 
     def start(self) -> None:
         self.alarms.start()  # open alerts and their timers first: readings may raise at once
@@ -77,11 +78,15 @@ class Gateway:
         self.mqtt.start()
         if self.ticker is not None:
             self.ticker.start()
+        self.reporter = HealthReporter(self.settings.instance, self.health, self.mqtt)
+        self.reporter.start()
         self.started = True
 
     def stop(self) -> None:
         if not self.started:
             return
+        if self.reporter is not None:
+            self.reporter.stop()
         if self.ticker is not None:
             self.ticker.stop()
         self.mqtt.stop()

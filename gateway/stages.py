@@ -158,3 +158,72 @@ def _facts(stage: Stage) -> dict[str, Any]:
         "failing_since": iso(stage.failing_since),
         "last_ok": iso(stage.last_ok),
     }
+
+
+class HealthReporter:
+    """Publishes a summary of ``/health`` on ``gateway/{instance}/health`` (retained JSON) as it
+    starts and every ``every_s``: a monitoring system watching MQTT sees a gateway that is
+    connected but not processing (the self-alarm on ``gateway/{instance}/alarm`` comes at once).
+    ``gateway/{instance}/status`` keeps SPEC's plain ``online`` / ``offline`` (its last will),
+    which consumers compare as a string."""
+
+    def __init__(
+        self,
+        instance: str,
+        health: Callable[[], dict[str, Any]],
+        publisher: AlarmPublisher,
+        every_s: float = 10.0,
+    ) -> None:
+        self.topic = f"gateway/{instance}/health"
+        self._health, self._publisher, self._every_s = health, publisher, every_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.published = 0
+
+    def report(self) -> dict[str, Any]:
+        """Publish the summary now; what was published."""
+        summary = summarise(self._health())
+        self._publisher.publish(self.topic, json.dumps(summary).encode(), qos=1, retain=True)
+        self.published += 1
+        return summary
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                self.report()
+            except Exception:  # a reporter must not die either: the next look tries again
+                log.exception("publishing the health summary failed")
+            if self._stop.wait(self._every_s):
+                return
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="health-reporter", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def summarise(health: dict[str, Any]) -> dict[str, Any]:
+    """``/health`` in a few fields: ok, what is failing, the lag, the queue and the last write."""
+    failing = sorted(
+        name for name, check in health.items() if isinstance(check, dict) and check.get("ok") is False
+    )
+    stages = health.get("stages", {})
+    failing += sorted(
+        f"stages.{name}" for name, s in stages.items() if isinstance(s, dict) and s.get("ok") is False
+    )
+    queue = health.get("queue", {})
+    return {
+        "ok": bool(health.get("ok")),
+        "instance": health.get("instance"),
+        "failing": failing,
+        "behind_s": queue.get("behind_s"),
+        "queue_depth": queue.get("depth"),
+        "spool_points": health.get("spool", {}).get("points"),
+        "last_store_write": stages.get("last_store_write"),
+        "self_alarms": stages.get("self_alarms", []),
+        "at": datetime.now().astimezone().isoformat(),
+    }
