@@ -20,6 +20,7 @@ from typing import Protocol
 from sqlalchemy import Connection
 
 from alerts.model import SYSTEM, Action, Alert, HistoryEntry, alert_key
+from alerts.outbox import Outbox, alert_event
 from alerts.store import AlertStore, Ids
 from devices.base import Severity
 from devices.clock import Clock
@@ -109,9 +110,13 @@ class AlertBook:
         clock: Clock,
         notifiers: Sequence[Notifier] = (),
         policy: Policy | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self.store, self.clock, self.policy = store, clock, policy or Policy()
         self.notifiers = list(notifiers)
+        #: Where the batch's messages for MQTT go, in its transaction (alerts/outbox.py); the
+        #: ``notifiers`` (the event stream) are told after the commit, from memory.
+        self.outbox = outbox
         self.extensions: list[Extension] = []
         self.lock = threading.RLock()
         self._open: dict[str, Alert] = {}
@@ -433,19 +438,37 @@ class AlertBook:
                     extension.observe(alert, action)
             if not self._dirty and not self.pending and not any(e.has_changes() for e in self.extensions):
                 return []
-            self.store.save(
-                list(self._dirty.values()), self._history, self.pending, [e.write for e in self.extensions]
-            )
             events = self._events
+            notes = coalesce(events)
+            writes: list[Callable[[Connection], None]] = [e.write for e in self.extensions]
+            if self.outbox is not None:  # the alerts' messages first: an order follows its alarm
+                writes.insert(0, self._outbox_write(notes))
+            self.store.save(list(self._dirty.values()), self._history, self.pending, writes)
             self._dirty, self._history, self._events, self.pending = {}, [], [], {}
             self._observed = 0
             after = [extension.committed() for extension in self.extensions]
-        for alert, actions in coalesce(events):
+        if self.outbox is not None:
+            self.outbox.wake()
+        for alert, actions in notes:
             for notifier in self.notifiers:
                 notifier.notify(alert, actions)
         for send in after:
             send()
         return events
+
+    def _outbox_write(
+        self, notes: Sequence[tuple[Alert, tuple[Action, ...]]]
+    ) -> Callable[[Connection], None]:
+        """The batch's alert messages, written in its transaction."""
+        outbox = self.outbox
+        found = [alert_event(alert, actions) for alert, actions in notes]
+        events = [event for event in found if event is not None]
+
+        def write(conn: Connection) -> None:
+            if outbox is not None and events:
+                outbox.write(conn, events)
+
+        return write
 
 
 def _held_back(alert: Alert, now: datetime) -> bool:

@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 
 from alerts.book import RANK, AlertBook, Raise
 from alerts.model import Action, Alert, alert_key
+from alerts.outbox import order_event
 from alerts.rules import RuleBase
 from alerts.store import Ids
 from devices.base import Severity, Trade
@@ -187,6 +188,9 @@ class DeskCore:
 
     def write(self, conn: Connection) -> None:
         self.store.write(conn, list(self._dirty.values()), self._history)
+        outbox = self.book.outbox
+        if outbox is not None and self._events:  # the orders' messages, in the same transaction
+            outbox.write(conn, [order_event(o.to_json(), a.value, c) for o, a, c in self._events if c])
 
     def committed(self) -> Callable[[], None]:
         events = [(o.to_json(), a, c) for o, a, c in self._events]

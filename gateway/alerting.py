@@ -1,12 +1,12 @@
-"""The alarm engine's I/O: alert and work-order changes published on MQTT and the event stream,
-and the once-a-second tick.
+"""The alarm engine's I/O: work-order changes on the event stream, and the once-a-second tick.
+(Alert and work-order messages for MQTT go through the outbox: alerts/outbox.py and
+gateway/outbox_relay.py.)
 
 The scheduler only triggers (APScheduler, one interval job); all logic stays in ``alerts``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -15,43 +15,10 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from alerts.engine import AlarmEngine
-from alerts.model import Action, Alert, notification
 from alerts.stream import EventHub
 from dispatch.model import OrderAction
-from gateway.mqtt import Publisher
 
 log = logging.getLogger(__name__)
-
-#: A repeat only raises the count: not a state change, so not published (SPEC §3: "on every state
-#: change"); the count is in the next published state and in the API.
-_QUIET = frozenset({Action.REPEAT})
-
-
-class MqttAlertPublisher:
-    """Publishes the alert JSON on ``estate/{estate}/alerts`` at QoS 1 on every state change: once
-    per batch of changes (a raise and its work order are one message)."""
-
-    def __init__(self, publisher: Publisher) -> None:
-        self._publisher = publisher
-
-    def notify(self, alert: Alert, actions: tuple[Action, ...]) -> None:
-        if _QUIET.issuperset(actions):
-            return
-        body = json.dumps(notification(alert, actions), ensure_ascii=False)
-        self._publisher.publish(f"estate/{alert.estate}/alerts", body.encode(), qos=1)
-
-
-class MqttOrderPublisher:
-    """Publishes the work-order JSON on ``crew/{crew}/orders`` at QoS 1 on assignment and every
-    change; a reassigned order also goes to the crew it left, so their list drops it."""
-
-    def __init__(self, publisher: Publisher) -> None:
-        self._publisher = publisher
-
-    def notify(self, order: dict[str, Any], action: OrderAction, crews: Sequence[str]) -> None:
-        body = json.dumps({**order, "action": action.value}, ensure_ascii=False).encode()
-        for crew in crews:
-            self._publisher.publish(f"crew/{crew}/orders", body, qos=1)
 
 
 class StreamOrders:

@@ -234,6 +234,12 @@ class MqttClient(QueueSource, ConnectionState):
         self._client.on_subscribe = self._on_subscribe
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_publish = self._on_publish
+        #: Message ids published and not yet acknowledged by the broker (``sync``), and ids whose
+        #: acknowledgement came before ``publish`` had recorded them.
+        self._published = threading.Condition()
+        self._outstanding: set[int] = set()
+        self._early: set[int] = set()
 
     # paho callbacks: convert and enqueue, never raise.
     def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
@@ -292,7 +298,28 @@ class MqttClient(QueueSource, ConnectionState):
         self._client.ack_many(qos1)
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
-        self._client.publish(topic, payload, qos=qos, retain=retain)
+        mid = self._client.publish(topic, payload, qos=qos, retain=retain).mid
+        with self._published:  # on_publish may have come first (never hold our lock in publish())
+            if mid in self._early:
+                self._early.discard(mid)
+            else:
+                self._outstanding.add(mid)
+
+    def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
+        with self._published:
+            if mid in self._outstanding:
+                self._outstanding.discard(mid)
+                self._published.notify_all()
+            else:
+                self._early.add(mid)
+
+    def sync(self, timeout_s: float) -> bool:
+        """Wait until the broker has acknowledged every message published so far (QoS 1; QoS 0
+        ones once written); False after ``timeout_s``. What was not acknowledged is still in
+        paho's hands: it is sent again after a reconnect, never dropped."""
+        with self._published:
+            waiting = set(self._outstanding)
+            return self._published.wait_for(lambda: waiting.isdisjoint(self._outstanding), timeout_s)
 
     def start(self) -> None:
         self._client.connect_async(self.address.host, self.address.port, keepalive=30)

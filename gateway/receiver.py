@@ -35,8 +35,10 @@ log = logging.getLogger(__name__)
 #: What the child sends: a batch of (topic, payload, mid, qos) with how often paho waited on a
 #: full queue since the last one, or the connection's state.
 _BATCH, _STATE = "batch", "state"
-#: What the gateway sends: acknowledgements [(mid, qos)], a publish, or stop.
-_ACK, _PUBLISH, _STOP = "ack", "publish", "stop"
+#: What the gateway sends: acknowledgements [(mid, qos)], a publish, a sync (token, timeout:
+#: answered with _SYNCED, token, whether the broker acknowledged every publish before it), or stop.
+_ACK, _PUBLISH, _SYNC, _STOP = "ack", "publish", "sync", "stop"
+_SYNCED = "synced"
 
 
 def main() -> None:  # pragma: no cover - the child process; tested through ProcessReceiver
@@ -102,6 +104,11 @@ def _child(
             client.ack_ids(command[1])
         elif command[0] == _PUBLISH:
             client.publish(command[1], command[2], qos=command[3], retain=command[4])
+        elif command[0] == _SYNC:  # answered from a thread: the acknowledgements come meanwhile
+            token, timeout_s = command[1], command[2]
+            threading.Thread(
+                target=lambda t=token, w=timeout_s: send((_SYNCED, t, client.sync(w))), daemon=True
+            ).start()
         else:
             stopping.set()
             # paho may be waiting on a full queue; empty it so it can take the DISCONNECT (what
@@ -144,6 +151,9 @@ class ProcessReceiver(QueueSource, ConnectionState):
         self._down_write: Connection | None = None
         self._reader: threading.Thread | None = None
         self._stopped = False
+        self._syncs = threading.Condition()
+        self._sync_token = 0
+        self._synced: dict[int, bool] = {}
 
     # The reader thread: batches from the child into the bounded hand-off.
     def _read(self, up: Connection) -> None:
@@ -157,6 +167,11 @@ class ProcessReceiver(QueueSource, ConnectionState):
                 return
             if message[0] == _STATE:
                 (self._connected.set if message[1] else self._connected.clear)()
+                continue
+            if message[0] == _SYNCED:
+                with self._syncs:
+                    self._synced[message[1]] = message[2]
+                    self._syncs.notify_all()
                 continue
             _, rows, waited = message
             for _ in range(waited):
@@ -197,6 +212,20 @@ class ProcessReceiver(QueueSource, ConnectionState):
         except OSError:
             log.warning("the MQTT receiver is gone; not published to %s", topic)
 
+    def sync(self, timeout_s: float) -> bool:
+        """Wait until the broker has acknowledged every message published so far (in the child's
+        paho); False after ``timeout_s`` or if the receiver is gone."""
+        with self._syncs:
+            self._sync_token += 1
+            token = self._sync_token
+        try:
+            self._send((_SYNC, token, timeout_s))
+        except OSError:
+            return False
+        with self._syncs:
+            self._syncs.wait_for(lambda: token in self._synced or self._stopped, timeout_s + 5)
+            return self._synced.pop(token, False)
+
     def start(self) -> None:
         up_read, up_write = os.pipe()
         down_read, down_write = os.pipe()
@@ -226,6 +255,8 @@ class ProcessReceiver(QueueSource, ConnectionState):
         """Say ``offline`` and disconnect (in the child); what was not acknowledged is redelivered
         to the next start of the session."""
         self._stopped = True
+        with self._syncs:
+            self._syncs.notify_all()  # a relay waiting on a sync gives up
         with self._queue.not_full:
             self._queue.not_full.notify_all()  # a reader waiting on a full hand-off gives up
         process = self._process

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from alerts.book import AlertBook
 from alerts.catalogue import DEFAULT_RULES
 from alerts.engine import AlarmEngine
+from alerts.outbox import Outbox
 from alerts.store import AlertStore
 from alerts.stream import EventHub
 from devices.base import Reading
@@ -25,13 +26,14 @@ from devices.clock import Clock, DrivenClock, ScaledClock, SystemClock, to_ns
 from devices.inventory import Inventory
 from dispatch.desk import Dispatcher, DispatchPolicy
 from dispatch.store import OrderStore
-from gateway.alerting import MqttAlertPublisher, MqttOrderPublisher, StreamOrders, Ticker
+from gateway.alerting import StreamOrders, Ticker
 from gateway.db import make_engine, ping
 from gateway.deadletters import DeadLetterStore
 from gateway.driven import ClockFollower
 from gateway.ingest import DEVICE_TOPIC_FILTER, EXCERPT_BYTES, Limits, Reason, Rejection, excerpt
 from gateway.metrics import GatewayMetrics
 from gateway.mqtt import MqttClient
+from gateway.outbox_relay import CONSUMER, OutboxRelay
 from gateway.pipeline import Pipeline
 from gateway.receiver import ProcessReceiver
 from gateway.settings import Settings
@@ -62,6 +64,7 @@ class Gateway:
     ticker: Ticker | None  # None: the clock is driven, the clock messages tick
     events: EventHub
     stages: Stages
+    relay: OutboxRelay
     started: bool = field(default=False)
     reporter: HealthReporter | None = field(default=None)
 
@@ -76,6 +79,7 @@ class Gateway:
         self.sink.start()
         self.pipeline.start()
         self.mqtt.start()
+        self.relay.start()
         if self.ticker is not None:
             self.ticker.start()
         self.reporter = HealthReporter(self.settings.instance, self.health, self.mqtt)
@@ -89,6 +93,7 @@ class Gateway:
             self.reporter.stop()
         if self.ticker is not None:
             self.ticker.stop()
+        self.relay.stop()  # what it has not delivered stays in the outbox for the next start
         self.mqtt.stop()
         self.pipeline.stop()
         self.sink.close()
@@ -124,6 +129,11 @@ class Gateway:
                 # How far the rules are behind the messages (wall seconds); past health_lag_s: 503.
                 "behind_s": round(behind, 3),
                 "bound_s": self.settings.health_lag_s,
+            },
+            "outbox": {
+                "ok": True,  # a relay that cannot deliver shows as the failing stage "outbox"
+                "backlog": self.relay.outbox.backlog(CONSUMER),
+                "delivered": self.relay.delivered,
             },
             "stages": {
                 "ok": all(stage["ok"] for stage in stages.values()),
@@ -211,7 +221,8 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
         clock_ns=time.time_ns if isinstance(clock, SystemClock) else lambda: to_ns(clock.now()),
     )
     events = EventHub()
-    book = AlertBook(AlertStore(engine, owned), clock, [MqttAlertPublisher(mqtt), events])
+    outbox = Outbox(engine, settings.instance)
+    book = AlertBook(AlertStore(engine, owned), clock, [events], outbox=outbox)
 
     def unknown_reference(estate: str, handset: str, why: str) -> None:
         topic = f"estate/{estate}/patrol/{handset}/event"
@@ -240,7 +251,7 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
         OrderStore(engine, owned),
         clock,
         alarms.rule,
-        [MqttOrderPublisher(mqtt), StreamOrders(events)],
+        [StreamOrders(events)],
         DispatchPolicy(reopen_within=timedelta(hours=settings.reopen_within_h)),
     )
     driven = clock if isinstance(clock, DrivenClock) and settings.clock_topic else None
@@ -289,6 +300,7 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
         None if follower else _ticker(alarms, pipeline, clock, settings.clock_speed),
         events,
         stages,
+        OutboxRelay(outbox, mqtt, stages),
     )
 
 

@@ -52,7 +52,8 @@ def test_entrapment_order_closes_on_telemetry_and_reopens(tmp_path: Path, mosqui
         publisher.send(LIFT_EVENTS, CLEARED)
         publisher.wait_all_acked()
         wait_until(lambda: proc.api(f"/api/workorders/{oid}")["state"] == "closed", timeout=10)
-        assert crew.snapshot()[-1]["action"] == "close"
+        # MQTT is told from the outbox, just after the commit the API already shows.
+        wait_until(lambda: crew.snapshot()[-1]["action"] == "close", timeout=10)
 
         publisher.send(LIFT_EVENTS, ENTRAPMENT)  # the same fault again, well within 24 h
         publisher.wait_all_acked()
