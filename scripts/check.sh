@@ -19,6 +19,8 @@ fi
 
 echo "== installing Python packages"
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+installed=$(date +%s)
+echo "== installs took $(( installed - check_started )) s"
 
 echo "== ruff"
 ruff check .
@@ -33,7 +35,8 @@ started=$(date +%s)
 python3 -m pytest -p no:cacheprovider --durations=15 "$@"
 status=$?
 set -e
-echo "== pytest took $(( $(date +%s) - started )) s; the whole check $(( $(date +%s) - check_started )) s"
+finished=$(date +%s)
+echo "== pytest took $(( finished - started )) s; the checks after the installs $(( finished - installed )) s; all $(( finished - check_started )) s"
 if [ "$status" -eq 5 ]; then
     echo "pytest collected no tests: that is a failure here" >&2
     exit 1
