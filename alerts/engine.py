@@ -79,21 +79,32 @@ class AlarmEngine(OfflineWatch, EstateChecks, PatrolWatch, FeedWatch):
         with self.book.lock:
             now = self.clock.now()
             self._hear(readings, now)
-            for reading in readings:
-                try:
-                    self._one(reading, now)
-                except Exception as exc:  # one reading's failure must not cost the batch its alarms
-                    self._isolate(reading, exc)
+            start = 0
+            while start < len(readings):
+                start = self._handle_from(readings, start, now)
             self._save_patrols()
         self.book.flush()
 
-    def _one(self, reading: Reading, now: datetime) -> None:
-        estate = self.inventory.estate(reading.estate)
-        config = estate.device(reading.device) if estate else None
-        if estate is not None and config is not None:
-            self._handle(estate, config, reading, now)
-        elif estate is not None and reading.kind is Kind.PATROL and reading.event == PatrolEvent.SOS:
-            self._sos(estate, reading, now)  # unregistered devices raise nothing, but a call for help does
+    def _handle_from(self, readings: Sequence[Reading], start: int, now: datetime) -> int:
+        """Handle ``readings[start:]``; where one fails, isolate it and return the index after it
+        (one reading's failure must not cost the batch its alarms). One ``try`` for the run, not
+        one call and ``try`` a reading: this loop is the hot path."""
+        index = start
+        try:
+            for index in range(start, len(readings)):
+                reading = readings[index]
+                estate = self.inventory.estate(reading.estate)
+                config = estate.device(reading.device) if estate else None
+                if estate is not None and config is not None:
+                    self._handle(estate, config, reading, now)
+                elif estate is not None and reading.kind is Kind.PATROL and reading.event == PatrolEvent.SOS:
+                    self._sos(
+                        estate, reading, now
+                    )  # unregistered devices raise nothing; a call for help does
+        except Exception as exc:
+            self._isolate(readings[index], exc)
+            return index + 1
+        return len(readings)
 
     def _isolate(self, reading: Reading, exc: Exception) -> None:
         log.error(
