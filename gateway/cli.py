@@ -24,6 +24,7 @@ from api.auth import Principal, Role, TokenBook, TokensFile, token_book, token_i
 from devices.inventory import Inventory, RefIssue
 from devices.loader import InventoryError, check_inventory, load_inventory, load_yaml_model
 from gateway.broker import EmbeddedBroker, free_port
+from gateway.mqtt import redacted
 from gateway.service import Gateway, build_gateway
 from gateway.settings import Settings, load_settings
 from simulators.simple import DEMO_INCIDENTS, SimpleSimulator
@@ -133,7 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "gateway %s: %d devices, broker %s, readings → %s, API http://%s:%d",
         settings.instance,
         len(gateway.registry),
-        settings.mqtt_url,
+        redacted(settings.mqtt_url),  # never the password
         gateway.sink.name,
         settings.api_host,
         settings.api_port,

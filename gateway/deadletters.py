@@ -38,13 +38,16 @@ class DeadLetterStore:
         self._engine = engine
         self._owned = owned
 
-    def _mine(self, stmt: Any) -> Any:
-        if self._owned is None:
-            return stmt
-        topic = dead_letters.c.topic
-        return stmt.where(
-            or_(*(topic.startswith(f"estate/{e}/", autoescape=True) for e in sorted(self._owned)))
-        )
+    def _mine(self, stmt: Any, estates: frozenset[str] | None = None) -> Any:
+        """Only the dead letters of the instance's estates, and of ``estates`` (a caller's scope)
+        when given: a scoped caller sees no topic outside its estates (nor one of no estate)."""
+        for scope in (self._owned, estates):
+            if scope is not None:
+                topic = dead_letters.c.topic
+                stmt = stmt.where(
+                    or_(*(topic.startswith(f"estate/{e}/", autoescape=True) for e in sorted(scope)))
+                )
+        return stmt
 
     def add_many(self, rejections: Sequence[Rejection]) -> None:
         if not rejections:
@@ -63,7 +66,11 @@ class DeadLetterStore:
             conn.execute(insert(dead_letters), rows)
 
     def list(
-        self, reason: str | None = None, limit: int = 100, before_id: int | None = None
+        self,
+        reason: str | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+        estates: frozenset[str] | None = None,
     ) -> list[DeadLetter]:
         t = dead_letters
         stmt = select(t).order_by(t.c.id.desc()).limit(limit)
@@ -74,11 +81,11 @@ class DeadLetterStore:
         with self._engine.connect() as conn:
             return [
                 DeadLetter(r.id, from_ns(r.received_ns), r.topic, r.reason, r.detail, r.excerpt)
-                for r in conn.execute(self._mine(stmt))
+                for r in conn.execute(self._mine(stmt, estates))
             ]
 
-    def counts(self) -> Counter[str]:
+    def counts(self, estates: frozenset[str] | None = None) -> Counter[str]:
         t = dead_letters
         stmt = select(t.c.reason, func.count()).group_by(t.c.reason)
         with self._engine.connect() as conn:
-            return Counter({reason: int(n) for reason, n in conn.execute(self._mine(stmt))})
+            return Counter({reason: int(n) for reason, n in conn.execute(self._mine(stmt, estates))})

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, cast
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -130,8 +130,21 @@ class BrokerAddress:
 
     @classmethod
     def parse(cls, url: str) -> BrokerAddress:
+        """``mqtt://[user[:password]@]host[:port]``; user and password percent-decoded, so one
+        holding ``@ : / # %`` is written ``%40 %3A %2F %23 %25``."""
         parts = urlsplit(url)
-        return cls(parts.hostname or "127.0.0.1", parts.port or 1883, parts.username, parts.password)
+        user = unquote(parts.username) if parts.username is not None else None
+        password = unquote(parts.password) if parts.password is not None else None
+        return cls(parts.hostname or "127.0.0.1", parts.port or 1883, user, password)
+
+
+def redacted(url: str) -> str:
+    """The URL as it may be logged or shown: the password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
 
 
 class _ReadAhead:

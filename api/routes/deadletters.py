@@ -7,7 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from api.auth import Role, require_roles
+from api.auth import CurrentPrincipal, Role, require_roles
 from api.deps import GatewayDep
 from api.params import BeforeId
 
@@ -35,10 +35,13 @@ class DeadLetterPage(BaseModel):
 )
 def list_dead_letters(
     gateway: GatewayDep,
+    principal: CurrentPrincipal,
     reason: str | None = Query(None, description="Only this reason, e.g. malformed_json"),
     limit: int = Query(100, ge=1, le=1000),
     before_id: BeforeId = None,
 ) -> DeadLetterPage:
-    store = gateway.dead_letters
-    items = [DeadLetterPublic(**vars(d)) for d in store.list(reason, limit, before_id)]
-    return DeadLetterPage(counts=dict(store.counts()), items=items)
+    """In the caller's estate scope, like every other list: a scoped token sees only its estates'
+    topics (nothing of another estate's, nor of a topic that names none)."""
+    store, scope = gateway.dead_letters, principal.estates or None
+    items = [DeadLetterPublic(**vars(d)) for d in store.list(reason, limit, before_id, scope)]
+    return DeadLetterPage(counts=dict(store.counts(scope)), items=items)

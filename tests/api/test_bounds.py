@@ -100,3 +100,14 @@ def test_a_kpi_request_takes_the_alarm_lock_only_a_day_at_a_time(
     finally:
         gateway.alarms.book.lock = lock
     assert holds[0] >= 400  # one short hold a day of the period, not one for all of it
+
+
+def test_dead_letters_are_listed_in_the_callers_estate_scope(client: TestClient, gateway: Gateway) -> None:
+    """Issue 21 (item 2): an operator scoped to another estate read sunrise's topics and payloads."""
+    from tests.api.conftest import feed  # noqa: PLC0415
+
+    feed(gateway, ("estate/sunrise/lift/L1/telemetry", b"{floor: 3"), ("estate/x y/lift/L1/telemetry", b"{}"))
+    everyone = client.get("/api/deadletters", headers=auth("operator")).json()
+    assert everyone["counts"] == {"malformed_json": 1, "bad_id": 1}
+    scoped = client.get("/api/deadletters", headers=auth("other-estate")).json()
+    assert scoped == {"counts": {}, "items": []}

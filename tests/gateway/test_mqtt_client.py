@@ -190,3 +190,14 @@ def test_receive_times_never_repeat_even_when_the_clock_stands_still() -> None:
     """Two readings of one device without ts at one time would be one InfluxDB point."""
     client = MqttClient("mqtt://127.0.0.1:1", "t-stamp", ["estate/#"], queue_size=10, clock_ns=lambda: 5)
     assert [client._stamp() for _ in range(3)] == [5, 6, 7]
+
+
+def test_user_and_password_are_percent_decoded_and_the_password_is_never_shown() -> None:
+    from gateway.mqtt import BrokerAddress, redacted  # noqa: PLC0415
+
+    url = "mqtt://gw%40sunrise:p%40ss%3Aw%2Frd%231%25x@broker.local:8883"
+    address = BrokerAddress.parse(url)
+    assert (address.username, address.password) == ("gw@sunrise", "p@ss:w/rd#1%x")
+    assert (address.host, address.port) == ("broker.local", 8883)
+    assert redacted(url) == "mqtt://gw%40sunrise:***@broker.local:8883"
+    assert redacted("mqtt://127.0.0.1:1883") == "mqtt://127.0.0.1:1883"
