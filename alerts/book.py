@@ -277,7 +277,16 @@ class AlertBook:
                 raise AlertError(f"shelve for more than 0 and at most {self.policy.max_shelve} (one shift)")
             if not reason.strip():
                 raise AlertError("shelving needs a reason")
-            alert.shelved_until, alert.shelve_reason = self.clock.now() + span, reason
+            now = self.clock.now()
+            since = _shelved_since(alert, now)
+            if since is not None and now + span - since > self.policy.max_shelve:
+                # Shelving again while shelved extends the same shelving: at most one shift in all.
+                left = max(timedelta(0), since + self.policy.max_shelve - now)
+                raise AlertError(
+                    f"shelved since {since.isoformat()}: at most {self.policy.max_shelve} in all "
+                    f"({int(left.total_seconds() // 60)} min left); unshelve it to look at it first"
+                )
+            alert.shelved_until, alert.shelve_reason = now + span, reason
             self._at(alert.shelved_until, alert.key)
             self._change(alert, Action.SHELVE, by, f"{minutes:g} min: {reason}")
             return alert
@@ -469,6 +478,20 @@ class AlertBook:
                 outbox.write(conn, events)
 
         return write
+
+
+def _shelved_since(alert: Alert, now: datetime) -> datetime | None:
+    """When the shelving under way began (its first ``shelve`` since the last ``unshelve``), or
+    None when the alert is not shelved now."""
+    if alert.shelved_until is None or alert.shelved_until <= now:
+        return None
+    since = None
+    for entry in reversed(alert.history):
+        if entry.action is Action.UNSHELVE:
+            break
+        if entry.action is Action.SHELVE:
+            since = entry.at
+    return since
 
 
 def _held_back(alert: Alert, now: datetime) -> bool:

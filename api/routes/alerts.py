@@ -28,7 +28,13 @@ class AckBody(BaseModel):
 
 
 class ShelveBody(BaseModel):
-    minutes: float = Field(gt=0, le=480, allow_inf_nan=False, description="At most one shift (8 h)")
+    minutes: float = Field(
+        gt=0,
+        le=480,
+        allow_inf_nan=False,
+        strict=True,  # a number, not "5"
+        description="At most one shift (8 h) in all, counting a shelving this one extends",
+    )
     reason: str = Field(min_length=1, max_length=2000)
 
 

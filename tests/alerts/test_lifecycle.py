@@ -310,3 +310,18 @@ def test_an_unshelved_alarm_escalates_after_its_full_delay_from_the_unshelve(h: 
     assert not alert.escalated
     h.advance(20, step=10)
     assert alert.escalated
+
+
+def test_shelving_again_while_shelved_cannot_pass_one_shift_in_all(h: Harness) -> None:
+    """Issue 21 (item 10): re-shelving restarted the 8 h without limit."""
+    entrapment(h)
+    alert = h.alert("L1", "lift.entrapment")
+    assert alert is not None
+    h.book.shelve(alert.id, "op", 6 * 60, "等待配件")
+    h.advance(5 * 3600, step=600)
+    with pytest.raises(AlertError, match="at most 8:00:00 in all"):
+        h.book.shelve(alert.id, "op", 4 * 60, "still waiting")  # 5 h + 4 h > 8 h
+    h.book.shelve(alert.id, "op", 3 * 60, "still waiting")  # 5 h + 3 h = 8 h: allowed
+    assert [e.action for e in alert.history].count(Action.SHELVE) == 2  # each is audited
+    h.book.unshelve(alert.id, "op", "looked at it")
+    h.book.shelve(alert.id, "op", 8 * 60, "after a look, a new shift")  # unshelved: a fresh start

@@ -111,3 +111,11 @@ def test_dead_letters_are_listed_in_the_callers_estate_scope(client: TestClient,
     assert everyone["counts"] == {"malformed_json": 1, "bad_id": 1}
     scoped = client.get("/api/deadletters", headers=auth("other-estate")).json()
     assert scoped == {"counts": {}, "items": []}
+
+
+def test_shelve_minutes_must_be_a_number_not_a_string(client: TestClient) -> None:
+    response = client.post(
+        "/api/alerts/1/shelve", json={"minutes": "5", "reason": "x"}, headers=auth("operator")
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "minutes"]
