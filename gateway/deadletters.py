@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, or_, select
+from sqlalchemy import Engine, delete, func, insert, or_, select
 
 from devices.clock import from_ns
 from gateway.db import dead_letters
@@ -89,3 +89,29 @@ class DeadLetterStore:
         stmt = select(t.c.reason, func.count()).group_by(t.c.reason)
         with self._engine.connect() as conn:
             return Counter({reason: int(n) for reason, n in conn.execute(self._mine(stmt, estates))})
+
+    def prune(self, before_ns: int, max_rows: int, batch: int = 1_000) -> int:
+        """Drop the dead letters received before ``before_ns``, then the oldest beyond ``max_rows``
+        (this instance's own, in scale-out), ``batch`` rows a transaction so the pipeline's own
+        writes never wait long. How many were dropped."""
+        t, dropped = dead_letters, 0
+        while True:
+            with self._engine.begin() as conn:
+                old = self._mine(select(t.c.id).where(t.c.received_ns < before_ns).limit(batch))
+                ids = [r.id for r in conn.execute(old)]
+                if not ids:
+                    break
+                conn.execute(delete(t).where(t.c.id.in_(ids)))
+                dropped += len(ids)
+        with self._engine.connect() as conn:
+            kept = int(conn.execute(self._mine(select(func.count()).select_from(t))).scalar_one())
+        while kept > max_rows:
+            with self._engine.begin() as conn:
+                oldest = self._mine(select(t.c.id).order_by(t.c.id).limit(min(batch, kept - max_rows)))
+                ids = [r.id for r in conn.execute(oldest)]
+                conn.execute(delete(t).where(t.c.id.in_(ids)))
+            if not ids:
+                break
+            dropped += len(ids)
+            kept -= len(ids)
+        return dropped

@@ -9,6 +9,7 @@ import gc
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,6 +31,7 @@ from gateway.alerting import StreamOrders, Ticker
 from gateway.db import make_engine, ping
 from gateway.deadletters import DeadLetterStore
 from gateway.driven import ClockFollower
+from gateway.housekeeping import Housekeeping
 from gateway.ingest import DEVICE_TOPIC_FILTER, EXCERPT_BYTES, Limits, Reason, Rejection, excerpt
 from gateway.metrics import GatewayMetrics
 from gateway.mqtt import MqttClient
@@ -65,6 +67,7 @@ class Gateway:
     events: EventHub
     stages: Stages
     relay: OutboxRelay
+    housekeeping: Housekeeping
     started: bool = field(default=False)
     reporter: HealthReporter | None = field(default=None)
 
@@ -80,6 +83,7 @@ class Gateway:
         self.pipeline.start()
         self.mqtt.start()
         self.relay.start()
+        self.housekeeping.start()
         if self.ticker is not None:
             self.ticker.start()
         self.reporter = HealthReporter(self.settings.instance, self.health, self.mqtt)
@@ -91,6 +95,7 @@ class Gateway:
             return
         if self.reporter is not None:
             self.reporter.stop()
+        self.housekeeping.stop()
         if self.ticker is not None:
             self.ticker.stop()
         self.relay.stop()  # what it has not delivered stays in the outbox for the next start
@@ -301,12 +306,21 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
         events,
         stages,
         OutboxRelay(outbox, mqtt, stages),
+        Housekeeping([("dead letters", _dead_letter_retention(dead_letters, settings, clock))], stages),
     )
 
 
 def _ticker(alarms: AlarmEngine, pipeline: Pipeline, clock: Clock, speed: float) -> Ticker:
     # In simulated time the tick keeps about a simulated second (at most 20 a wall second).
     return Ticker(alarms, interval_s=max(0.05, 1.0 / speed), behind=lambda: _behind_s(pipeline, clock, speed))
+
+
+def _dead_letter_retention(store: DeadLetterStore, settings: Settings, clock: Clock) -> Callable[[], int]:
+    def prune() -> int:
+        before = to_ns(clock.now()) - int(settings.dead_letter_days * 86_400 * 1_000_000_000)
+        return store.prune(before, settings.dead_letter_max_rows)
+
+    return prune
 
 
 def _iso(wall: float | None) -> str | None:

@@ -80,6 +80,10 @@ class Settings(BaseSettings):
         gt=0,
         description="/health answers 503 when the rules are this many wall seconds behind the messages.",
     )
+    dead_letter_days: float = Field(30.0, gt=0, description="Dead letters are kept this many days.")
+    dead_letter_max_rows: int = Field(
+        100_000, ge=1, description="At most this many dead letters are kept (the oldest go first)."
+    )
     stage_alarm_after: int = Field(
         3, ge=1, description="Failures in a row of a stage before the self-alarm gateway.stage_failed."
     )
