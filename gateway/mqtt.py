@@ -260,7 +260,7 @@ class MqttClient(QueueSource, ConnectionState):
             log.warning("MQTT connection refused: %s", reason)
             return
         log.info("MQTT connected to %s:%s", self.address.host, self.address.port)
-        client.publish(self.status_topic, b"online", qos=1, retain=True)
+        self.publish(self.status_topic, b"online", qos=1, retain=True)
         if self._subscriptions:
             client.subscribe([(topic, 1) for topic in self._subscriptions])
         if not self._subscriptions or flags.session_present:
@@ -311,6 +311,8 @@ class MqttClient(QueueSource, ConnectionState):
         self._client.ack_many(qos1)
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
+        """Every publish goes through here, the status too: an acknowledgement of one that was not
+        tracked would sit in ``_early`` and, once paho's message ids wrap, pass for another's."""
         mid = self._client.publish(topic, payload, qos=qos, retain=retain).mid
         with self._published:  # on_publish may have come first (never hold our lock in publish())
             if mid in self._early:
@@ -342,7 +344,7 @@ class MqttClient(QueueSource, ConnectionState):
         """Say ``offline`` (a clean stop does not trigger the last will) and disconnect."""
         self._stopping = True
         if self.connected:
-            info = self._client.publish(self.status_topic, b"offline", qos=1, retain=True)
-            info.wait_for_publish(timeout=5)
+            self.publish(self.status_topic, b"offline", qos=1, retain=True)
+            self.sync(5)
         self._client.disconnect()
         self._client.loop_stop()

@@ -154,6 +154,7 @@ class ProcessReceiver(QueueSource, ConnectionState):
         self._syncs = threading.Condition()
         self._sync_token = 0
         self._synced: dict[int, bool] = {}
+        self._waiting: set[int] = set()  # tokens whose caller still waits
 
     # The reader thread: batches from the child into the bounded hand-off.
     def _read(self, up: Connection) -> None:
@@ -170,8 +171,9 @@ class ProcessReceiver(QueueSource, ConnectionState):
                 continue
             if message[0] == _SYNCED:
                 with self._syncs:
-                    self._synced[message[1]] = message[2]
-                    self._syncs.notify_all()
+                    if message[1] in self._waiting:  # an answer after its caller gave up is dropped
+                        self._synced[message[1]] = message[2]
+                        self._syncs.notify_all()
                 continue
             _, rows, waited = message
             for _ in range(waited):
@@ -218,12 +220,15 @@ class ProcessReceiver(QueueSource, ConnectionState):
         with self._syncs:
             self._sync_token += 1
             token = self._sync_token
+            self._waiting.add(token)
         try:
             self._send((_SYNC, token, timeout_s))
+            with self._syncs:
+                self._syncs.wait_for(lambda: token in self._synced or self._stopped, timeout_s + 5)
         except OSError:
-            return False
+            pass
         with self._syncs:
-            self._syncs.wait_for(lambda: token in self._synced or self._stopped, timeout_s + 5)
+            self._waiting.discard(token)
             return self._synced.pop(token, False)
 
     def start(self) -> None:

@@ -201,3 +201,14 @@ def test_user_and_password_are_percent_decoded_and_the_password_is_never_shown()
     assert (address.host, address.port) == ("broker.local", 8883)
     assert redacted(url) == "mqtt://gw%40sunrise:***@broker.local:8883"
     assert redacted("mqtt://127.0.0.1:1883") == "mqtt://127.0.0.1:1883"
+
+
+def test_every_acknowledgement_matches_a_tracked_publish(client: MqttClient) -> None:
+    """The status ``online`` is tracked like any publish: an untracked one's acknowledgement stayed
+    behind as "early" and, once paho's message ids wrapped, would have passed for another
+    message's, so ``sync`` (and the outbox cursor) would have moved before the broker had it."""
+    client.start()
+    assert client.wait_connected(10)
+    client.publish("gateway/t-subscribe/probe", b"x", qos=1)
+    assert client.sync(10)
+    assert client._early == set() and client._outstanding == set()
