@@ -275,8 +275,13 @@ def decode(
         return Rejection(topic[:512], rej.reason, rej.detail, excerpt(payload), received_ns)
     except Exception as exc:  # a decoder bug must cost one message, never the pipeline (SPEC §11)
         log.exception("decoding a message on %s failed", topic[:200])
-        detail = f"the gateway could not decode it: {type(exc).__name__}: {str(exc)[:200]}"
-        return Rejection(topic[:512], Reason.DECODE_FAILED, detail, excerpt(payload), received_ns)
+        return failed(topic, payload, received_ns, exc)
+
+
+def failed(topic: str, payload: bytes, received_ns: int, exc: Exception) -> Rejection:
+    """The dead letter of a message the gateway itself failed on (``decode_failed``)."""
+    detail = f"the gateway could not process it: {type(exc).__name__}: {str(exc)[:200]}"
+    return Rejection(topic[:512], Reason.DECODE_FAILED, detail, excerpt(payload), received_ns)
 
 
 def _decode(topic: str, payload: bytes, received_ns: int, lookup: DeviceLookup, limits: Limits) -> Reading:

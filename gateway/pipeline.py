@@ -26,7 +26,7 @@ from devices.base import Kind, Reading
 from devices.clock import to_ns
 from gateway.deadletters import DeadLetterStore
 from gateway.driven import ClockFollower
-from gateway.ingest import Limits, Reason, Rejection, decode, excerpt
+from gateway.ingest import Limits, Reason, Rejection, decode, excerpt, failed
 from gateway.metrics import GatewayMetrics
 from gateway.mqtt import Inbound, MessageSource
 from gateway.sinks import ReadingSink
@@ -123,7 +123,7 @@ class Pipeline:
                 observe(result, item.received_ns)
             except Exception as exc:  # decode never raises; the device state must not either
                 log.exception("the device state failed on a message of %s", item.topic[:200])
-                rejections.append(failed_message(item, exc))
+                rejections.append(failed(item.topic, item.payload, item.received_ns, exc))
                 continue
             readings.append(result)
 
@@ -332,11 +332,6 @@ class Pipeline:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
-
-
-def failed_message(item: Inbound, exc: Exception) -> Rejection:
-    detail = f"the gateway could not process it: {type(exc).__name__}: {str(exc)[:200]}"
-    return Rejection(item.topic[:512], Reason.DECODE_FAILED, detail, excerpt(item.payload), item.received_ns)
 
 
 class _Batch(NamedTuple):

@@ -43,7 +43,7 @@ from gateway.sinks import ReadingSink
 from gateway.sinks.influx import InfluxClientWriter, InfluxSink
 from gateway.sinks.spool import Spool
 from gateway.sinks.sql import SqlSink
-from gateway.stages import HealthReporter, Stages
+from gateway.stages import HealthReporter, Stages, wall_iso
 from gateway.state import DeviceRegistry
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ class Gateway:
             "stages": {
                 "ok": all(stage["ok"] for stage in stages.values()),
                 **stages,
-                "last_store_write": _iso(self.pipeline.last_stored_at),
+                "last_store_write": wall_iso(self.pipeline.last_stored_at),
                 "self_alarms": self.stages.alarms(),
             },
         }
@@ -229,17 +229,23 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
     outbox = Outbox(engine, settings.instance)
     book = AlertBook(AlertStore(engine, owned), clock, [events], outbox=outbox)
 
+    def keep(topic: str, reason: Reason, why: str, shown: str = "") -> None:
+        """A dead letter the rules found (not the pipeline): stored and counted at once."""
+        dead_letters.add_many([Rejection(topic, reason, why, shown, to_ns(clock.now()))])
+        metrics.dead_letters.labels(reason.value).inc()
+
     def unknown_reference(estate: str, handset: str, why: str) -> None:
-        topic = f"estate/{estate}/patrol/{handset}/event"
-        dead_letters.add_many([Rejection(topic, Reason.UNKNOWN_REFERENCE, why, "", to_ns(clock.now()))])
-        metrics.dead_letters.labels(Reason.UNKNOWN_REFERENCE.value).inc()
+        keep(f"estate/{estate}/patrol/{handset}/event", Reason.UNKNOWN_REFERENCE, why)
 
     def rules_failed(reading: Reading, exc: Exception) -> None:
         topic = f"estate/{reading.estate}/{reading.kind}/{reading.device}/{reading.channel}"
         why = f"the rules failed on this reading: {type(exc).__name__}: {str(exc)[:200]}"
-        fields = json.dumps(reading.fields, ensure_ascii=False, default=str)[:EXCERPT_BYTES]
-        dead_letters.add_many([Rejection(topic, Reason.RULES_FAILED, why, fields, to_ns(clock.now()))])
-        metrics.dead_letters.labels(Reason.RULES_FAILED.value).inc()
+        keep(
+            topic,
+            Reason.RULES_FAILED,
+            why,
+            json.dumps(reading.fields, ensure_ascii=False, default=str)[:EXCERPT_BYTES],
+        )
 
     alarms = AlarmEngine(
         inventory,
@@ -321,10 +327,6 @@ def _dead_letter_retention(store: DeadLetterStore, settings: Settings, clock: Cl
         return store.prune(before, settings.dead_letter_max_rows)
 
     return prune
-
-
-def _iso(wall: float | None) -> str | None:
-    return None if wall is None else datetime.fromtimestamp(wall, UTC).isoformat()
 
 
 def _behind_s(pipeline: Pipeline, clock: Clock, speed: float) -> float:

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from gateway.mqtt import Publisher as AlarmPublisher
@@ -130,7 +130,7 @@ class Stages:
             "error": stage.last_error,
             "failures": stage.total_failures,
             "alive": stage.alive,
-            "at": datetime.fromtimestamp(self._wall()).astimezone().isoformat(),
+            "at": wall_iso(self._wall()),
         }
         (log.critical if active else log.warning)(
             "self-alarm %s %s: stage %s (%s)", STAGE_FAILED, body["state"], stage.name, stage.last_error
@@ -145,18 +145,20 @@ class Stages:
             stream.publish("gateway", "", body)
 
 
-def _facts(stage: Stage) -> dict[str, Any]:
-    def iso(wall: float | None) -> str | None:
-        return None if wall is None else datetime.fromtimestamp(wall).astimezone().isoformat()
+def wall_iso(wall: float | None) -> str | None:
+    """A wall time (``time.time``) as ISO 8601 in UTC, like every other time in ``/health``."""
+    return None if wall is None else datetime.fromtimestamp(wall, UTC).isoformat()
 
+
+def _facts(stage: Stage) -> dict[str, Any]:
     return {
         "ok": stage.ok,
         "alive": stage.alive,
         "failures_in_a_row": stage.failures,
         "failures": stage.total_failures,
         "last_error": stage.last_error,
-        "failing_since": iso(stage.failing_since),
-        "last_ok": iso(stage.last_ok),
+        "failing_since": wall_iso(stage.failing_since),
+        "last_ok": wall_iso(stage.last_ok),
     }
 
 
@@ -225,5 +227,5 @@ def summarise(health: dict[str, Any]) -> dict[str, Any]:
         "spool_points": health.get("spool", {}).get("points"),
         "last_store_write": stages.get("last_store_write"),
         "self_alarms": stages.get("self_alarms", []),
-        "at": datetime.now().astimezone().isoformat(),
+        "at": wall_iso(time.time()),
     }
