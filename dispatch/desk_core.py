@@ -96,7 +96,8 @@ class DeskCore:
         self._dirty: dict[int, WorkOrder] = {}
         self._history: list[tuple[int, OrderEntry]] = []
         self._events: list[tuple[WorkOrder, OrderAction, tuple[str, ...]]] = []
-        self._written: list[tuple[WorkOrder, OrderAction, tuple[str, ...]]] = []
+        #: The JSON of ``_events`` as ``write`` stored it, for ``committed`` to send.
+        self._written: list[tuple[dict[str, Any], OrderAction, tuple[str, ...]]] = []
         book.extensions.append(self)
 
     def device_orders(self, estate: str, device: str) -> list[WorkOrder]:
@@ -188,12 +189,14 @@ class DeskCore:
 
     def write(self, conn: Connection) -> None:
         self.store.write(conn, list(self._dirty.values()), self._history)
+        # Each order's JSON once: the outbox's messages (in this transaction) and the stream's.
+        self._written = [(o.to_json(), a, c) for o, a, c in self._events]
         outbox = self.book.outbox
-        if outbox is not None and self._events:  # the orders' messages, in the same transaction
-            outbox.write(conn, [order_event(o.to_json(), a.value, c) for o, a, c in self._events if c])
+        if outbox is not None:
+            outbox.write(conn, [order_event(body, a.value, c) for body, a, c in self._written if c])
 
     def committed(self) -> Callable[[], None]:
-        events = [(o.to_json(), a, c) for o, a, c in self._events]
+        events, self._written = self._written, []
         self._dirty, self._history, self._events = {}, [], []
 
         def send() -> None:
