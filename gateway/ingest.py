@@ -23,8 +23,14 @@ from devices.registry import REGISTRY
 
 log = logging.getLogger(__name__)
 TOPIC_ROOT = "estate"
-#: Subscription that matches exactly the device topics estate/{estate}/{kind}/{device}/{channel}.
-DEVICE_TOPIC_FILTER = "estate/+/+/+/+"
+#: The gateway subscribes to everything under estate/ and judges the shape itself: a topic with a
+#: level more or less than estate/{estate}/{kind}/{device}/{channel} is a dead letter ``bad_topic``,
+#: not a message nobody sees. Its own alert messages (estate/{estate}/alerts) come back to it and
+#: are let go (:func:`own_publication`).
+DEVICE_TOPIC_FILTER = "estate/#"
+#: What earlier versions subscribed to; a kept session still holds it, so it is unsubscribed
+#: (two overlapping subscriptions would deliver every message twice).
+LEGACY_TOPIC_FILTER = "estate/+/+/+/+"
 EXCERPT_BYTES = 512
 
 
@@ -50,6 +56,8 @@ class Reason(StrEnum):
     KIND_MISMATCH = "kind_mismatch"
     STORAGE_REJECTED = "storage_rejected"
     UNKNOWN_REFERENCE = "unknown_reference"  # a patrol scan naming a checkpoint or guard not in the inventory
+    #: A new unregistered device beyond the estate's cap (``ESTATE_UNREGISTERED_MAX``).
+    UNREGISTERED_OVERFLOW = "unregistered_overflow"
     #: The decoder itself failed on this message (a bug, not the device's fault): kept, never fatal.
     DECODE_FAILED = "decode_failed"
     #: The rules failed on this reading (stored all the same: the data is good, our rules broke).
@@ -144,6 +152,18 @@ def parse_topic(topic: str, lookup: DeviceLookup) -> tuple[Topic, KnownDevice | 
     if info is not None:  # the device table's own strings: a reading leaves no copy of them behind
         estate, device = info.estate, info.id
     return Topic(estate, parsed_kind, device, parsed_channel), info
+
+
+def estate_topic_filter(estate: str) -> str:
+    """The subscription of an instance that owns ``estate`` (scale-out)."""
+    return f"{TOPIC_ROOT}/{estate}/#"
+
+
+def own_publication(topic: str) -> bool:
+    """Whether ``topic`` is one the gateway publishes under estate/ itself (estate/{estate}/alerts):
+    such a message is not a device's and is neither stored nor dead-lettered."""
+    parts = topic.split("/")
+    return len(parts) == 3 and parts[0] == TOPIC_ROOT and parts[2] == "alerts"
 
 
 def _refuse_constant(name: str) -> Any:

@@ -18,7 +18,8 @@ class GatewayMetrics:
         self.registry = CollectorRegistry()
         self.messages = Counter(
             "estate_messages",
-            "MQTT messages handled, by device kind and outcome (stored, rejected)",
+            "MQTT messages handled, by device kind and outcome (stored, rejected, unregistered: tracked, "
+            "not stored)",
             ["kind", "outcome"],
             registry=self.registry,
         )
@@ -51,7 +52,7 @@ class GatewayMetrics:
         )
         # Pre-create label sets so every series is visible at 0 before the first event.
         for kind in Kind:
-            for outcome in ("stored", "rejected"):
+            for outcome in ("stored", "rejected", "unregistered"):
                 self.messages.labels(kind.value, outcome)
         for reason in Reason:
             self.dead_letters.labels(reason.value)

@@ -19,14 +19,15 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple, Protocol
 
 from devices.base import Kind, Reading
 from devices.clock import to_ns
+from devices.kinds.patrol import PatrolEvent
 from gateway.deadletters import DeadLetterStore
 from gateway.driven import ClockFollower
-from gateway.ingest import Limits, Reason, Rejection, decode, excerpt, failed
+from gateway.ingest import Limits, Reason, Rejection, decode, excerpt, failed, own_publication
 from gateway.metrics import GatewayMetrics
 from gateway.mqtt import Inbound, MessageSource
 from gateway.sinks import ReadingSink
@@ -60,8 +61,14 @@ class Pipeline:
         follower: ClockFollower | None = None,
         write_ahead: int = 20_000,
         stages: Stages | None = None,
+        store_unregistered: bool = False,
+        checkpoints: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self._source = source
+        self._store_unregistered = store_unregistered
+        #: The patrol checkpoints of each estate that plans patrols: a scan naming another is a
+        #: dead letter ``unknown_reference``, not a reading (it belongs to no round).
+        self._checkpoints = dict(checkpoints or {})
         self._registry = registry
         self._sink = sink
         self._dead_letters = dead_letters
@@ -118,14 +125,44 @@ class Pipeline:
             try:
                 result = decode(item.topic, item.payload, item.received_ns, lookup, limits)
                 if isinstance(result, Rejection):
-                    rejections.append(result)
+                    if result.reason is not Reason.BAD_TOPIC or not own_publication(item.topic):
+                        rejections.append(result)
+                    continue  # the gateway's own alert message, back through estate/#: let go
+                if not observe(result, item.received_ns):
+                    rejections.append(self._overflow(item))
                     continue
-                observe(result, item.received_ns)
+                if result.event == PatrolEvent.SCAN and (why := self._unknown_checkpoint(result)):
+                    rejections.append(
+                        Rejection(
+                            item.topic[:512],
+                            Reason.UNKNOWN_REFERENCE,
+                            why,
+                            excerpt(item.payload),
+                            item.received_ns,
+                        )
+                    )
+                    continue
             except Exception as exc:  # decode never raises; the device state must not either
                 log.exception("the device state failed on a message of %s", item.topic[:200])
                 rejections.append(failed(item.topic, item.payload, item.received_ns, exc))
                 continue
             readings.append(result)
+
+    def _unknown_checkpoint(self, reading: Reading) -> str | None:
+        known = self._checkpoints.get(reading.estate)
+        checkpoint = reading.fields.get("checkpoint")
+        if known is None or reading.kind is not Kind.PATROL or checkpoint in known:
+            return None
+        return f"checkpoint {str(checkpoint)[:64]!r} is not in the inventory of estate {reading.estate}"
+
+    def _overflow(self, item: Inbound) -> Rejection:
+        cap = self._registry.max_unregistered
+        why = (
+            f"the estate has {cap} unregistered devices already "
+            "(ESTATE_UNREGISTERED_MAX): add this one to the inventory"
+        )
+        shown = excerpt(item.payload)
+        return Rejection(item.topic[:512], Reason.UNREGISTERED_OVERFLOW, why, shown, item.received_ns)
 
     def _feed(self, readings: Sequence[Reading]) -> None:
         for consumer in self._consumers:
@@ -166,7 +203,10 @@ class Pipeline:
 
     def persist(self, readings: Sequence[Reading], rejections: Sequence[Rejection]) -> None:
         """Make a decoded batch durable; raises if the sink or database cannot take it."""
-        points = [r for r in readings if r.fields]  # a bare heartbeat is life, not a point
+        # A bare heartbeat is life, not a point; an unregistered device's readings are not stored
+        # unless asked (made-up ids would each be a new InfluxDB series).
+        store_all = self._store_unregistered
+        points = [r for r in readings if r.fields and (r.registered or store_all)]
         self._sink.write(points)
         self._dead_letters.add_many(rejections)
         self._count(readings, rejections, len(points))
@@ -175,9 +215,14 @@ class Pipeline:
         # Counted per batch, then one increment per label set: a counter's lock and label lookup
         # per message cost more than the rest of the counting.
         m = self._metrics
-        stored = Counter(reading.kind for reading in readings)
+        store_all = self._store_unregistered
+        stored = Counter(r.kind for r in readings if r.registered or store_all)
         for stored_kind, count in stored.items():
             m.messages.labels(stored_kind.value, "stored").inc(count)
+        if stored.total() < len(readings):
+            unstored = Counter(r.kind for r in readings if not (r.registered or store_all))
+            for unstored_kind, count in unstored.items():
+                m.messages.labels(unstored_kind.value, "unregistered").inc(count)
         reasons, rejected = Counter[str](), Counter[str]()
         for rej in rejections:
             reasons[rej.reason.value] += 1

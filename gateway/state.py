@@ -2,13 +2,17 @@
 
 Every message of a device is a sign of life. A device is offline when its last word was the
 retained ``offline`` status (its last will) or when it has been silent for 3 × its heartbeat.
-Devices that publish but are not in the inventory are kept and listed as ``unregistered``.
+Devices that publish but are not in the inventory are kept and listed as ``unregistered``, up to
+``max_unregistered`` per estate (made-up ids must not grow the table without bound: past the cap
+a new one is refused and its message dead-lettered as ``unregistered_overflow``), and forgotten
+once silent for a while (:meth:`DeviceRegistry.forget_unregistered`, run by the housekeeping).
 Written by the pipeline thread, read by the API: a lock guards the table.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -63,10 +67,19 @@ class DeviceState:
             self.latest_ns = reading.time_ns
 
 
+#: Unregistered devices tracked per estate by default (``ESTATE_UNREGISTERED_MAX``).
+MAX_UNREGISTERED = 1_000
+
+
 class DeviceRegistry:
-    def __init__(self, inventory: Inventory | None = None) -> None:
+    def __init__(
+        self, inventory: Inventory | None = None, *, max_unregistered: int = MAX_UNREGISTERED
+    ) -> None:
         self._lock = threading.Lock()
         self._devices: dict[tuple[str, str], DeviceState] = {}
+        self.max_unregistered = max_unregistered
+        #: Unregistered devices tracked, per estate.
+        self._unregistered: Counter[str] = Counter()
         if inventory is not None:
             for estate in inventory.estates:
                 for dev in estate.devices:
@@ -85,14 +98,41 @@ class DeviceRegistry:
         state = self._devices.get((estate, device))
         return state if state is not None and state.registered else None
 
-    def observe(self, reading: Reading, received_ns: int) -> None:
+    def observe(self, reading: Reading, received_ns: int) -> bool:
+        """Apply a reading; False when it is of a new unregistered device and its estate already
+        has ``max_unregistered`` of them (nothing is tracked then)."""
         key = (reading.estate, reading.device)
         with self._lock:
             state = self._devices.get(key)
             if state is None:
+                if self._unregistered[reading.estate] >= self.max_unregistered:
+                    return False
                 state = DeviceState(reading.estate, reading.device, reading.kind, "", None, None, False)
                 self._devices[key] = state
+                self._unregistered[reading.estate] += 1
             state.observe(reading, received_ns)
+        return True
+
+    def forget_unregistered(self, silent_since_ns: int, chunk: int = 1_000) -> int:
+        """Forget unregistered devices not heard since ``silent_since_ns``; how many. The lock is
+        taken per ``chunk`` of devices, so the pipeline never waits on a long sweep."""
+        with self._lock:
+            keys = [k for k, d in self._devices.items() if not d.registered]
+        forgotten = 0
+        for start in range(0, len(keys), chunk):
+            with self._lock:
+                for key in keys[start : start + chunk]:
+                    state = self._devices.get(key)
+                    if state is None or state.registered:
+                        continue
+                    if state.last_seen_ns is None or state.last_seen_ns < silent_since_ns:
+                        del self._devices[key]
+                        self._unregistered[key[0]] -= 1
+                        forgotten += 1
+        return forgotten
+
+    def unregistered_count(self, estate: str) -> int:
+        return self._unregistered[estate]
 
     def latest(self, estate: str, device: str) -> dict[str, FieldValue]:
         """A copy of the device's latest values (what the alarm rules look at)."""

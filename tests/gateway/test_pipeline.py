@@ -40,15 +40,32 @@ class FailingSink(MemorySink):
 
 
 class Rig:
-    def __init__(self, tmp_path: Path, sink: MemorySink | None = None, queue_size: int = 1000) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        sink: MemorySink | None = None,
+        queue_size: int = 1000,
+        *,
+        max_unregistered: int = 1000,
+        store_unregistered: bool = False,
+        checkpoints: dict[str, frozenset[str]] | None = None,
+    ) -> None:
         self.clock = ManualClock()
         self.metrics = GatewayMetrics()
         self.source = QueueSource(queue_size, self.metrics.queue_overflow.inc)
-        self.registry = DeviceRegistry(load_inventory(SPEC_EXAMPLE))
+        self.registry = DeviceRegistry(load_inventory(SPEC_EXAMPLE), max_unregistered=max_unregistered)
         self.sink = sink or MemorySink()
         self.dead = DeadLetterStore(make_engine(f"sqlite:///{tmp_path / 'ops.db'}"))
         self.pipeline = Pipeline(
-            self.source, self.registry, self.sink, self.dead, self.metrics, idle_s=0.01, retry_s=0.0
+            self.source,
+            self.registry,
+            self.sink,
+            self.dead,
+            self.metrics,
+            idle_s=0.01,
+            retry_s=0.0,
+            store_unregistered=store_unregistered,
+            checkpoints=checkpoints,
         )
         self.mid = 0
 
@@ -171,6 +188,102 @@ def test_unregistered_device_is_tracked_and_listed(tmp_path: Path) -> None:
         "light",
         {"on": True},
     )
+
+
+def test_an_unregistered_device_is_not_stored_unless_asked(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.put("estate/elsewhere/light/LX/telemetry", {"on": True})
+    rig.put("estate/sunrise/lift/L1/telemetry", {"floor": 2})
+    rig.pipeline.run_once()
+    assert [r.device for r in rig.sink.readings] == ["L1"]  # no new series for a made-up id
+    assert rig.sample("estate_messages_total", kind="light", outcome="unregistered") == 1
+    assert rig.sample("estate_messages_total", kind="light", outcome="stored") == 0
+    assert rig.source.acked == [1, 2] and rig.dead.counts() == {}
+
+    asked = Rig(tmp_path / "asked", store_unregistered=True)
+    asked.put("estate/elsewhere/light/LX/telemetry", {"on": True})
+    asked.pipeline.run_once()
+    assert [r.device for r in asked.sink.readings] == ["LX"]
+    assert asked.sample("estate_messages_total", kind="light", outcome="stored") == 1
+
+
+def test_unregistered_devices_beyond_the_cap_are_dead_lettered_per_estate(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, max_unregistered=3)
+    for n in range(5):
+        rig.put(f"estate/elsewhere/light/X{n}/telemetry", {"on": True})
+    rig.put("estate/elsewhere/light/X0/telemetry", {"on": False})  # one already tracked goes on
+    rig.put("estate/other/light/Y0/telemetry", {"on": True})  # another estate has its own cap
+    rig.put("estate/sunrise/lift/L1/telemetry", {"floor": 1})  # registered devices are never capped
+    rig.pipeline.run_once()
+    tracked = rig.registry.list(rig.now_ns(), status=DeviceStatus.UNREGISTERED)
+    assert sorted((d.estate, d.id) for d in tracked) == [
+        ("elsewhere", "X0"),
+        ("elsewhere", "X1"),
+        ("elsewhere", "X2"),
+        ("other", "Y0"),
+    ]
+    assert rig.registry.latest("elsewhere", "X0") == {"on": False}
+    assert rig.dead.counts() == {"unregistered_overflow": 2}
+    [last, first] = rig.dead.list(limit=10)
+    assert (first.topic, last.topic) == (
+        "estate/elsewhere/light/X3/telemetry",
+        "estate/elsewhere/light/X4/telemetry",
+    )
+    assert "ESTATE_UNREGISTERED_MAX" in last.detail
+    assert rig.source.acked == list(range(1, 9))
+
+
+def test_silent_unregistered_devices_are_forgotten_and_make_room(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, max_unregistered=2)
+    rig.put("estate/elsewhere/light/X0/telemetry", {"on": True})
+    rig.clock.advance(timedelta(days=3))
+    rig.put("estate/elsewhere/light/X1/telemetry", {"on": True})
+    rig.pipeline.run_once()
+    cutoff = rig.now_ns() - 86_400 * 10**9
+    assert rig.registry.forget_unregistered(cutoff, chunk=1) == 1
+    assert rig.registry.get("elsewhere", "X0") is None and rig.registry.get("elsewhere", "X1") is not None
+    assert rig.registry.get("sunrise", "L1") is not None  # the inventory's devices stay, heard or not
+    rig.put("estate/elsewhere/light/X2/telemetry", {"on": True})
+    rig.pipeline.run_once()
+    assert rig.registry.unregistered_count("elsewhere") == 2 and rig.dead.counts() == {}
+
+
+def test_a_scan_of_an_unknown_checkpoint_is_a_dead_letter_not_a_reading(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, checkpoints={"sunrise": frozenset({"CP1", "CP2"})})
+    rig.put("estate/sunrise/patrol/H1/event", {"type": "scan", "checkpoint": "CP9", "guards": ["G1"]})
+    rig.put("estate/sunrise/patrol/H1/event", {"type": "scan", "checkpoint": "CP1", "guards": ["G1"]})
+    rig.put("estate/elsewhere/patrol/H7/event", {"type": "scan", "checkpoint": "CP9", "guards": ["G1"]})
+    rig.pipeline.run_once()
+    assert [(r.estate, r.fields["checkpoint"]) for r in rig.sink.readings] == [("sunrise", "CP1")]
+    assert rig.dead.counts() == {"unknown_reference": 1}
+    [letter] = rig.dead.list(limit=10)
+    assert "CP9" in letter.detail and letter.topic == "estate/sunrise/patrol/H1/event"
+    assert rig.registry.get("sunrise", "H1") is not None  # the handset was heard all the same
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "estate",
+        "estate/sunrise",
+        "estate/sunrise/lift",
+        "estate/sunrise/lift/L1",
+        "estate/s/lift/L1/telemetry/x",
+    ],
+)
+def test_a_topic_of_the_wrong_shape_is_a_dead_letter_bad_topic(tmp_path: Path, topic: str) -> None:
+    rig = Rig(tmp_path)
+    rig.put(topic, {"floor": 1})
+    rig.pipeline.run_once()
+    assert rig.dead.counts() == {"bad_topic": 1} and rig.source.acked == [1]
+    assert rig.sample("estate_dead_letters_total", reason="bad_topic") == 1
+
+
+def test_the_gateways_own_alert_messages_are_let_go(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.put("estate/sunrise/alerts", {"id": 1, "state": "active"})
+    rig.pipeline.run_once()
+    assert rig.dead.counts() == {} and rig.sink.readings == [] and rig.source.acked == [1]
 
 
 @pytest.mark.parametrize("channel", ["telemetry", "event", "heartbeat", "status"])

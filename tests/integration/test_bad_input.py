@@ -40,6 +40,10 @@ BAD: list[tuple[str, bytes, str]] = [
     ("estate/sunrise/lift/L1/event", b'{"type": "fault"}', "missing_field"),
     ("estate/sunrise/lift/L1/status", b"sleepy", "bad_status"),
     ("estate/sunrise/cctv/L1/heartbeat", b'{"recording": true}', "kind_mismatch"),
+    # Outside estate/+/+/+/+: once neither counted nor kept.
+    ("estate/sunrise/lift/L1", b'{"floor": 1}', "bad_topic"),
+    ("estate/sunrise/lift/L1/telemetry/extra", b'{"floor": 1}', "bad_topic"),
+    ("estate/sunrise", b'{"floor": 1}', "bad_topic"),
 ]
 
 
@@ -49,6 +53,7 @@ def test_bad_input_is_dead_lettered_and_ingest_goes_on(live_gateway: LiveGateway
         publisher.send(topic, payload)
     publisher.send(LIFT, {"floor": 4, "ts": NOW_MS})  # after all that, a good one
     publisher.send("estate/sunrise/lift/L99/telemetry", {"floor": 2})  # not in the inventory
+    publisher.send("estate/sunrise/alerts", {"id": 1})  # the shape of the gateway's own: let go
     publisher.wait_all_acked()
     wait_until(lambda: sum(proc.api("/api/deadletters")["counts"].values()) >= len(BAD), timeout=30)
     page = proc.api("/api/deadletters", limit=100)
@@ -62,11 +67,13 @@ def test_bad_input_is_dead_lettered_and_ingest_goes_on(live_gateway: LiveGateway
         (p.device, json.dumps(p.fields, sort_keys=True))
         for p in sink.query("sunrise", "L1") + sink.query("sunrise", "L99") + sink.query("sunrise", "T1")
     }
-    assert stored == {("L1", '{"floor": 4}'), ("L99", '{"floor": 2}')}
+    assert stored == {("L1", '{"floor": 4}')}  # an unregistered device is listed, not stored
 
     unregistered = proc.api("/api/devices", status="unregistered")
     assert [(d["estate"], d["id"], d["kind"]) for d in unregistered] == [("sunrise", "L99", "lift")]
 
     metrics = httpx.get(f"{proc.url}/metrics").text
     assert 'estate_dead_letters_total{reason="nan_or_infinity"} 2.0' in metrics
-    assert 'estate_messages_total{kind="lift",outcome="stored"} 2.0' in metrics
+    assert 'estate_messages_total{kind="lift",outcome="stored"} 1.0' in metrics
+    assert 'estate_messages_total{kind="lift",outcome="unregistered"} 1.0' in metrics
+    assert 'estate_dead_letters_total{reason="bad_topic"} 3.0' in metrics
