@@ -1,4 +1,7 @@
-"""Alarm-management KPIs (ISA-18.2 / EEMUA 191) over a period: load, peaks, floods, bad actors."""
+"""Alarm-management KPIs (ISA-18.2 / EEMUA 191) over a period: load, peaks, floods, stale alarms,
+bad actors. Counted from each alert's history, so an alarm that returns six times is six
+activations (as the flood detector counts them), and one raised before the period and still active
+at its end counts as stale."""
 
 from __future__ import annotations
 
@@ -13,15 +16,27 @@ TEN_MIN = timedelta(minutes=10)
 STALE_AFTER = timedelta(hours=24)
 
 
+#: What makes an alarm active: its first raise and each return after it cleared.
+ACTIVATIONS = frozenset({Action.RAISE, Action.REACTIVATE})
+#: What ends an activation.
+DEACTIVATIONS = frozenset({Action.CLEAR, Action.CLOSE})
+BAD_ACTORS = 10
+
+
 @dataclass(frozen=True)
 class AlarmKpis:
+    #: Activations in the period (a raise, or a return after clearing): what an operator sees
+    #: arrive, as the flood detector counts them; not alert records.
     alarms: int
     per_10_min: float
     peak_10_min: int
     flood_time_pct: float
     chattering: int
+    #: Alarms active at the end of the period (or now) for more than 24 h, whenever raised.
     stale: int
     priority_mix_pct: dict[str, float]
+    #: The top ten sources by activations: estate, device (or subject), rule, activations.
+    bad_actors: list[dict[str, object]]
 
 
 def alarm_kpis(
@@ -31,22 +46,55 @@ def alarm_kpis(
     stop: datetime,
     now: datetime,
 ) -> AlarmKpis:
-    """``alerts`` raised in [start, stop) (with history); ``floods`` as (started, ended or None)."""
-    raised = sorted(a.raised_at for a in alerts if start <= a.raised_at < stop)
+    """``alerts``: every alert that may have been active in [start, stop) — raised before
+    ``stop`` and not closed before ``start`` (``AlertStore.overlapping``) — with its history;
+    ``floods`` as (started, ended or None)."""
+    activations = sorted(
+        ((h.at, a) for a in alerts for h in a.history if h.action in ACTIVATIONS and start <= h.at < stop),
+        key=lambda pair: pair[0],
+    )
+    times = [at for at, _ in activations]
     span = max((stop - start) / TEN_MIN, 1e-9)
-    mix = Counter(a.severity.value for a in alerts if start <= a.raised_at < stop)
+    mix = Counter(a.severity.value for _, a in activations)
     total = sum(mix.values())
+    actors = Counter((a.estate, a.device or a.subject or "", a.rule) for _, a in activations)
+    end = min(stop, now)
     return AlarmKpis(
-        alarms=len(raised),
-        per_10_min=round(len(raised) / span, 3),
-        peak_10_min=_peak(raised),
+        alarms=len(times),
+        per_10_min=round(len(times) / span, 3),
+        peak_10_min=_peak(times),
         flood_time_pct=round(
             100 * _flood_seconds(floods, start, stop, now) / (stop - start).total_seconds(), 3
         ),
-        chattering=sum(1 for a in alerts if any(h.action is Action.CHATTERING for h in a.history)),
-        stale=sum(1 for a in alerts if a.is_open and a.active and now - a.raised_at > STALE_AFTER),
+        chattering=sum(
+            1
+            for a in alerts
+            if any(h.action is Action.CHATTERING and start <= h.at < stop for h in a.history)
+        ),
+        stale=sum(
+            1 for a in alerts if (since := active_since(a, end)) is not None and end - since > STALE_AFTER
+        ),
         priority_mix_pct={s: round(100 * n / total, 1) for s, n in mix.items()} if total else {},
+        bad_actors=[
+            {"estate": e, "source": source, "rule": rule, "activations": n}
+            for (e, source, rule), n in sorted(actors.items(), key=lambda item: (-item[1], item[0]))[
+                :BAD_ACTORS
+            ]
+        ],
     )
+
+
+def active_since(alert: Alert, at: datetime) -> datetime | None:
+    """When the activation under way at ``at`` began, from the history; None if not active then."""
+    since: datetime | None = None
+    for entry in sorted(alert.history, key=lambda h: h.at):
+        if entry.at > at:
+            break
+        if entry.action in ACTIVATIONS:
+            since = since or entry.at
+        elif entry.action in DEACTIVATIONS:
+            since = None
+    return since
 
 
 def _peak(times: Sequence[datetime]) -> int:

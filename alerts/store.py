@@ -30,6 +30,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    or_,
     select,
     text,
     update,
@@ -428,6 +429,29 @@ class AlertStore:
         if estates:
             stmt = stmt.where(t.c.estate.in_(estates))
         return self._alerts(self._mine(stmt, t.c.estate), with_history=with_history)
+
+    def overlapping(
+        self,
+        estate: str | None,
+        start: datetime,
+        stop: datetime,
+        estates: frozenset[str] | None = None,
+        limit: int = 100_000,
+    ) -> list[Alert]:
+        """Alerts that may have been active in [start, stop): raised before ``stop`` and not closed
+        before ``start`` (an alarm raised last week and still open is one), with their history."""
+        t = alerts_t
+        stmt = (
+            select(t)
+            .where(t.c.raised_at < stop, or_(t.c.closed_at.is_(None), t.c.closed_at >= start))
+            .order_by(t.c.raised_at.desc(), t.c.id.desc())
+            .limit(limit)
+        )
+        if estate is not None:
+            stmt = stmt.where(t.c.estate == estate)
+        if estates:
+            stmt = stmt.where(t.c.estate.in_(estates))
+        return self._alerts(self._mine(stmt, t.c.estate), with_history=True)
 
     def pending(self) -> dict[str, tuple[int, int]]:
         with self.engine.connect() as conn:

@@ -77,9 +77,12 @@ class SqlSink:
         start_ns: int | None = None,
         stop_ns: int | None = None,
         limit: int = 1000,
+        measurement: str | None = None,
     ) -> list[StoredPoint]:
         t = readings_table
         stmt = select(t).where(t.c.estate == estate, t.c.device == device)
+        if measurement is not None:
+            stmt = stmt.where(t.c.measurement == measurement)
         if start_ns is not None:
             stmt = stmt.where(t.c.time_ns >= start_ns)
         if stop_ns is not None:
