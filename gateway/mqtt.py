@@ -12,16 +12,21 @@ from __future__ import annotations
 
 import logging
 import queue
+import ssl
 import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol, cast
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+
+if TYPE_CHECKING:  # the receiver process imports this module, and never pydantic
+    from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -123,19 +128,73 @@ class ConnectionState:
 
 @dataclass(frozen=True)
 class BrokerAddress:
+    """Where the broker is and how to log in: what ``configure`` sets on a paho client. The
+    password is never in ``repr`` (nor in a log line); it reaches a receiver process through its
+    pipe, never its command line."""
+
     host: str
     port: int
-    username: str | None
-    password: str | None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: bool = False
+    ca_file: Path | None = None  # None with tls: the system's certificate authorities
+    cert_file: Path | None = None
+    key_file: Path | None = None
 
     @classmethod
     def parse(cls, url: str) -> BrokerAddress:
-        """``mqtt://[user[:password]@]host[:port]``; user and password percent-decoded, so one
-        holding ``@ : / # %`` is written ``%40 %3A %2F %23 %25``."""
+        """``mqtt[s]://[user[:password]@]host[:port]``; user and password percent-decoded, so one
+        holding ``@ : / # %`` is written ``%40 %3A %2F %23 %25``. mqtts: TLS, port 8883 by default."""
         parts = urlsplit(url)
         user = unquote(parts.username) if parts.username is not None else None
         password = unquote(parts.password) if parts.password is not None else None
-        return cls(parts.hostname or "127.0.0.1", parts.port or 1883, user, password)
+        tls = parts.scheme == "mqtts"
+        port = parts.port or (8883 if tls else 1883)
+        return cls(parts.hostname or "127.0.0.1", port, user, password, tls)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BrokerAddress:
+        """The URL with the TLS files and the password file of the settings (read now, once)."""
+        address = cls.parse(settings.mqtt_url)
+        password = address.password
+        if settings.mqtt_password_file is not None:
+            password = settings.mqtt_password_file.read_text(encoding="utf-8").rstrip("\r\n")
+        return replace(
+            address,
+            password=password,
+            ca_file=settings.mqtt_ca_file,
+            cert_file=settings.mqtt_cert_file,
+            key_file=settings.mqtt_key_file,
+        )
+
+    def configure(self, client: mqtt.Client) -> None:
+        """Log in as the user, and over TLS verify the broker's certificate and host name."""
+        if self.username:
+            client.username_pw_set(self.username, self.password)
+        if self.tls:
+            # paho's defaults: TLS 1.2 or later, CERT_REQUIRED and check_hostname (host name
+            # verified against the certificate, an IP address too), nothing insecure.
+            client.tls_set(
+                ca_certs=_path(self.ca_file), certfile=_path(self.cert_file), keyfile=_path(self.key_file)
+            )
+
+    def __str__(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+def _superseded(subscriptions: Sequence[str]) -> list[str]:
+    """The filters earlier versions subscribed to for the device topics, five levels exactly
+    (``estate/+/+/+/+``, ``estate/{estate}/+/+/+``), now covered by ``estate/#``-style ones."""
+    out = []
+    for topic in subscriptions:
+        levels = topic.split("/")
+        if levels[0] == "estate" and levels[-1] == "#" and len(levels) <= 5:
+            out.append("/".join([*levels[:-1], *["+"] * (6 - len(levels))]))
+    return out
+
+
+def _path(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 def redacted(url: str) -> str:
@@ -151,19 +210,31 @@ class _ReadAhead:
     """paho's socket, read ahead: one ``recv`` of up to 64 KiB serves the many small reads paho
     makes for each packet (the command byte, the length bytes one by one, then the rest), which
     it otherwise makes as one system call each. ``pending()`` is how paho learns that bytes wait
-    here though the socket has none (it asks the same of TLS sockets); all else is the socket's.
+    here though the socket has none; over TLS it adds what the TLS socket holds decrypted (paho
+    asks ``pending()`` of TLS sockets for that). All else is the socket's.
     """
 
-    def __init__(self, sock: Any, size: int = 65_536) -> None:
+    def __init__(
+        self, sock: Any, size: int = 65_536, on_error: Callable[[OSError], None] | None = None
+    ) -> None:
         self._sock = sock
         self._size = size
+        self._on_error = on_error
+        self._sock_pending: Callable[[], int] = getattr(sock, "pending", lambda: 0)
         self._buffer = b""
         self._position = 0
 
     def recv(self, bufsize: int) -> bytes:
         buffer, position = self._buffer, self._position
         if position >= len(buffer):
-            buffer = cast(bytes, self._sock.recv(max(bufsize, self._size)))  # BlockingIOError: paho's
+            try:
+                buffer = cast(bytes, self._sock.recv(max(bufsize, self._size)))
+            except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                raise  # paho's: nothing to read yet
+            except OSError as exc:  # e.g. TLS 1.3: the broker wanted a client certificate
+                if self._on_error is not None:
+                    self._on_error(exc)  # paho only says "Unspecified error"
+                raise
             self._buffer, position = buffer, 0
             if not buffer:
                 return buffer  # the broker closed the connection
@@ -172,7 +243,7 @@ class _ReadAhead:
         return chunk
 
     def pending(self) -> int:
-        return len(self._buffer) - self._position
+        return len(self._buffer) - self._position + self._sock_pending()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
@@ -187,9 +258,19 @@ class _Paho(mqtt.Client):
     (``_create_socket``) and the outgoing packet queue (``_packet_queue``)."""
 
     _read_ahead: _ReadAhead | None = None
+    #: Told why a connection attempt failed (paho retries and only says that one did).
+    on_socket_error: Callable[[OSError], None] | None = None
+
+    def reconnect(self) -> MQTTErrorCode:
+        try:
+            return super().reconnect()
+        except OSError as exc:  # refused, unreachable, or TLS: a certificate that does not verify
+            if self.on_socket_error is not None:
+                self.on_socket_error(exc)
+            raise
 
     def _create_socket(self) -> Any:
-        self._read_ahead = _ReadAhead(super()._create_socket())
+        self._read_ahead = _ReadAhead(super()._create_socket(), on_error=self.on_socket_error)
         return self._read_ahead
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
@@ -216,7 +297,7 @@ class MqttClient(QueueSource, ConnectionState):
 
     def __init__(
         self,
-        url: str,
+        broker: BrokerAddress | str,
         instance: str,
         subscriptions: Sequence[str],
         *,
@@ -226,10 +307,11 @@ class MqttClient(QueueSource, ConnectionState):
     ) -> None:
         QueueSource.__init__(self, queue_size, on_overflow)
         ConnectionState.__init__(self)
-        self.address = BrokerAddress.parse(url)
+        self.address = BrokerAddress.parse(broker) if isinstance(broker, str) else broker
         self.status_topic = f"gateway/{instance}/status"
         self._subscriptions = list(subscriptions)
         self._clock_ns = clock_ns
+        self._last_failure = ""
         self._last_ns = 0
         self._stopping = False
         self._client = _Paho(
@@ -238,8 +320,8 @@ class MqttClient(QueueSource, ConnectionState):
             clean_session=False,
             manual_ack=True,
         )
-        if self.address.username:
-            self._client.username_pw_set(self.address.username, self.address.password)
+        self.address.configure(self._client)
+        self._client.on_socket_error = self._on_socket_error
         self._client.will_set(self.status_topic, b"offline", qos=1, retain=True)
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         self._client.max_queued_messages_set(0)
@@ -255,12 +337,25 @@ class MqttClient(QueueSource, ConnectionState):
         self._early: set[int] = set()
 
     # paho callbacks: convert and enqueue, never raise.
+    def _on_socket_error(self, exc: OSError) -> None:
+        """Why a connection failed or broke, said once until it fails otherwise or connects: paho
+        only retries (with backoff), or says "Unspecified error" (a refused TLS client)."""
+        why = f"{type(exc).__name__}: {exc}"
+        if why != self._last_failure:
+            self._last_failure = why
+            log.warning("MQTT connection to %s failed: %s; retrying with backoff", self.address, why)
+
     def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
-            log.warning("MQTT connection refused: %s", reason)
+            log.warning("MQTT connection refused by %s: %s", self.address, reason)
             return
-        log.info("MQTT connected to %s:%s", self.address.host, self.address.port)
+        self._last_failure = ""
+        log.info("MQTT connected to %s", self.address)
         self.publish(self.status_topic, b"online", qos=1, retain=True)
+        if superseded := _superseded(self._subscriptions):
+            # A session kept from an earlier version holds its filter too: both would deliver
+            # every message (mosquitto sends a copy per matching subscription).
+            client.unsubscribe(superseded)
         if self._subscriptions:
             client.subscribe([(topic, 1) for topic in self._subscriptions])
         if not self._subscriptions or flags.session_present:

@@ -54,7 +54,7 @@ def main() -> None:  # pragma: no cover - the child process; tested through Proc
 
 
 def _child(
-    url: str,
+    address: BrokerAddress,
     instance: str,
     subscriptions: list[str],
     queue_size: int,
@@ -69,7 +69,7 @@ def _child(
         nonlocal overflows
         overflows += 1
 
-    client = MqttClient(url, instance, subscriptions, queue_size=queue_size, on_overflow=overflow)
+    client = MqttClient(address, instance, subscriptions, queue_size=queue_size, on_overflow=overflow)
     send_lock = threading.Lock()
     stopping = threading.Event()
 
@@ -128,7 +128,7 @@ class ProcessReceiver(QueueSource, ConnectionState):
 
     def __init__(
         self,
-        url: str,
+        broker: BrokerAddress | str,
         instance: str,
         subscriptions: Sequence[str],
         *,
@@ -139,9 +139,9 @@ class ProcessReceiver(QueueSource, ConnectionState):
     ) -> None:
         QueueSource.__init__(self, queue_size, on_overflow)
         ConnectionState.__init__(self)
-        self.address = BrokerAddress.parse(url)
+        self.address = BrokerAddress.parse(broker) if isinstance(broker, str) else broker
         self.status_topic = f"gateway/{instance}/status"
-        self._url, self._instance, self._subscriptions = url, instance, list(subscriptions)
+        self._instance, self._subscriptions = instance, list(subscriptions)
         self._queue_size, self._batch_size = queue_size, batch_size
         self._clock_ns = clock_ns
         self._last_ns = 0
@@ -244,7 +244,7 @@ class ProcessReceiver(QueueSource, ConnectionState):
         self._down_write = Connection(down_write, readable=False)
         self._send(
             {
-                "url": self._url,
+                "address": self.address,  # the password too: down the pipe, never in argv
                 "instance": self._instance,
                 "subscriptions": self._subscriptions,
                 "queue_size": self._queue_size,

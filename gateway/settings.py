@@ -1,4 +1,4 @@
-"""Settings from environment variables (SPEC §12); a settings file may add to them.
+"""Settings from environment variables (docs/contract.md §12); a settings file may add to them.
 
 Built once by :func:`load_settings`, never at import time.
 """
@@ -6,21 +6,43 @@ Built once by :func:`load_settings`, never at import time.
 from __future__ import annotations
 
 import socket
+import ssl
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ESTATE_", extra="forbid", frozen=True)
+    # hide_input_in_errors: an error must not print the value it refused (a URL holds a password).
+    model_config = SettingsConfigDict(
+        env_prefix="ESTATE_", extra="forbid", frozen=True, hide_input_in_errors=True
+    )
 
-    inventory: Path | None = Field(None, description="Path of the estate inventory YAML (SPEC §4).")
+    inventory: Path | None = Field(None, description="Path of the inventory YAML (docs/contract.md §4).")
     mqtt_url: str = Field(
-        "mqtt://127.0.0.1:1883", description="Broker URL mqtt://[user[:password]@]host:port."
+        "mqtt://127.0.0.1:1883",
+        description="Broker URL mqtt://[user[:password]@]host[:1883] or, over TLS, mqtts://…[:8883]; "
+        "user and password percent-encoded.",
+    )
+    mqtt_password_file: FilePath | None = Field(
+        None,
+        description="A file holding the broker password (one line), for the user named in the URL; "
+        "instead of a password in the URL.",
+    )
+    mqtt_ca_file: FilePath | None = Field(
+        None,
+        description="mqtts: PEM CA certificate(s) the broker's certificate must chain to (default: "
+        "the system's).",
+    )
+    mqtt_cert_file: FilePath | None = Field(
+        None, description="mqtts: PEM client certificate, for a broker that asks for one."
+    )
+    mqtt_key_file: FilePath | None = Field(
+        None, description="mqtts: PEM private key of the client certificate (if not in the cert file)."
     )
     database_url: str = Field(
         "", description="sqlite:///path or postgresql://…; default: SQLite in the data directory."
@@ -36,7 +58,7 @@ class Settings(BaseSettings):
         None, description="YAML of API tokens with roles, estate scope and crews (README: API tokens)."
     )
 
-    # Beyond SPEC §12: documented in the README, all optional.
+    # All optional; docs/contract.md §12 lists every setting (tests/test_docs_contract.py checks it).
     instance: str = Field(
         default_factory=socket.gethostname,
         description="Gateway instance name: MQTT client id and gateway/{instance}/status.",
@@ -87,14 +109,54 @@ class Settings(BaseSettings):
     stage_alarm_after: int = Field(
         3, ge=1, description="Failures in a row of a stage before the self-alarm gateway.stage_failed."
     )
+    broker_watch: bool = Field(
+        True,
+        description="Watch the broker's own count of dropped messages ($SYS/broker/publish/messages/"
+        "dropped, mosquitto) and raise gateway.broker_dropping when it rises.",
+    )
+    unregistered_max: int = Field(
+        1_000,
+        ge=0,
+        description="Unregistered devices tracked per estate; a new one beyond is dead-lettered "
+        "(unregistered_overflow).",
+    )
+    unregistered_days: float = Field(
+        7.0, gt=0, description="An unregistered device silent this many days is forgotten."
+    )
+    store_unregistered: bool = Field(
+        False,
+        description="Store the readings of unregistered devices too (each made-up id would be a new "
+        "InfluxDB series); by default they are tracked and listed, not stored, until added to the inventory.",
+    )
 
     @field_validator("mqtt_url")
     @classmethod
     def _mqtt_url(cls, value: str) -> str:
         parts = urlsplit(value)
-        if parts.scheme not in {"mqtt", "tcp"} or not parts.hostname:
-            raise ValueError("expected mqtt://[user[:password]@]host:port")
+        if parts.scheme not in {"mqtt", "tcp", "mqtts"} or not parts.hostname:
+            raise ValueError("expected mqtt://[user[:password]@]host:port or mqtts://…")
+        try:
+            parts.port  # noqa: B018 - raises for a port that is not a number or out of range
+        except ValueError:
+            raise ValueError("the port is not a number between 0 and 65535") from None
         return value
+
+    @model_validator(mode="after")
+    def _mqtt_credentials(self) -> Settings:
+        parts = urlsplit(self.mqtt_url)
+        tls = parts.scheme == "mqtts"
+        if not tls and (self.mqtt_ca_file or self.mqtt_cert_file or self.mqtt_key_file):
+            raise ValueError("mqtt_ca_file, mqtt_cert_file and mqtt_key_file need an mqtts:// URL")
+        if self.mqtt_key_file and not self.mqtt_cert_file:
+            raise ValueError("mqtt_key_file needs mqtt_cert_file (the certificate of that key)")
+        if self.mqtt_password_file and not parts.username:
+            raise ValueError("mqtt_password_file needs a user in mqtt_url (mqtt://user@host)")
+        if self.mqtt_password_file and parts.password is not None:
+            raise ValueError("a password in mqtt_url and mqtt_password_file: give only one")
+        if self.mqtt_password_file and not _first_line(self.mqtt_password_file):
+            raise ValueError("mqtt_password_file is empty")
+        _check_tls_files(self.mqtt_ca_file, self.mqtt_cert_file, self.mqtt_key_file)
+        return self
 
     @field_validator("clock_topic")
     @classmethod
@@ -123,6 +185,35 @@ class Settings(BaseSettings):
     @property
     def spool_dir(self) -> Path:
         return self.data_dir / "spool"
+
+
+def _first_line(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeError) as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from None
+
+
+def _refuse_encrypted() -> str:
+    raise ValueError("the key is encrypted")
+
+
+def _check_tls_files(ca: Path | None, cert: Path | None, key: Path | None) -> None:
+    """Loaded once here so that a bad file stops the start with its name (paho would fail later,
+    in the receiver process, or ask for a key's passphrase on a terminal the service has not)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if ca is not None:
+        try:
+            context.load_verify_locations(cafile=str(ca))
+        except (ssl.SSLError, OSError) as exc:
+            raise ValueError(f"mqtt_ca_file {ca}: not PEM CA certificates ({exc})") from None
+    if cert is not None:
+        try:
+            context.load_cert_chain(str(cert), str(key) if key else None, password=_refuse_encrypted)
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise ValueError(
+                f"mqtt_cert_file/mqtt_key_file: not a PEM certificate with its unencrypted key ({exc})"
+            ) from None
 
 
 def load_settings(env_file: Path | None = None) -> Settings:

@@ -212,3 +212,34 @@ def test_every_acknowledgement_matches_a_tracked_publish(client: MqttClient) -> 
     client.publish("gateway/t-subscribe/probe", b"x", qos=1)
     assert client.sync(10)
     assert client._early == set() and client._outstanding == set()
+
+
+def test_a_session_kept_from_the_five_level_filter_drops_it(tmp_path: Path) -> None:
+    """Earlier versions subscribed to estate/+/+/+/+ and the broker keeps that in the session;
+    beside estate/# a broker may deliver every message twice (MQTT 3.1.1 allows a copy per
+    matching subscription; mosquitto 2.0 sends one), so the old filter is unsubscribed."""
+    logged = ("log_type subscribe", "log_type unsubscribe")
+    with MosquittoServer(tmp_path / "broker", extra_config=logged) as broker:
+        old = MqttClient(broker.url, "t-upgrade", ["estate/+/+/+/+"], queue_size=100)
+        old.start()
+        assert old.wait_connected(10)
+        old.stop()
+        new = MqttClient(broker.url, "t-upgrade", ["estate/#", "estate-sim/clock"], queue_size=100)
+        new.start()
+        publisher = Publisher(broker.host, broker.port)
+        try:
+            assert new.wait_connected(10)
+            wait_until(lambda: "estate-gateway-t-upgrade estate/+/+/+/+" in broker.log_text(), timeout=10)
+            publisher.send("estate/s/lift/L1/telemetry", {"floor": 1})
+            publisher.send("estate/s/lift/L1/telemetry", {"floor": 2})  # after every copy of 1
+            seen: list[Inbound] = []
+
+            def got_the_marker() -> bool:
+                seen.extend(new.get_batch(100, 0.05))
+                return any(json.loads(i.payload)["floor"] == 2 for i in seen)
+
+            wait_until(got_the_marker, timeout=10)
+            assert [json.loads(i.payload)["floor"] for i in seen] == [1, 2]
+        finally:
+            publisher.close()
+            new.stop()

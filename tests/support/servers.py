@@ -53,6 +53,7 @@ __all__ = [
     "InfluxV2Shim",
     "InfluxV2Target",
     "MosquittoServer",
+    "MosquittoTls",
     "PostgresServer",
     "ServerBinaryMissingError",
     "ServerStartError",
@@ -334,12 +335,28 @@ class _ServerProcess:
 # ------------------------------------------------------------------------- mosquitto
 
 
+@dataclass(frozen=True)
+class MosquittoTls:
+    """A TLS listener (on its own port, beside the plain one): PEM files, and whether a client
+    must present a certificate signed by ``cafile``."""
+
+    cafile: Path
+    certfile: Path
+    keyfile: Path
+    require_certificate: bool = False
+
+
 class MosquittoServer(_ServerProcess):
     """A real mosquitto 2.0 broker on 127.0.0.1:<port> with persistence in ``workdir``.
 
     Persistent sessions (clean_session=False) and their queued QoS 1/2 messages survive
     ``stop()``/``start()`` (SIGTERM saves ``mosquitto.db``); ``kill()`` loses whatever was
     not autosaved yet (``autosave_interval`` is 1 s).
+
+    Options, all off by default: ``tls`` adds a TLS listener on ``tls_port`` (``tls_url``);
+    ``password_file`` and ``acl_file`` are mosquitto's; ``allow_anonymous=False`` refuses clients
+    without a user; ``tuning=False`` leaves out the test tuning (unlimited queue, autosave 1 s,
+    …) so that ``extra_config`` alone sets it, as a production config would.
     """
 
     name = "mosquitto"
@@ -351,9 +368,18 @@ class MosquittoServer(_ServerProcess):
         port: int | None = None,
         binary: str | Path | None = None,
         extra_config: Sequence[str] = (),
+        tls: MosquittoTls | None = None,
+        password_file: Path | None = None,
+        acl_file: Path | None = None,
+        allow_anonymous: bool = True,
+        tuning: bool = True,
     ) -> None:
         super().__init__(workdir, _find_binary(DEFAULT_MOSQUITTO, "mosquitto", binary), port)
         self.extra_config = list(extra_config)
+        self.tls = tls
+        self.tls_port = free_port() if tls is not None else None
+        self.password_file, self.acl_file = password_file, acl_file
+        self.allow_anonymous, self.tuning = allow_anonymous, tuning
         self.config_path = self.workdir / "mosquitto.conf"
         self.data_dir = self.workdir / "data"
         self.log_path = self.workdir / "mosquitto.log"
@@ -363,20 +389,29 @@ class MosquittoServer(_ServerProcess):
         return f"mqtt://{LOCALHOST}:{self._port}"
 
     @property
+    def tls_url(self) -> str:
+        if self.tls_port is None:
+            raise RuntimeError("this broker has no TLS listener (MosquittoServer(tls=...))")
+        return f"mqtts://{LOCALHOST}:{self.tls_port}"
+
+    @property
     def persistence_file(self) -> Path:
         return self.data_dir / "mosquitto.db"
 
     def config_text(self) -> str:
-        lines = [
-            f"listener {self._port} {LOCALHOST}",
-            "allow_anonymous true",
-            "persistence true",
+        lines = [f"listener {self._port} {LOCALHOST}"]
+        if self.tuning:
+            lines += [
+                "allow_anonymous true",
+                "persistence true",
+                "autosave_interval 1",
+                # 0 = no limit on QoS 1/2 messages queued per offline persistent client (default 1000).
+                "max_queued_messages 0",
+                "max_inflight_messages 1000",
+                "set_tcp_nodelay true",
+            ]
+        lines += [
             f"persistence_location {self.data_dir}",
-            "autosave_interval 1",
-            # 0 = no limit on QoS 1/2 messages queued per offline persistent client (default 1000).
-            "max_queued_messages 0",
-            "max_inflight_messages 1000",
-            "set_tcp_nodelay true",
             f"log_dest file {self.log_path}",
             "log_type error",
             "log_type warning",
@@ -389,7 +424,25 @@ class MosquittoServer(_ServerProcess):
             # pytest tmp dir (mode 0700): it then exits with "Unable to open log file".
             lines.append(f"user {pwd.getpwuid(os.geteuid()).pw_name}")
         lines.extend(self.extra_config)
+        lines.extend(self._security_lines())
         return "\n".join(lines) + "\n"
+
+    def _security_lines(self) -> list[str]:
+        """The options off by default; the TLS listener last, as its options follow its line."""
+        lines = [] if self.allow_anonymous else ["allow_anonymous false"]
+        if self.password_file is not None:
+            lines.append(f"password_file {self.password_file}")
+        if self.acl_file is not None:
+            lines.append(f"acl_file {self.acl_file}")
+        if self.tls is not None:
+            lines += [
+                f"listener {self.tls_port} {LOCALHOST}",
+                f"cafile {self.tls.cafile}",
+                f"certfile {self.tls.certfile}",
+                f"keyfile {self.tls.keyfile}",
+                f"require_certificate {'true' if self.tls.require_certificate else 'false'}",
+            ]
+        return lines
 
     def _prepare(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -399,7 +452,8 @@ class MosquittoServer(_ServerProcess):
         return [str(self.binary), "-c", str(self.config_path)]
 
     def _ready(self) -> bool:
-        return _port_open(LOCALHOST, self._port)
+        ports = [self._port] if self.tls_port is None else [self._port, self.tls_port]
+        return all(_port_open(LOCALHOST, port) for port in ports)
 
     def log_text(self) -> str:
         """The broker's log file (``log_dest file``), across restarts."""
@@ -854,8 +908,9 @@ class InfluxV2Shim:
     * ``GET /ping`` -> upstream ``/ping`` (503 when down); ``GET /health`` -> 200
       ``{"status": "pass"}`` when upstream answers its ping, else 503 ``{"status": "fail"}``;
       ``GET /ready`` likewise.
-    * Anything else -> 404 (``/api/v2/query``, i.e. Flux, -> 501): query with InfluxQL
-      on the 1.x server instead.
+    * ``GET /query`` (InfluxQL, 2.x's v1-compatible endpoint, with ``Authorization: Token …``)
+      -> upstream ``/query`` unchanged (the bucket's name is the database's: the DBRP mapping).
+    * Anything else -> 404 (``/api/v2/query``, i.e. Flux, -> 501): query with InfluxQL.
 
     ``write_requests`` counts POST /api/v2/write requests, ``points_forwarded`` the points
     (lines) the upstream accepted, and ``writes`` records each request.
@@ -1036,6 +1091,20 @@ def _make_handler(shim: InfluxV2Shim) -> type[BaseHTTPRequestHandler]:
                             "version": version,
                         },
                     )
+            elif path == "/query":
+                # InfluxDB 2.x serves InfluxQL here (v1 compatibility, the bucket mapped to a
+                # database by DBRP): forwarded to the 1.x server as it is, like the product asks it.
+                if not (self.headers.get("Authorization") or "").startswith("Token "):
+                    self._send_json(401, {"code": "unauthorized", "message": "unauthorized access"})
+                    return
+                target = self.path
+                try:
+                    status, answer, headers = shim._upstream("GET", target, None, {})
+                except (OSError, http.client.HTTPException):
+                    self._send_json(503, {"code": "unavailable", "message": f"upstream {shim.upstream} down"})
+                    return
+                keep = [(k, v) for k, v in headers if k.lower() in ("content-type", "x-influxdb-version")]
+                self._send(status, answer, keep)
             else:
                 self._send_json(404, {"code": "not found", "message": f"test shim does not serve GET {path}"})
 
