@@ -47,6 +47,16 @@ class GatewayMetrics:
             "estate_spool_points", "Readings spooled to disk awaiting InfluxDB", registry=self.registry
         )
         self.devices = Gauge("estate_devices_tracked", "Devices with state in memory", registry=self.registry)
+        self.broker_dropped = Counter(
+            "estate_broker_dropped_messages",
+            "Messages the MQTT broker accepted and then dropped, by its own $SYS count",
+            registry=self.registry,
+        )
+        self.broker_dropping = Gauge(
+            "estate_broker_dropping",
+            "1 while the self-alarm gateway.broker_dropping is active",
+            registry=self.registry,
+        )
         self.mqtt_connected = Gauge(
             "estate_mqtt_connected", "1 while connected to the MQTT broker", registry=self.registry
         )

@@ -67,6 +67,8 @@ class Stages:
         self._stages: dict[str, Stage] = {}
         self._lock = threading.Lock()
         self._alarmed: set[str] = set()
+        #: Other self-alarms (e.g. gateway.broker_dropping), by rule, while active.
+        self._others: set[str] = set()
         self._publishers: list[AlarmPublisher] = []
         self._streams: list[StreamPublisher] = []
 
@@ -117,8 +119,27 @@ class Stages:
         return {s.name: _facts(s) for s in stages}
 
     def alarms(self) -> list[str]:
+        """The active self-alarms: the failing stages by name, the others by rule."""
         with self._lock:
-            return sorted(self._alarmed)
+            return sorted(self._alarmed) + sorted(self._others)
+
+    def self_alarm(self, rule: str, subject: str, *, active: bool, details: dict[str, Any]) -> None:
+        """Raise or clear a self-alarm other than a stage's (the caller says when), announced the
+        same way: critical, on ``gateway/{instance}/alarm`` and the event stream."""
+        with self._lock:
+            if active == (rule in self._others):
+                return
+            (self._others.add if active else self._others.discard)(rule)
+        body: dict[str, Any] = {
+            "rule": rule,
+            "severity": "critical",
+            "state": "active" if active else "cleared",
+        }
+        body |= {"instance": self.instance, "subject": subject, **details, "at": wall_iso(self._wall())}
+        (log.critical if active else log.warning)(
+            "self-alarm %s %s: %s (%s)", rule, body["state"], subject, details.get("error")
+        )
+        self._send(body)
 
     def _announce(self, stage: Stage, *, active: bool) -> None:
         body = {
@@ -135,6 +156,9 @@ class Stages:
         (log.critical if active else log.warning)(
             "self-alarm %s %s: stage %s (%s)", STAGE_FAILED, body["state"], stage.name, stage.last_error
         )
+        self._send(body)
+
+    def _send(self, body: dict[str, Any]) -> None:
         payload = json.dumps(body, ensure_ascii=False).encode()
         for mqtt in self._publishers:
             try:
@@ -166,8 +190,8 @@ class HealthReporter:
     """Publishes a summary of ``/health`` on ``gateway/{instance}/health`` (retained JSON) as it
     starts and every ``every_s``: a monitoring system watching MQTT sees a gateway that is
     connected but not processing (the self-alarm on ``gateway/{instance}/alarm`` comes at once).
-    ``gateway/{instance}/status`` keeps SPEC's plain ``online`` / ``offline`` (its last will),
-    which consumers compare as a string."""
+    ``gateway/{instance}/status`` keeps the plain ``online`` / ``offline`` of docs/contract.md §3.4
+    (its last will), which consumers compare as a string."""
 
     def __init__(
         self,

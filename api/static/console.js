@@ -164,7 +164,7 @@ function updateCue() {
 function onStreamEvent(type, data) {
   if (type === "gateway") {
     // The gateway's own alarm (a stage failing, or working again): shown now, not at the next look.
-    status.health(data.state === "active" ? `${data.stage}: ${data.error || ""}` : null);
+    status.health(data.state === "active" ? `${data.stage || data.subject}: ${data.error || ""}` : null);
     if (data.state === "active") beep();
     return;
   }

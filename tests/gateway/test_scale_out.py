@@ -61,11 +61,11 @@ def test_an_instance_subscribes_to_and_handles_only_its_estates(tmp_path: Path) 
     inventory = load_inventory(three_estates(tmp_path))
     gateway = build_gateway(settings(tmp_path, "c,a", "one"), inventory)
     assert [e.id for e in gateway.inventory.estates] == ["a", "c"]
-    assert gateway.mqtt._subscriptions == ["estate/a/+/+/+", "estate/c/+/+/+"]
+    assert gateway.mqtt._subscriptions == ["estate/a/#", "estate/c/#"]
     assert gateway.registry.lookup("b", "T1") is None and gateway.registry.lookup("a", "T1") is not None
     assert set(gateway.alarms.rules) == {"a", "c"}
     everything = build_gateway(settings(tmp_path, "", "all"), inventory)
-    assert everything.mqtt._subscriptions == ["estate/+/+/+/+"]
+    assert everything.mqtt._subscriptions == ["estate/#"]
 
 
 def test_an_unknown_owned_estate_is_refused(tmp_path: Path) -> None:
