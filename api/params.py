@@ -18,6 +18,8 @@ MAX_ID = 2**63 - 1
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 MAX_PERIOD = timedelta(days=400)
+#: The most items a list answers with at once (devices, dead letters): the rest is a page away.
+MAX_PAGE = 1000
 
 
 def _in_range(value: datetime) -> datetime:
@@ -41,6 +43,8 @@ Day = Annotated[date, AfterValidator(_day_in_range)]
 AlertId = Annotated[int, Path(ge=1, le=MAX_ID, description="An alert's id")]
 OrderId = Annotated[int, Path(ge=1, le=MAX_ID, description="A work order's id")]
 BeforeId = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Page back from this id")]
+#: How many items a page holds (the default is the route's).
+PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"Items in this page, 1 to {MAX_PAGE}")]
 
 
 def period(

@@ -1,4 +1,4 @@
-"""Alerts (SPEC §5, §8): list, detail with history, acknowledge, shelve, unshelve; maintenance
+"""Alerts (docs/contract.md §5, §8): list, detail with history, acknowledge, shelve, unshelve; maintenance
 windows; KPIs (alarms, patrols, repairs: 维修及时率)."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from alerts.model import Alert, AlertState
 from alerts.store import MaintenanceWindow
 from api.auth import CurrentPrincipal, Principal, Role, check_estate, require_roles
 from api.deps import GatewayDep
+from api.errors import ACT_ON_ONE, errors
 from api.params import AlertId, Instant, period
 from devices.base import Severity
 from dispatch.kpis import repair_kpis
@@ -88,12 +89,14 @@ def list_alerts(
     return [a.to_json() for a in found]
 
 
-@router.get("/alerts/{alert_id}", dependencies=[_READ], summary="One alert with its history")
+@router.get(
+    "/alerts/{alert_id}", dependencies=[_READ], responses=errors(404), summary="One alert with its history"
+)
 def get_alert(alert_id: AlertId, gateway: GatewayDep, principal: CurrentPrincipal) -> dict[str, Any]:
     return _visible(gateway, principal, alert_id).to_json(with_history=True)
 
 
-@router.post("/alerts/{alert_id}/ack", dependencies=[_ACT], summary="Acknowledge")
+@router.post("/alerts/{alert_id}/ack", dependencies=[_ACT], responses=ACT_ON_ONE, summary="Acknowledge")
 def ack(
     alert_id: AlertId, gateway: GatewayDep, principal: CurrentPrincipal, body: AckBody | None = None
 ) -> dict[str, Any]:
@@ -103,7 +106,12 @@ def ack(
     return alert.to_json(with_history=True)
 
 
-@router.post("/alerts/{alert_id}/shelve", dependencies=[_ACT], summary="Shelve for a bounded time")
+@router.post(
+    "/alerts/{alert_id}/shelve",
+    dependencies=[_ACT],
+    responses=ACT_ON_ONE,
+    summary="Shelve for a bounded time",
+)
 def shelve(
     alert_id: AlertId, body: ShelveBody, gateway: GatewayDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -113,7 +121,9 @@ def shelve(
     return alert.to_json(with_history=True)
 
 
-@router.post("/alerts/{alert_id}/unshelve", dependencies=[_ACT], summary="Return a shelved alert")
+@router.post(
+    "/alerts/{alert_id}/unshelve", dependencies=[_ACT], responses=ACT_ON_ONE, summary="Return a shelved alert"
+)
 def unshelve(
     alert_id: AlertId, gateway: GatewayDep, principal: CurrentPrincipal, body: UnshelveBody | None = None
 ) -> dict[str, Any]:
@@ -127,6 +137,7 @@ def unshelve(
     "/maintenance-windows",
     dependencies=[_ACT],
     status_code=201,
+    responses=errors(400),
     summary="Suppress a device, building or estate's alerts for a while",
 )
 def add_window(body: WindowBody, gateway: GatewayDep, principal: CurrentPrincipal) -> dict[str, Any]:
@@ -159,9 +170,9 @@ def kpis(
     now = gateway.clock.now()
     start, stop = period(start, stop, now)
     store = gateway.alarms.book.store
-    found = store.query(
-        estate, since=start, estates=principal.estates or None, limit=100_000, with_history=True
-    )
+    # Every alert that may have been active in the period, raised inside it or before (a stale
+    # alarm raised 30 h ago is one), with its history: activations are counted from it.
+    found = store.overlapping(estate, start, stop, estates=principal.estates or None)
     result = alarm_kpis(found, store.floods(estate, start, stop), start, stop, now)
     orders = gateway.dispatcher.store.query(
         estate, estates=principal.estates or None, created_from=start, created_to=stop, limit=1_000_000

@@ -1,15 +1,17 @@
-"""``GET /api/deadletters``: rejected messages with their reason, newest first, and counts."""
+"""``GET /api/deadletters``: rejected messages with their reason, newest first, a page at a time,
+and counts."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
 from api.auth import CurrentPrincipal, Role, require_roles
 from api.deps import GatewayDep
-from api.params import BeforeId
+from api.paging import PAGE_HEADERS, tell_page
+from api.params import BeforeId, PageLimit
 
 router = APIRouter(prefix="/api", tags=["dead letters"])
 
@@ -31,17 +33,25 @@ class DeadLetterPage(BaseModel):
 @router.get(
     "/deadletters",
     response_model=DeadLetterPage,
+    responses={200: PAGE_HEADERS},
     dependencies=[require_roles(Role.OPERATOR, Role.MANAGER, Role.SIMULATOR)],
 )
 def list_dead_letters(
+    request: Request,
+    response: Response,
     gateway: GatewayDep,
     principal: CurrentPrincipal,
     reason: str | None = Query(None, description="Only this reason, e.g. malformed_json"),
-    limit: int = Query(100, ge=1, le=1000),
+    limit: PageLimit = 100,
     before_id: BeforeId = None,
 ) -> DeadLetterPage:
     """In the caller's estate scope, like every other list: a scoped token sees only its estates'
-    topics (nothing of another estate's, nor of a topic that names none)."""
+    topics (nothing of another estate's, nor of a topic that names none). Paged like the devices:
+    ``X-Total-Count`` (of ``reason``, or of all) and a ``Link`` to the next page."""
     store, scope = gateway.dead_letters, principal.estates or None
-    items = [DeadLetterPublic(**vars(d)) for d in store.list(reason, limit, before_id, scope)]
-    return DeadLetterPage(counts=dict(store.counts(scope)), items=items)
+    found = store.list(reason, limit + 1, before_id, scope)  # one more: is there a next page?
+    items = [DeadLetterPublic(**vars(d)) for d in found[:limit]]
+    counts = dict(store.counts(scope))
+    total = counts.get(reason, 0) if reason else sum(counts.values())
+    tell_page(request, response, total, {"before_id": items[-1].id} if len(found) > limit else None)
+    return DeadLetterPage(counts=counts, items=items)

@@ -1,18 +1,21 @@
-"""Devices: list, detail, readings (SPEC §8)."""
+"""Devices: list, detail, readings (docs/contract.md §8)."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from datetime import datetime
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from api.auth import CurrentPrincipal, check_estate
 from api.deps import GatewayDep
-from api.params import period
-from devices.base import FieldValue, Kind
+from api.errors import errors
+from api.paging import PAGE_HEADERS, tell_page
+from api.params import PageLimit, period
+from devices.base import ID_PATTERN, FieldValue, Kind
 from devices.clock import from_ns, to_ns
-from gateway.sinks.sql import SqlSink
+from gateway.history import HistoryError
 from gateway.state import DeviceState, DeviceStatus
 
 router = APIRouter(prefix="/api/devices", tags=["devices"])
@@ -47,19 +50,44 @@ def _public(state: DeviceState, now_ns: int) -> DevicePublic:
     )
 
 
-@router.get("", response_model=list[DevicePublic], summary="Devices in the caller's scope")
+#: ``after``: a device as ``estate/id``.
+_DEVICE_KEY = rf"^{ID_PATTERN.pattern}/{ID_PATTERN.pattern}$"
+
+
+@router.get(
+    "",
+    response_model=list[DevicePublic],
+    responses={200: PAGE_HEADERS},
+    summary="Devices in the caller's scope by estate and id, a page at a time",
+)
 def list_devices(
+    request: Request,
+    response: Response,
     gateway: GatewayDep,
     principal: CurrentPrincipal,
     estate: str | None = None,
     kind: Kind | None = None,
     status: DeviceStatus | None = None,
+    limit: PageLimit = 1000,
+    after: str | None = Query(
+        None,
+        pattern=_DEVICE_KEY,
+        description="The next page: devices after this `estate/id` (the Link header's)",
+    ),
 ) -> list[DevicePublic]:
+    """A page of at most ``limit`` devices (default 1,000: an estate's inventory in one answer, as
+    the console and scripts always read it); ``X-Total-Count`` and a ``Link`` to the next page
+    when there are more (20,000 made-up ids made a 3.6 MB answer of the unregistered list)."""
     if estate is not None:
         check_estate(principal, estate)
     now_ns = gateway.now_ns()
     states = gateway.registry.list(now_ns, estate=estate, kind=kind, status=status)
-    return [_public(s, now_ns) for s in states if principal.sees(s.estate)]
+    mine = sorted((s for s in states if principal.sees(s.estate)), key=lambda s: (s.estate, s.id))
+    start = 0 if after is None else bisect_right([(s.estate, s.id) for s in mine], tuple(after.split("/")))
+    page = mine[start : start + limit]
+    more = start + limit < len(mine)
+    tell_page(request, response, len(mine), {"after": f"{page[-1].estate}/{page[-1].id}"} if more else None)
+    return [_public(s, now_ns) for s in page]
 
 
 def _device(gateway: GatewayDep, principal: CurrentPrincipal, estate: str, device: str) -> DeviceState:
@@ -70,60 +98,43 @@ def _device(gateway: GatewayDep, principal: CurrentPrincipal, estate: str, devic
     return state
 
 
-@router.get("/{estate}/{device}", response_model=DevicePublic)
+@router.get("/{estate}/{device}", response_model=DevicePublic, responses=errors(404))
 def get_device(gateway: GatewayDep, principal: CurrentPrincipal, estate: str, device: str) -> DevicePublic:
     return _public(_device(gateway, principal, estate, device), gateway.now_ns())
 
 
-@router.get("/{estate}/{device}/readings", response_model=list[ReadingPublic])
+@router.get(
+    "/{estate}/{device}/readings", response_model=list[ReadingPublic], responses=errors(404, 501, 503)
+)
 def get_readings(
     gateway: GatewayDep,
     principal: CurrentPrincipal,
     estate: str,
     device: str,
-    field: str | None = Query(None, description="Only this field"),
+    field: str | None = Query(None, max_length=64, description="Only this field"),
     start: datetime | None = Query(None, description="ISO 8601 with offset; default: 24 h before stop"),
     stop: datetime | None = Query(None, description="ISO 8601 with offset; default: now; ≤ 400 days"),
     every: str | None = Query(
-        None, pattern=r"^[1-9]\d*(s|m|h|d)$", description="Downsample: mean per bucket, e.g. 5m, 1h"
+        None,
+        pattern=r"^[1-9]\d{0,6}(s|m|h|d)$",
+        description="Downsample: one point per bucket (numbers averaged, others the last), e.g. 5m, 1h",
     ),
-    limit: int = Query(1000, ge=1, le=10_000),
+    limit: int = Query(1000, ge=1, le=10_000, description="Most points returned, oldest first"),
 ) -> list[ReadingPublic]:
-    _device(gateway, principal, estate, device)
+    """The device's readings in ``[start, stop)`` from the store that holds them (the SQL database,
+    or InfluxDB in InfluxQL over ``/query``); choose ``every`` so the period fits ``limit``."""
+    state = _device(gateway, principal, estate, device)
     start, stop = period(start, stop, gateway.clock.now())
-    sink = gateway.sink
-    if not isinstance(sink, SqlSink):
-        raise HTTPException(
-            501, "reading history is served from the SQL store; with InfluxDB, query it directly"
+    if gateway.history is None:
+        raise HTTPException(501, "this gateway keeps no reading history (no SQL or InfluxDB store)")
+    every_ns = _SECONDS[every[-1]] * int(every[:-1]) * 1_000_000_000 if every is not None else None
+    try:
+        rows = gateway.history.readings(
+            estate, state.kind, device, to_ns(start), to_ns(stop), every_ns=every_ns, field=field, limit=limit
         )
-    points = sink.query(estate, device, to_ns(start), to_ns(stop), limit)
-    rows = [
-        (p.time_ns, {field: p.fields[field]} if field else dict(p.fields))
-        for p in points
-        if field is None or field in p.fields
-    ]
-    if every is not None:
-        rows = downsample(rows, _SECONDS[every[-1]] * int(every[:-1]) * 1_000_000_000)
+    except HistoryError as exc:
+        raise HTTPException(503, f"the reading history is not available now: {exc}") from exc
     return [ReadingPublic(time=from_ns(t), fields=f) for t, f in rows]
 
 
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
-
-
-def downsample(
-    rows: list[tuple[int, dict[str, FieldValue]]], bucket_ns: int
-) -> list[tuple[int, dict[str, FieldValue]]]:
-    """One row per time bucket (stamped at its start): numbers averaged, other values the last."""
-    buckets: dict[int, dict[str, list[FieldValue]]] = {}
-    for time_ns, fields in rows:
-        bucket = buckets.setdefault(time_ns - time_ns % bucket_ns, {})
-        for name, value in fields.items():
-            bucket.setdefault(name, []).append(value)
-    out: list[tuple[int, dict[str, FieldValue]]] = []
-    for start, values in sorted(buckets.items()):
-        merged: dict[str, FieldValue] = {}
-        for name, seen in values.items():
-            numbers = [v for v in seen if isinstance(v, int | float) and not isinstance(v, bool)]
-            merged[name] = round(sum(numbers) / len(numbers), 6) if len(numbers) == len(seen) else seen[-1]
-        out.append((start, merged))
-    return out

@@ -1,4 +1,4 @@
-"""Estates (SPEC §8): the list in the caller's scope, and one estate's overview for the console —
+"""Estates (docs/contract.md §8): the list in the caller's scope, and one estate's overview for the console —
 devices by kind and status, lamp 完好率, camera online rate, open alerts and work orders."""
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from fastapi import APIRouter, HTTPException
 from alerts.engine_core import LAMP_OUT_RULE
 from api.auth import CurrentPrincipal, check_estate
 from api.deps import GatewayDep
+from api.errors import errors
 from devices.base import Kind
 from devices.inventory import Estate
 
 router = APIRouter(prefix="/api/estates", tags=["estates"])
-#: STANDARDS.md §1 and §7.
+#: Lamps' 完好率 ≥ 95 %: the estate service standard and the municipal lighting rules (docs/rules.md).
 LAMP_TARGET = 0.95
 
 
@@ -39,7 +40,11 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-@router.get("/{estate}/summary", summary="One estate at a glance: devices, lamps, cameras, alerts, orders")
+@router.get(
+    "/{estate}/summary",
+    responses=errors(404),
+    summary="One estate at a glance: devices, lamps, cameras, alerts, orders",
+)
 def summary(estate: str, gateway: GatewayDep, principal: CurrentPrincipal) -> dict[str, Any]:
     check_estate(principal, estate)
     found = gateway.inventory.estate(estate)

@@ -11,9 +11,10 @@ from fastapi.responses import HTMLResponse
 
 from api.auth import CurrentPrincipal, Role, check_estate, require_roles
 from api.deps import GatewayDep
+from api.errors import errors
 from api.params import Day
 
-router = APIRouter(prefix="/api", tags=["patrols"])
+router = APIRouter(prefix="/api", tags=["patrols"], responses=errors(404))
 
 
 @router.get(

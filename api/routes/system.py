@@ -13,7 +13,11 @@ from api.deps import GatewayDep
 router = APIRouter(tags=["system"])
 
 
-@router.get("/health", summary="State of the broker, database, readings store and spool")
+@router.get(
+    "/health",
+    summary="State of the broker, database, readings store and spool",
+    responses={503: {"description": "Something is failing: the same body, with `ok` false"}},
+)
 def health(gateway: GatewayDep) -> JSONResponse:
     body: dict[str, Any] = gateway.health()
     return JSONResponse(body, status_code=200 if body["ok"] else 503)

@@ -1,4 +1,4 @@
-"""Work orders (SPEC §7, §8): list and detail, manual reports, dispatching an alert, the crew's
+"""Work orders (docs/contract.md §7, §8): list and detail, manual reports, dispatching an alert, the crew's
 steps (accept, arrive, resolve), cancel and reassign.
 
 Crew tokens see and act on their own crew's orders only; operators act for anyone (a crew that
@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
 from api.auth import CurrentPrincipal, Principal, Role, check_estate, require_roles
 from api.deps import GatewayDep
+from api.errors import ACT_ON_ONE, errors
 from api.params import AlertId, OrderId
 from devices.base import IdStr, Severity, Trade
 from dispatch.deadlines import CATEGORIES
@@ -105,7 +106,7 @@ def list_orders(
     estate: str | None = None,
     state: OrderState | None = None,
     crew: str | None = None,
-    limit: int = 500,
+    limit: int = Query(500, ge=1, le=5000),
 ) -> list[dict[str, Any]]:
     if estate is not None:
         check_estate(principal, estate)
@@ -120,24 +121,40 @@ def list_orders(
         state.value if state else None,
         crew,
         principal.estates or None,
-        limit=min(max(limit, 1), 5000),
+        limit=limit,
     )
     return [o.to_json(with_history=False) for o in found]
 
 
-@router.get("/workorders/{order_id}", dependencies=[_READ], summary="One work order with its history")
+@router.get(
+    "/workorders/{order_id}",
+    dependencies=[_READ],
+    responses=errors(404),
+    summary="One work order with its history",
+)
 def get_order(order_id: OrderId, gateway: GatewayDep, principal: CurrentPrincipal) -> dict[str, Any]:
     return _visible(gateway, principal, order_id).to_json()
 
 
-@router.post("/workorders", dependencies=[_MANAGE], status_code=201, summary="A manual report (报修)")
+@router.post(
+    "/workorders",
+    dependencies=[_MANAGE],
+    status_code=201,
+    responses=errors(400),
+    summary="A manual report (报修)",
+)
 def report(body: ReportBody, gateway: GatewayDep, principal: CurrentPrincipal) -> dict[str, Any]:
     check_estate(principal, body.estate)
     order = gateway.dispatcher.report(by=principal.name, **body.model_dump())
     return order.to_json()
 
 
-@router.post("/workorders/{order_id}/accept", dependencies=[_STEP], summary="The crew takes the order")
+@router.post(
+    "/workorders/{order_id}/accept",
+    dependencies=[_STEP],
+    responses=ACT_ON_ONE,
+    summary="The crew takes the order",
+)
 def accept(
     order_id: OrderId, gateway: GatewayDep, principal: CurrentPrincipal, body: NoteBody | None = None
 ) -> dict[str, Any]:
@@ -145,7 +162,9 @@ def accept(
     return gateway.dispatcher.accept(order_id, principal.name, (body or NoteBody()).note).to_json()
 
 
-@router.post("/workorders/{order_id}/arrive", dependencies=[_STEP], summary="The crew is on site")
+@router.post(
+    "/workorders/{order_id}/arrive", dependencies=[_STEP], responses=ACT_ON_ONE, summary="The crew is on site"
+)
 def arrive(
     order_id: OrderId, gateway: GatewayDep, principal: CurrentPrincipal, body: NoteBody | None = None
 ) -> dict[str, Any]:
@@ -156,6 +175,7 @@ def arrive(
 @router.post(
     "/workorders/{order_id}/resolve",
     dependencies=[_STEP],
+    responses=ACT_ON_ONE,
     summary="Repaired (a device order closes when its telemetry confirms recovery)",
 )
 def resolve(
@@ -165,7 +185,12 @@ def resolve(
     return gateway.dispatcher.resolve(order_id, principal.name, (body or NoteBody()).note).to_json()
 
 
-@router.post("/workorders/{order_id}/cancel", dependencies=[_MANAGE], summary="Cancel, with a reason")
+@router.post(
+    "/workorders/{order_id}/cancel",
+    dependencies=[_MANAGE],
+    responses=ACT_ON_ONE,
+    summary="Cancel, with a reason",
+)
 def cancel(
     order_id: OrderId, body: CancelBody, gateway: GatewayDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -173,7 +198,12 @@ def cancel(
     return gateway.dispatcher.cancel(order_id, principal.name, body.note).to_json()
 
 
-@router.post("/workorders/{order_id}/reassign", dependencies=[_MANAGE], summary="Give it to another crew")
+@router.post(
+    "/workorders/{order_id}/reassign",
+    dependencies=[_MANAGE],
+    responses=ACT_ON_ONE,
+    summary="Give it to another crew",
+)
 def reassign(
     order_id: OrderId, body: ReassignBody, gateway: GatewayDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -184,6 +214,7 @@ def reassign(
 @router.post(
     "/alerts/{alert_id}/dispatch",
     dependencies=[require_roles(Role.OPERATOR)],
+    responses=ACT_ON_ONE,
     status_code=201,
     summary="Send an alert to a crew as a work order",
 )

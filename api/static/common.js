@@ -136,7 +136,24 @@ function describe(data, status) {
 }
 
 /** fetch() with the bearer token; the JSON answer, or an ApiError carrying the API's `detail`. */
-export async function api(path, { method = "GET", body } = {}) {
+export async function api(path, options = {}) {
+  return (await request(path, options)).data;
+}
+
+/** Every item of a paged list (GET /api/devices): page after page, following the answer's
+ *  `Link: <…>; rel="next"` header, up to `maxPages` pages. */
+export async function apiAll(path, maxPages = 20) {
+  const items = [];
+  for (let page = 0; path && page < maxPages; page += 1) {
+    const { data, res } = await request(path);
+    items.push(...data);
+    const next = /<([^>]+)>;\s*rel="next"/.exec(res.headers.get("Link") || "");
+    path = next ? next[1] : null;
+  }
+  return items;
+}
+
+async function request(path, { method = "GET", body } = {}) {
   const headers = { Authorization: `Bearer ${getToken()}`, Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let res;
@@ -148,7 +165,7 @@ export async function api(path, { method = "GET", body } = {}) {
   const data = await res.json().catch(() => null);
   if (res.status === 401) unauthorized();
   if (!res.ok) throw new ApiError(res.status, describe(data, res.status));
-  return data;
+  return { data, res };
 }
 
 // -- the live event stream ----------------------------------------------------------------------------

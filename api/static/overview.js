@@ -1,6 +1,6 @@
 // #/overview: each estate at a glance (GET /api/estates/{id}/summary) and its devices with filters;
 // #/device/{estate}/{id}: one device and a 24-hour chart of a numeric field.
-import { ApiError, api, fmtTime, h } from "./common.js";
+import { ApiError, api, apiAll, fmtTime, h } from "./common.js";
 import { lineChart } from "./chart.js";
 import { t, tv } from "./i18n.js";
 
@@ -104,7 +104,7 @@ export function overviewView(main, ctx) {
     const chosen = { estate: ctx.estate(), kind: kind.value, status: status.value };
     const params = new URLSearchParams(Object.entries(chosen).filter(([, v]) => v));
     try {
-      devices = await api(`/api/devices?${params}`);
+      devices = await apiAll(`/api/devices?${params}`);
       drawDevices();
     } catch (err) {
       list.replaceChildren(h("p", { class: "error" }, err.message));

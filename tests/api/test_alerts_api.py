@@ -149,3 +149,26 @@ def test_patrol_day_report_kpi_and_printable_page(
         "巡更记录" in page.text and "Patrol record" in page.text and "grounds/2026-01-05/night/1" in page.text
     )
     assert client.get("/api/patrols", headers=auth("crew")).status_code == 403
+
+
+def test_each_shelve_and_unshelve_is_in_the_history_with_who_and_how_long(
+    client: TestClient, gateway: Gateway, clock: ManualClock
+) -> None:
+    """Issue 21: shelving is audited, and capped at one shift in all, not per call."""
+    alert_id = trapped_id(client, gateway)
+    op = auth("operator")
+    client.post(f"/api/alerts/{alert_id}/shelve", json={"minutes": 300, "reason": "等待配件"}, headers=op)
+    clock.advance(timedelta(hours=4))
+    refused = client.post(
+        f"/api/alerts/{alert_id}/shelve", json={"minutes": 300, "reason": "again"}, headers=op
+    )
+    assert refused.status_code == 422  # 4 h + 5 h would pass the 8 h of a shift
+    client.post(f"/api/alerts/{alert_id}/shelve", json={"minutes": 240, "reason": "still"}, headers=op)
+    client.post(f"/api/alerts/{alert_id}/unshelve", json={"note": "看过了"}, headers=auth("admin"))
+    history = client.get(f"/api/alerts/{alert_id}", headers=op).json()["history"]
+    audit = [(h["action"], h["by"], h["note"]) for h in history if "shelve" in h["action"]]
+    assert audit == [
+        ("shelve", "operator", "300 min: 等待配件"),
+        ("shelve", "operator", "240 min: still"),
+        ("unshelve", "admin", "看过了"),
+    ]

@@ -67,14 +67,22 @@ def test_a_400_day_kpi_request_is_served(client: TestClient) -> None:
     assert response.status_code == 200, response.text
 
 
-def test_nan_minutes_on_shelve_is_a_json_422(client: TestClient) -> None:
+@pytest.mark.parametrize("number", [b"NaN", b"Infinity", b"-Infinity", b"1e999"])
+def test_nan_or_infinite_minutes_on_shelve_is_a_json_422(client: TestClient, number: bytes) -> None:
     response = client.post(
         "/api/alerts/1/shelve",
-        content=b'{"minutes": NaN, "reason": "x"}',
+        content=b'{"minutes": ' + number + b', "reason": "x"}',
         headers={**auth("operator"), "Content-Type": "application/json"},
     )
     assert response.status_code == 422
-    assert response.json()["detail"]  # serialisable: no NaN in the answer
+    [error] = response.json()["detail"]  # an answer at all: serialising the input was a 500
+    assert error["loc"] == ["body", "minutes"]
+
+
+@pytest.mark.parametrize("limit", ["0", "5001", "99999999999999999999", "NaN"])
+def test_the_work_order_limit_is_checked_not_quietly_clamped(client: TestClient, limit: str) -> None:
+    response = client.get("/api/workorders", params={"limit": limit}, headers=auth("operator"))
+    assert response.status_code == 422, response.text
 
 
 def test_a_kpi_request_takes_the_alarm_lock_only_a_day_at_a_time(
@@ -113,9 +121,10 @@ def test_dead_letters_are_listed_in_the_callers_estate_scope(client: TestClient,
     assert scoped == {"counts": {}, "items": []}
 
 
-def test_shelve_minutes_must_be_a_number_not_a_string(client: TestClient) -> None:
+@pytest.mark.parametrize("minutes", ["5", True, [5], {"minutes": 5}, None])
+def test_shelve_minutes_must_be_a_number_not_a_string(client: TestClient, minutes: object) -> None:
     response = client.post(
-        "/api/alerts/1/shelve", json={"minutes": "5", "reason": "x"}, headers=auth("operator")
+        "/api/alerts/1/shelve", json={"minutes": minutes, "reason": "x"}, headers=auth("operator")
     )
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "minutes"]
