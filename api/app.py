@@ -14,7 +14,19 @@ from fastapi.responses import JSONResponse
 from alerts.book import AlertClosed, AlertError, AlertNotFound
 from alerts.rules import RuleOverrideError
 from api.auth import TokenBook
-from api.routes import alerts, deadletters, devices, estates, pages, patrols, stream, system, workorders
+from api.errors import document
+from api.routes import (
+    alerts,
+    deadletters,
+    devices,
+    estates,
+    notifications,
+    pages,
+    patrols,
+    stream,
+    system,
+    workorders,
+)
 from dispatch.desk import OrderConflict, OrderError, OrderNotFound
 from gateway.service import Gateway
 
@@ -49,8 +61,10 @@ def create_app(gateway: Gateway, tokens: TokenBook, *, manage_lifecycle: bool = 
     app.include_router(stream.router)
     app.include_router(patrols.router)
     app.include_router(workorders.router)
+    app.include_router(notifications.router)
     pages.mount(app)
     _map_errors(app)
+    document(app)
     return app
 
 

@@ -1,4 +1,4 @@
-"""The operator's estate inventory (SPEC §4): strict models and the cross-reference checks.
+"""The operator's estate inventory (docs/contract.md §4): strict models and the cross-reference checks.
 
 Strict: an unknown key is refused, since a misspelt ``parnet`` must not silently take a device out of
 topology suppression. Reading YAML and placing errors on lines is :mod:`devices.loader`'s job.
@@ -26,9 +26,10 @@ from pydantic import (
 )
 
 from devices.base import IdStr, Kind, Severity, Trade
+from devices.notifications import Notifications, notification_issues
 from devices.registry import spec
 
-#: STANDARDS.md §1: no shift (control room, crews) longer than 8 h.
+#: The estate service standard: no shift (control room, crews) longer than 8 h.
 MAX_SHIFT = timedelta(hours=8)
 _HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 _DURATION = re.compile(r"([1-9]\d*)(m|h|d|wd)")
@@ -269,6 +270,9 @@ class Inventory(_Config):
         default_factory=HolidayCalendar, description="Holidays and make-up workdays for working-day clocks"
     )
     sla_policies: list[SlaPolicy] = Field(default_factory=list, description="Work-order deadlines")
+    notifications: Notifications = Field(
+        default_factory=Notifications, description="Who is paged, through which channels (notify/)"
+    )
 
     @cached_property
     def _estates(self) -> dict[str, Estate]:
@@ -425,4 +429,7 @@ def check_references(inventory: Inventory) -> list[RefIssue]:
     estate_ids = {estate.id for estate in inventory.estates}
     for i, crew in enumerate(inventory.crews):
         issues += _crew_issues(crew, ("crews", i), estate_ids)
+    crew_ids = {crew.id for crew in inventory.crews}
+    notifications = notification_issues(inventory.notifications, estate_ids, region_ids, crew_ids)
+    issues += (RefIssue(loc, why) for loc, why in notifications)
     return issues

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,13 +29,23 @@ from devices.inventory import Inventory
 from dispatch.desk import Dispatcher, DispatchPolicy
 from dispatch.store import OrderStore
 from gateway.alerting import StreamOrders, Ticker
+from gateway.broker_watch import BrokerWatch, DropCounter
 from gateway.db import make_engine, ping
 from gateway.deadletters import DeadLetterStore
 from gateway.driven import ClockFollower
+from gateway.history import History, InfluxQLHistory, SqlHistory
 from gateway.housekeeping import Housekeeping
-from gateway.ingest import DEVICE_TOPIC_FILTER, EXCERPT_BYTES, Limits, Reason, Rejection, excerpt
+from gateway.ingest import (
+    DEVICE_TOPIC_FILTER,
+    EXCERPT_BYTES,
+    Limits,
+    Reason,
+    Rejection,
+    estate_topic_filter,
+    excerpt,
+)
 from gateway.metrics import GatewayMetrics
-from gateway.mqtt import MqttClient
+from gateway.mqtt import BrokerAddress, MqttClient
 from gateway.outbox_relay import CONSUMER, OutboxRelay
 from gateway.pipeline import Pipeline
 from gateway.receiver import ProcessReceiver
@@ -45,6 +56,9 @@ from gateway.sinks.spool import Spool
 from gateway.sinks.sql import SqlSink
 from gateway.stages import HealthReporter, Stages, wall_iso
 from gateway.state import DeviceRegistry
+from notify.build import build_notifier
+from notify.notifier import CONSUMER as NOTIFY
+from notify.notifier import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +84,10 @@ class Gateway:
     housekeeping: Housekeeping
     started: bool = field(default=False)
     reporter: HealthReporter | None = field(default=None)
+    broker_watch: BrokerWatch | None = field(default=None)
+    #: A device's reading history, from the store that holds it (SQL or InfluxDB).
+    history: History | None = field(default=None)
+    notifier: Notifier | None = field(default=None)
 
     def start(self) -> None:
         self.alarms.start()  # open alerts and their timers first: readings may raise at once
@@ -83,7 +101,11 @@ class Gateway:
         self.pipeline.start()
         self.mqtt.start()
         self.relay.start()
+        if self.notifier is not None:
+            self.notifier.start()
         self.housekeeping.start()
+        if self.broker_watch is not None:
+            self.broker_watch.start()
         if self.ticker is not None:
             self.ticker.start()
         self.reporter = HealthReporter(self.settings.instance, self.health, self.mqtt)
@@ -96,17 +118,32 @@ class Gateway:
         if self.reporter is not None:
             self.reporter.stop()
         self.housekeeping.stop()
+        if self.broker_watch is not None:
+            self.broker_watch.stop()
         if self.ticker is not None:
             self.ticker.stop()
+        if self.notifier is not None:
+            self.notifier.stop()  # what it has not delivered stays pending for the next start
         self.relay.stop()  # what it has not delivered stays in the outbox for the next start
         self.mqtt.stop()
         self.pipeline.stop()
         self.sink.close()
+        if self.history is not None:
+            self.history.close()
         gc.unfreeze()
         self.started = False
 
     def now_ns(self) -> int:
         return to_ns(self.clock.now())
+
+    def _broker_health(self) -> dict[str, Any]:
+        """Connected, and not dropping messages it accepted (gateway.broker_watch)."""
+        watch = self.broker_watch.facts() if self.broker_watch is not None else {"stats": "not watched"}
+        return {
+            "ok": self.mqtt.connected and not watch.get("dropping", False),
+            "detail": f"{self.mqtt.address.host}:{self.mqtt.address.port}",
+            **watch,
+        }
 
     def health(self) -> dict[str, Any]:
         sink = self.sink.health()
@@ -114,10 +151,7 @@ class Gateway:
         stages = self.stages.snapshot()
         database_problem = ping(self.engine)
         checks: dict[str, dict[str, Any]] = {
-            "broker": {
-                "ok": self.mqtt.connected,
-                "detail": f"{self.mqtt.address.host}:{self.mqtt.address.port}",
-            },
+            "broker": self._broker_health(),
             "database": {
                 "ok": database_problem is None,
                 "detail": database_problem or self.engine.dialect.name,
@@ -140,6 +174,7 @@ class Gateway:
                 "backlog": self.relay.outbox.backlog(CONSUMER),
                 "delivered": self.relay.delivered,
             },
+            **({"notifications": self.notifier.health()} if self.notifier is not None else {}),
             "stages": {
                 "ok": all(stage["ok"] for stage in stages.values()),
                 **stages,
@@ -211,13 +246,13 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
         inventory = inventory.only(owned)
     engine = make_engine(settings.resolved_database_url)
     metrics = GatewayMetrics()
-    registry = DeviceRegistry(inventory)
+    registry = DeviceRegistry(inventory, max_unregistered=settings.unregistered_max)
     dead_letters = DeadLetterStore(engine, owned)
     sink = build_sink(settings, engine, dead_letters, clock)
-    topics = [DEVICE_TOPIC_FILTER] if owned is None else [f"estate/{e}/+/+/+" for e in sorted(owned)]
+    topics = [DEVICE_TOPIC_FILTER] if owned is None else [estate_topic_filter(e) for e in sorted(owned)]
     receiver = ProcessReceiver if settings.mqtt_receiver == "process" else MqttClient
     mqtt = receiver(
-        settings.mqtt_url,
+        BrokerAddress.from_settings(settings),
         settings.instance,
         [*topics, settings.clock_topic] if settings.clock_topic else topics,
         queue_size=settings.queue_size,
@@ -226,7 +261,8 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
         clock_ns=time.time_ns if isinstance(clock, SystemClock) else lambda: to_ns(clock.now()),
     )
     events = EventHub()
-    outbox = Outbox(engine, settings.instance)
+    pages = bool(inventory.notifications.channels)
+    outbox = Outbox(engine, settings.instance, (CONSUMER, NOTIFY) if pages else (CONSUMER,))
     book = AlertBook(AlertStore(engine, owned), clock, [events], outbox=outbox)
 
     def keep(topic: str, reason: Reason, why: str, shown: str = "") -> None:
@@ -281,6 +317,8 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
         consumers=[alarms],
         follower=follower,
         stages=stages,
+        store_unregistered=settings.store_unregistered,
+        checkpoints={e.id: frozenset(c.id for c in e.checkpoints) for e in inventory.estates if e.patrols},
     )
     spool = getattr(sink, "spool", None)
     metrics.bind_gauges(
@@ -295,6 +333,16 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
         lambda: _behind_s(pipeline, clock, settings.clock_speed),
         lambda: pipeline.last_stored_at,
     )
+    watch = None
+    if settings.broker_watch:
+        counter = DropCounter(
+            settings.instance,
+            stages,
+            settings.data_dir / "broker-drops.json",
+            on_lost=metrics.broker_dropped.inc,
+        )
+        watch = BrokerWatch(BrokerAddress.from_settings(settings), settings.instance, counter)
+        metrics.broker_dropping.set_function(lambda: 1.0 if counter.dropping else 0.0)
     return Gateway(
         settings,
         inventory,
@@ -312,7 +360,27 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
         events,
         stages,
         OutboxRelay(outbox, mqtt, stages),
-        Housekeeping([("dead letters", _dead_letter_retention(dead_letters, settings, clock))], stages),
+        Housekeeping(
+            [
+                ("dead letters", _dead_letter_retention(dead_letters, settings, clock)),
+                ("unregistered devices", _unregistered_expiry(registry, settings, clock)),
+            ],
+            stages,
+        ),
+        broker_watch=watch,
+        history=_history(settings, sink),
+        notifier=build_notifier(
+            inventory,
+            engine,
+            settings.instance,
+            clock,
+            outbox,
+            stages,
+            env=os.environ,
+            registry=metrics.registry,
+            mqtt=mqtt,
+            stream=events,
+        ),
     )
 
 
@@ -327,6 +395,23 @@ def _dead_letter_retention(store: DeadLetterStore, settings: Settings, clock: Cl
         return store.prune(before, settings.dead_letter_max_rows)
 
     return prune
+
+
+def _history(settings: Settings, sink: ReadingSink) -> History | None:
+    if isinstance(sink, SqlSink):
+        return SqlHistory(sink)
+    if settings.influx_url:
+        return InfluxQLHistory(
+            settings.influx_url, settings.influx_bucket, settings.influx_token.get_secret_value()
+        )
+    return None
+
+
+def _unregistered_expiry(registry: DeviceRegistry, settings: Settings, clock: Clock) -> Callable[[], int]:
+    def forget() -> int:
+        return registry.forget_unregistered(to_ns(clock.now()) - int(settings.unregistered_days * 86_400e9))
+
+    return forget
 
 
 def _behind_s(pipeline: Pipeline, clock: Clock, speed: float) -> float:

@@ -65,7 +65,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 #: The project's loggers: an ERROR from one of them, or a thread that died, fails the test that
 #: caused it unless the test is marked ``expect_errors`` (it injects the failure being logged).
-_PROJECT_LOGGERS = ("gateway", "alerts", "dispatch", "api", "devices", "simulators")
+_PROJECT_LOGGERS = ("gateway", "alerts", "dispatch", "api", "devices", "simulators", "notify")
 
 
 class _ErrorRecords(logging.Handler):

@@ -1,4 +1,4 @@
-"""Who may call what (SPEC §8; issue 6, acceptance 1): every endpoint family, every role, the
+"""Who may call what (docs/contract.md §8; issue 6, acceptance 1): every endpoint family, every role, the
 estate scope. 401 without a token or with a bad one; 403 outside the role or the scope; otherwise
 the call goes through (2xx, or the domain's own answer such as 409 — never 401/403)."""
 
@@ -74,6 +74,8 @@ CALLS = [
     Call("patrols", "GET", lambda t: "/api/patrols?estate=sunrise", READERS),
     Call("patrol report", "GET", lambda t: "/api/patrols/report?estate=sunrise", MANAGERS),
     Call("dead letters", "GET", lambda t: "/api/deadletters", READERS, scoped=False),
+    Call("notifications", "GET", lambda t: "/api/notifications?estate=sunrise", MANAGERS),
+    Call("test message", "POST", lambda t: "/api/notifications/channels/none/test", frozenset({"admin"}), {}),
     Call("crews", "GET", lambda t: "/api/crews?estate=sunrise", ORDER_READERS),
     Call("work orders", "GET", lambda t: "/api/workorders?estate=sunrise", ORDER_READERS),
     Call("work order", "GET", lambda t: f"/api/workorders/{t['order']}", ORDER_READERS),
