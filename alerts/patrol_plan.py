@@ -1,4 +1,4 @@
-"""Guard-tour rounds (电子巡更, SPEC §6, STANDARDS.md §6): planning and judging, pure functions of time.
+"""Guard-tour rounds (电子巡更, docs/contract.md §6, GA/T 644): planning and judging, pure functions of time.
 
 **Planning.** A window's rounds share it evenly: with ``slot = window length / rounds``, round ``i``
 (from 0) runs ``[start + i·slot, start + (i+1)·slot)``, and checkpoint ``k`` (from 0) of a route of
@@ -39,6 +39,9 @@ class RoundStatus(StrEnum):
     IN_PROGRESS = "in_progress"
     COMPLETED = "completed"
     LATE = "late"
+    #: Every checkpoint scanned, but by fewer guards than the window's minimum at one of them (a
+    #: night round walked alone): the plan was not met.
+    SHORT_HANDED = "short_handed"
     INCOMPLETE = "incomplete"
     MISSED = "missed"
 
@@ -101,6 +104,7 @@ STATUS_ZH: Mapping[RoundStatus, str] = {
     RoundStatus.IN_PROGRESS: "进行中",
     RoundStatus.COMPLETED: "已完成",
     RoundStatus.LATE: "迟到完成",
+    RoundStatus.SHORT_HANDED: "人数不足",
     RoundStatus.INCOMPLETE: "未完成",
     RoundStatus.MISSED: "漏巡",
 }
@@ -108,7 +112,8 @@ STATUS_ZH: Mapping[RoundStatus, str] = {
 
 @dataclass(frozen=True)
 class PatrolPolicy:
-    """The figures of STANDARDS.md §6 that are not in the plan (grace is the plan's ``grace_min``)."""
+    """The guard-tour figures (GA/T 644; docs/rules.md §7) that are not in the plan (grace is the
+    plan's ``grace_min``)."""
 
     #: A round with no scan this long after its start raises ``patrol.round_not_started``.
     start_within: timedelta = timedelta(minutes=15)
@@ -281,6 +286,9 @@ def guards_at(scans: Sequence[Scan]) -> dict[str, set[str]]:
 def status(rnd: PlannedRound, scans: Sequence[Scan], now: datetime) -> RoundStatus:
     firsts = first_scans(rnd, scans)
     if len(firsts) == len(rnd.route):
+        seen = guards_at([scan for scan in scans if scan.checkpoint in rnd.route])
+        if any(len(seen.get(cp, ())) < rnd.min_guards for cp in rnd.route):
+            return RoundStatus.SHORT_HANDED
         on_time = all(scan.at <= rnd.deadline(cp) for cp, scan in firsts.items())
         return RoundStatus.COMPLETED if on_time else RoundStatus.LATE
     if not firsts:

@@ -1,5 +1,6 @@
-"""The scenario file (``estate-sim scenario FILE``, SPEC §10): simulated devices, faults injected at
-set times, and the alerts, work orders, patrol rounds and dead letters a gateway must produce.
+"""The scenario file (``estate-sim scenario FILE``, docs/contract.md §10): simulated devices,
+faults injected at set times, and the alerts, work orders, patrol rounds and dead letters a gateway
+must produce.
 
 A scenario is YAML, validated strictly (unknown keys refused) and reported like the inventory:
 every problem as ``file:line: reason``. Times are durations from the scenario's start (``30s``,
@@ -58,7 +59,7 @@ _RULE = re.compile(r"[a-z_]+(\.[a-z_]+)*")
 
 AlertState = Literal["active", "acknowledged", "cleared", "closed", "shelved", "suppressed"]
 OrderState = Literal["open", "assigned", "accepted", "on_site", "resolved", "closed", "cancelled"]
-RoundStatus = Literal["scheduled", "in_progress", "completed", "late", "incomplete", "missed"]
+RoundStatus = Literal["scheduled", "in_progress", "completed", "late", "short_handed", "incomplete", "missed"]
 Clock = Literal["accept", "arrive", "resolve"]
 
 

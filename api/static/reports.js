@@ -3,7 +3,7 @@
 import { DEFAULT_TZ, api, fmtClock, fmtTime, h, localDate } from "./common.js";
 import { t, tv } from "./i18n.js";
 
-const ROUND_STATUSES = ["scheduled", "in_progress", "completed", "late", "incomplete", "missed"];
+const ROUND_STATUSES = ["scheduled", "in_progress", "completed", "late", "short_handed", "incomplete", "missed"];
 const PATROL_REFRESH_MS = 30_000; // round statuses move with the clock, not only with events
 
 function estateTz(ctx) {

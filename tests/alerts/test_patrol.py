@@ -1,4 +1,4 @@
-"""Guard tour (SPEC §6, STANDARDS.md §6): one test per round outcome and rule, on the SPEC §4 plan.
+"""Guard tour (docs/contract.md §6, GA/T 644): one test per round outcome and rule, on the §4 plan.
 
 The plan ``grounds`` (route CP1 → CP2, grace 10 min) of estate ``sunrise`` (Asia/Shanghai, UTC+8):
 day 06:00–18:00 in 3 rounds of 4 h (CP1 due 2 h after a round's start, CP2 at its end), night
@@ -150,7 +150,23 @@ def test_lone_guard_at_night(tracker: PatrolTracker) -> None:
     assert scan(tracker, "CP2", local(20, 50)) == []  # still alone: the alert is already open
     assert of(tracker.tick(local(21, 11)), NIGHT1) == []
     body = report(tracker, NIGHT1)
-    assert body["status"] == RoundStatus.COMPLETED and body["findings"] == [R.TOO_FEW_GUARDS]
+    # Walked, but alone: the plan asks two at night, so the round did not meet it (once "completed",
+    # which made a month of lone night rounds 100 % compliant).
+    assert body["status"] == RoundStatus.SHORT_HANDED and body["findings"] == [R.TOO_FEW_GUARDS]
+
+
+def test_a_short_handed_round_does_not_count_as_done(estate: Estate) -> None:
+    def walked(*guards: str) -> PatrolTracker:
+        night = PatrolTracker.for_estate(estate, since=local(17, 30))  # the day's rounds unwatched
+        night.scan("H1", "CP1", guards, local(19))
+        night.scan("H1", "CP2", guards, local(20, 50))
+        night.tick(local(6, 11, day=NEXT))  # the night window has closed; rounds 2-4 were missed
+        return night
+
+    alone, pair = walked("G1"), walked("G1", "G2")
+    assert report(alone, NIGHT1)["status"] == RoundStatus.SHORT_HANDED
+    assert report(pair, NIGHT1)["status"] == RoundStatus.COMPLETED
+    assert (alone.compliance(DAY), pair.compliance(DAY)) == (0.0, 0.25)
 
 
 def test_two_guards_with_a_handset_each_make_a_pair(tracker: PatrolTracker) -> None:
