@@ -15,12 +15,16 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
+from devices.loader import load_inventory
 from gateway.db import make_engine, readings
+from gateway.service import build_gateway
 from gateway.settings import Settings
-from tests.support.gateway import GatewayProcess, Publisher, TopicWatcher
-from tests.support.servers import MosquittoServer, wait_until
+from gateway.sinks.influx import InfluxSink
+from tests.support.gateway import SPEC_EXAMPLE, GatewayProcess, Publisher, TopicWatcher, gateway_settings
+from tests.support.servers import InfluxV2Target, MosquittoServer, wait_until
 
 LIFT = "estate/sunrise/lift/L1/telemetry"
 DEPLOY_CONF = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "mosquitto.conf"
@@ -133,3 +137,56 @@ def test_with_the_shipped_limits_nothing_is_lost(tmp_path: Path) -> None:
         finally:
             proc.kill()
         assert "Outgoing messages are being dropped" not in broker.log_text()
+
+
+INFLUX_DOWN = 6_000  # readings sent as fast as the broker takes them while InfluxDB is down
+
+
+def _influx_count(target: InfluxV2Target) -> int:
+    rows = target.query('SELECT count("floor") FROM "lift"')
+    return int(rows[0]["count"]) if rows else 0  # type: ignore[call-overload]
+
+
+@pytest.mark.expect_errors  # InfluxDB's absence, and (mosquitto's defaults) the loss, are errors
+@pytest.mark.parametrize("limits", ["mosquitto defaults", "deploy/mosquitto"])
+def test_influxdb_down_while_readings_pour_in(tmp_path: Path, influx_v2: InfluxV2Target, limits: str) -> None:
+    """Item 1 as measured: InfluxDB down while readings pour in. The first batch is retried before
+    it is spooled (acknowledgements wait meanwhile), and the broker queues what arrives: with its
+    defaults (20 in flight, 1,000 queued) it drops the rest, and the gateway says how many; with
+    the shipped limits nothing is lost. Either way stored + dropped = sent."""
+    shipped = _deploy_limits() if limits == "deploy/mosquitto" else []
+    with _broker(tmp_path, shipped) as broker:
+        settings = gateway_settings(tmp_path, broker.url, influx_v2, write_backoff_s=1.0)
+        gateway = build_gateway(settings, load_inventory(SPEC_EXAMPLE))
+        assert gateway.broker_watch is not None
+        publisher = Publisher(broker.host, broker.port)
+        gateway.start()
+        try:
+            assert gateway.mqtt.wait_connected(10)
+            influx_v2.server.stop()
+            start_ms = time.time_ns() // 1_000_000 - INFLUX_DOWN
+            for i in range(INFLUX_DOWN):
+                publisher.send(LIFT, {"floor": i % 30, "ts": start_ms + i})
+            publisher.wait_all_acked()  # the broker has accepted every one
+            influx_v2.server.start()
+            counter = gateway.broker_watch.counter
+            sink = gateway.sink
+            assert isinstance(sink, InfluxSink)
+
+            def settled() -> bool:
+                return (
+                    gateway.mqtt.depth == 0 and sink.spool.batches == 0 and gateway.broker_watch is not None
+                )
+
+            wait_until(
+                lambda: settled() and _influx_count(influx_v2) + counter.lost == INFLUX_DOWN, timeout=90
+            )
+            if limits == "deploy/mosquitto":
+                assert counter.lost == 0 and _influx_count(influx_v2) == INFLUX_DOWN
+            else:
+                assert counter.lost > 0 and counter.dropping
+                assert "gateway.broker_dropping" in gateway.stages.alarms()
+                assert gateway.health()["broker"]["dropped"] == counter.lost
+        finally:
+            gateway.stop()
+            publisher.close()
