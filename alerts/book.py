@@ -1,4 +1,4 @@
-"""The alert lifecycle (ISA-18.2 / SPEC §5): one open alert per key, its transitions and timers.
+"""The alert lifecycle (ISA-18.2 / docs/contract.md §5): one open alert per key, its transitions and timers.
 
 Raise, repeat (count), clear, acknowledge, close, shelve/unshelve, suppress/unsuppress; chattering
 (≥ 3 activations in 60 s) marks the alert and delays its clearing (an off-delay), escalation when
@@ -69,7 +69,7 @@ class AlertClosed(AlertError):
 
 @dataclass(frozen=True)
 class Policy:
-    """Alarm-management figures, STANDARDS.md §8 defaults."""
+    """Alarm-management figures: ISA-18.2 / EEMUA 191 defaults (docs/contract.md §5)."""
 
     escalate_after: dict[Severity, timedelta | None] = field(
         default_factory=lambda: {

@@ -1,4 +1,5 @@
-"""The default rules: every row of STANDARDS.md §2–5 and §7, as data.
+"""The default rules, as data, each with the standard it implements (``standard``); docs/rules.md
+is generated from this file (``estate-gateway rules --markdown``).
 
 Each can be changed per estate in the inventory (``estates[].rules: {rule_id: {param: value}}``,
 ``enabled: false`` to switch one off). Messages take ``{device}``, ``{location}``, ``{where}`` /
@@ -58,9 +59,11 @@ LIFT_RULES: list[Rule] = [
         "{device}电梯困人/报警按钮（{code}），30 分钟内到场救援",
         "Lift {device}: passenger trapped or alarm button ({code}); rescue on site within 30 min",
         dispatch=True,
+        standard="GB/T 24476 (entrapment, alarm button); TSG T5002: rescue on site ≤ 30 min in cities",
     ),
     ConditionRule(
         id="lift.trapped_suspected",
+        standard="GB/T 24476 (car outside the door zone, doors closed, passenger in it ≥ 30 s)",
         kind=L,
         severity=C,
         for_s=30,
@@ -83,6 +86,7 @@ LIFT_RULES: list[Rule] = [
         "Lift {device}: unintended car movement ({code}); a technician must reset it",
         latch=True,
         dispatch=True,
+        standard="GB/T 24476 (unintended car movement, door open while running)",
     ),
     fault(
         "lift.overtravel",
@@ -93,6 +97,7 @@ LIFT_RULES: list[Rule] = [
         latch=True,
         severity_with_passenger=C,
         dispatch=True,
+        standard="GB/T 24476 (overtravel top or bottom, overspeed)",
     ),
     fault(
         "lift.safety_circuit",
@@ -102,6 +107,7 @@ LIFT_RULES: list[Rule] = [
         "Lift {device}: {code}",
         severity_with_passenger=C,
         dispatch=True,
+        standard="GB/T 24476 (safety circuit, door-lock circuit)",
     ),
     fault(
         "lift.stopped_outside_door_zone",
@@ -110,9 +116,11 @@ LIFT_RULES: list[Rule] = [
         "{device}电梯非平层停梯",
         "Lift {device} stopped outside the door zone",
         severity_with_passenger=C,
+        standard="GB/T 24476 (stopped outside the door zone)",
     ),
     ConditionRule(
         id="lift.stopped_empty",
+        standard="GB/T 24476 (stopped outside the door zone, empty car > 60 s); on site ≤ 2 h: practice",
         kind=L,
         severity=MJ,
         for_s=60,
@@ -126,6 +134,7 @@ LIFT_RULES: list[Rule] = [
         MJ,
         "{device}电梯楼层位置丢失",
         "Lift {device}: position lost",
+        standard="GB/T 24476 (fault code: position lost); severity: practice",
     ),
     fault(
         "lift.door_failure",
@@ -133,9 +142,11 @@ LIFT_RULES: list[Rule] = [
         MN,
         "{device}电梯开/关门故障（{code}）",
         "Lift {device}: door fault ({code})",
+        standard="GB/T 24476 (door open and close failures); repaired ≤ 24 h",
     ),
     EventRule(
         id="lift.power_loss",
+        standard="GB/T 24476 (power state); check every car of the building for entrapment",
         kind=L,
         severity=MJ,
         events=("fault",),
@@ -148,6 +159,7 @@ LIFT_RULES: list[Rule] = [
     ),
     ConditionRule(
         id="lift.special_mode",
+        standard="GB/T 24476 (service modes: fire, firefighter, earthquake)",
         kind=L,
         severity=MJ,
         when=(p("mode", "in", ("fire", "firefighter", "earthquake")),),
@@ -156,6 +168,7 @@ LIFT_RULES: list[Rule] = [
     ),
     ConditionRule(
         id="lift.inspection_long",
+        standard="GB/T 24476 (inspection mode > 4 h outside a maintenance window)",
         kind=L,
         severity=MN,
         for_s=4 * 3600,
@@ -165,6 +178,7 @@ LIFT_RULES: list[Rule] = [
     ),
     ComplianceRule(
         id="lift.maintenance_overdue",
+        standard="TSG T5002 (maintenance at most 15 days apart)",
         kind=L,
         severity=MN,
         event="maintenance",
@@ -174,6 +188,7 @@ LIFT_RULES: list[Rule] = [
     ),
     StalenessRule(
         id="lift.offline",
+        standard="GB/T 24476 (terminal heartbeat; an unmonitored lift repaired ≤ 24 h)",
         kind=L,
         severity=MN,
         message="{device}电梯监测终端离线",
@@ -184,6 +199,7 @@ LIFT_RULES: list[Rule] = [
 WATER_RULES: list[Rule] = [
     ConditionRule(
         id="water.chlorine_low",
+        standard="GB 5749-2022 (free chlorine ≥ 0.05 mg/L)",
         kind=W,
         severity=C,
         for_s=15 * MIN,
@@ -196,6 +212,7 @@ WATER_RULES: list[Rule] = [
     ),
     ConditionRule(
         id="water.chlorine_prealarm",
+        standard="practice: pre-alarm below 0.2 mg/L, ahead of GB 5749-2022's 0.05 mg/L",
         kind=W,
         severity=INFO,
         when=(p("chlorine_mg_l", "<", 0.2),),
@@ -205,6 +222,7 @@ WATER_RULES: list[Rule] = [
     ),
     ConditionRule(
         id="water.chlorine_high",
+        standard="GB 5749-2022 (free chlorine ≤ 2 mg/L)",
         kind=W,
         severity=MJ,
         when=(p("chlorine_mg_l", ">", 2.0),),
@@ -213,6 +231,7 @@ WATER_RULES: list[Rule] = [
     ),
     ConditionRule(
         id="water.turbidity",
+        standard="GB 5749-2022 (turbidity ≤ 1 NTU)",
         kind=W,
         severity=MJ,
         for_s=15 * MIN,
@@ -224,6 +243,7 @@ WATER_RULES: list[Rule] = [
     ),
     ConditionRule(
         id="water.ph_low",
+        standard="GB 5749-2022 (pH 6.5–8.5)",
         kind=W,
         severity=MJ,
         for_s=15 * MIN,
@@ -233,6 +253,7 @@ WATER_RULES: list[Rule] = [
     ),
     ConditionRule(
         id="water.ph_high",
+        standard="GB 5749-2022 (pH 6.5–8.5)",
         kind=W,
         severity=MJ,
         for_s=15 * MIN,
@@ -242,6 +263,7 @@ WATER_RULES: list[Rule] = [
     ),
     ConditionRule(
         id="water.level_high",
+        standard="CJJ 140 (tank level high-high: overflow); 95 % / 90 %: practice",
         kind=W,
         severity=MJ,
         when=(p("level_pct", ">=", 95.0),),
@@ -251,6 +273,7 @@ WATER_RULES: list[Rule] = [
     ),
     ConditionRule(
         id="water.level_low",
+        standard="CJJ 140 (tank level low-low); 10 % / 15 %: practice",
         kind=W,
         severity=MJ,
         when=(p("level_pct", "<=", 10.0),),
@@ -260,6 +283,7 @@ WATER_RULES: list[Rule] = [
     ),
     EventRule(
         id="water.flooding",
+        standard="CJJ 140 (pump-room flooding)",
         kind=W,
         severity=C,
         events=("flooding",),
@@ -270,6 +294,7 @@ WATER_RULES: list[Rule] = [
     ),
     EventRule(
         id="water.hatch_open",
+        standard="CJJ 140 (water safety: tank hatch or pump-room door opened)",
         kind=W,
         severity=MJ,
         events=("hatch_open",),
@@ -280,6 +305,7 @@ WATER_RULES: list[Rule] = [
     ),
     EventRule(
         id="water.pump_fault",
+        standard="practice: a pump fault of the secondary supply (CJJ 140)",
         kind=W,
         severity=MJ,
         events=("pump_fault",),
@@ -289,6 +315,7 @@ WATER_RULES: list[Rule] = [
     ),
     ComplianceRule(
         id="water.cleaning_overdue",
+        standard="estate service standard (seed): tanks cleaned every 6 months",
         kind=W,
         severity=MN,
         event="cleaned",
@@ -298,6 +325,7 @@ WATER_RULES: list[Rule] = [
     ),
     ComplianceRule(
         id="water.cleaning_overdue_year",
+        standard="estate service standard (seed): tanks cleaned every 6 months; > 12 months major",
         kind=W,
         severity=MJ,
         event="cleaned",
@@ -307,6 +335,7 @@ WATER_RULES: list[Rule] = [
     ),
     FlatlineRule(
         id="water.analyser_flatline",
+        standard="CJJ 140 (online analysers): a flat-lined analyser must not read as OK",
         kind=W,
         severity=MN,
         field="chlorine_mg_l",
@@ -316,6 +345,7 @@ WATER_RULES: list[Rule] = [
     ),
     StalenessRule(
         id="water_tank.offline",
+        standard="CJJ 140 (online analysers): offline 3 intervals",
         kind=W,
         severity=MN,
         message="{device}水箱监测终端离线",
@@ -326,6 +356,7 @@ WATER_RULES: list[Rule] = [
 CCTV_RULES: list[Rule] = [
     StalenessRule(
         id="cctv.offline",
+        standard="GB/T 28181 (keepalive every 60 s, 3 missed: offline; key cameras major)",
         kind=V,
         severity=MN,
         key_severity=MJ,
@@ -334,6 +365,7 @@ CCTV_RULES: list[Rule] = [
     ),
     GroupRule(
         id="cctv.group_offline",
+        standard="GB/T 28181 (keepalive); ≥ 5 or ≥ 20 % behind one NVR in 5 min: one grouped alarm",
         kind=V,
         severity=MJ,
         min_children=5,
@@ -344,6 +376,7 @@ CCTV_RULES: list[Rule] = [
     ),
     ConditionRule(
         id="cctv.recording_stopped",
+        standard="security-service regulation (recordings kept with working playback)",
         kind=V,
         severity=MJ,
         when=(p("recording", "==", False),),
@@ -352,6 +385,7 @@ CCTV_RULES: list[Rule] = [
     ),
     EventRule(
         id="cctv.disk_failure",
+        standard="security-service regulation (recordings kept with working playback)",
         kind=V,
         severity=MJ,
         events=("disk_failure",),
@@ -362,6 +396,7 @@ CCTV_RULES: list[Rule] = [
     ),
     ConditionRule(
         id="cctv.retention",
+        standard="security-service regulation: recordings kept ≥ 30 days (estate plans, seed: 15 or 7)",
         kind=V,
         severity=MJ,
         when=(p("retention_days", "<", 30.0),),
@@ -370,6 +405,7 @@ CCTV_RULES: list[Rule] = [
     ),
     EventRule(
         id="cctv.video_loss",
+        standard="GB/T 28181 (video-loss alarm)",
         kind=V,
         severity=MJ,
         events=("video_loss",),
@@ -382,6 +418,7 @@ CCTV_RULES: list[Rule] = [
 ACCESS_RULES: list[Rule] = [
     EventRule(
         id="access.forced",
+        standard="GB 50396 (forced door: opened without a grant)",
         kind=A,
         severity=MJ,
         events=("forced",),
@@ -392,6 +429,7 @@ ACCESS_RULES: list[Rule] = [
     ),
     CountRule(
         id="access.denied_burst",
+        standard="GB 50396 (≥ 5 consecutive denied credentials at a reader)",
         kind=A,
         severity=MN,
         event="denied",
@@ -403,6 +441,7 @@ ACCESS_RULES: list[Rule] = [
     ),
     EventRule(
         id="access.tamper",
+        standard="GB 50396 (tamper)",
         kind=A,
         severity=MJ,
         events=("tamper",),
@@ -412,6 +451,7 @@ ACCESS_RULES: list[Rule] = [
     ),
     ConditionRule(
         id="access.held_open",
+        standard="GB 50396 (door held open); 60 s: practice",
         kind=A,
         severity=MN,
         for_s=60,
@@ -421,6 +461,7 @@ ACCESS_RULES: list[Rule] = [
     ),
     ConditionRule(
         id="access.fire_locked",
+        standard="GB 50396 (evacuation door still locked 10 s after a fire alarm)",
         kind=A,
         severity=C,
         for_s=10,
@@ -434,6 +475,7 @@ ACCESS_RULES: list[Rule] = [
     ),
     StalenessRule(
         id="access.offline",
+        standard="GB 50396 (controller offline)",
         kind=A,
         severity=MN,
         message="{device}门禁控制器离线",
@@ -444,6 +486,7 @@ ACCESS_RULES: list[Rule] = [
 LIGHT_RULES: list[Rule] = [
     EventRule(
         id="light.lamp_out",
+        standard="municipal lighting rules (one lamp out info; any stairwell lamp minor; cabinet major)",
         kind=LT,
         severity=INFO,
         events=("lamp_failure",),
@@ -458,6 +501,7 @@ LIGHT_RULES: list[Rule] = [
     ),
     GroupRule(
         id="light.circuit_lamps",
+        standard="municipal lighting rules (≥ 3 adjacent lamps or a whole circuit out)",
         kind=LT,
         severity=MN,
         basis="failed",
@@ -469,6 +513,7 @@ LIGHT_RULES: list[Rule] = [
     ),
     EventRule(
         id="light.leakage",
+        standard="municipal lighting rules (leakage current)",
         kind=LT,
         severity=C,
         events=("leakage",),
@@ -479,6 +524,7 @@ LIGHT_RULES: list[Rule] = [
     ),
     ConditionRule(
         id="light.on_in_daylight",
+        standard="municipal lighting rules (lamps on in daylight: energy)",
         kind=LT,
         severity=INFO,
         for_s=30 * MIN,
@@ -489,6 +535,7 @@ LIGHT_RULES: list[Rule] = [
     ),
     RatioRule(
         id="light.intact_rate",
+        standard="estate service standard (seed): lamps 完好率 ≥ 95 %",
         kind=LT,
         severity=MN,
         field="lamp_ok",
@@ -498,6 +545,7 @@ LIGHT_RULES: list[Rule] = [
     ),
     StalenessRule(
         id="light.offline",
+        standard="practice: every kind's controller silent 3 × its heartbeat",
         kind=LT,
         severity=MN,
         message="{device}照明控制器离线",
@@ -508,6 +556,7 @@ LIGHT_RULES: list[Rule] = [
 ESTATE_RULES: list[Rule] = [
     FeedRule(
         id="estate.feed_lost",
+        standard="ISA-18.2 / EEMUA 191 (one alarm for a common cause, not a flood); figures: practice",
         kind=None,
         severity=MJ,
         message="自 {since} 起未收到本小区任何设备的消息（网络、MQTT 代理或网关接入中断？），"
@@ -516,6 +565,23 @@ ESTATE_RULES: list[Rule] = [
         "intake down?); device alarms of that time are held under this one",
     ),
 ]
+
+#: The references of the alarms raised outside this catalogue — the guard-tour rules of
+#: ``alerts.patrol_plan``, the work-order breach of ``dispatch``, the flood of ``alerts.book`` and the
+#: gateway's self-alarms — so that every alarm the gateway can raise names its source here.
+STANDARD_OF_OTHER_RULES: dict[str, str] = {
+    "patrol.checkpoint_missed": "GB 50348 (an alarm when a checkpoint is not reached in time); GA/T 644",
+    "patrol.round_not_started": "GA/T 644 (a round not started 15 min after its schedule)",
+    "patrol.round_incomplete": "GA/T 644 (a round incomplete when its window closes)",
+    "patrol.too_few_guards": "estate service standard (seed): night rounds by two guards together",
+    "patrol.out_of_order": "GA/T 644 (checkpoints out of route order: a warning)",
+    "patrol.unknown": "practice: a scan of a checkpoint or by a guard the inventory does not know",
+    "patrol.sos": "GA/T 644 (guard SOS or man-down: critical, immediately)",
+    "workorder.overdue": "estate service standard (seed): 维修及时率 ≥ 90 %; escalation: ISA-18.2",
+    "alarm_flood": "ISA-18.2 / EEMUA 191 (> 10 alarms in 10 min starts a flood, < 5 ends it)",
+    "gateway.stage_failed": "ISA-18.2 (a diagnostic alarm: the alarm system's own failure is annunciated)",
+    "gateway.broker_dropping": "ISA-18.2 (a diagnostic alarm: messages the broker dropped are annunciated)",
+}
 
 DEFAULT_RULES: list[Rule] = [
     *LIFT_RULES,

@@ -42,7 +42,7 @@ DevKey = tuple[str, str]
 #: A device rule with the reading fields and event types that can move it (``evaluate.triggers``).
 Triggered = tuple[DeviceRule, frozenset[str], frozenset[str]]
 MemKey = tuple[str, str, str]
-DAY_START, DAY_END = 6, 18  # local hours of daytime (STANDARDS.md §6 split)
+DAY_START, DAY_END = 6, 18  # local hours of daytime (the guard-tour plans' default day/night split)
 MONITORED_SINCE = "monitored_since"  # compliance baseline for a device with no record yet
 LAMP_OUT_RULE = "light.lamp_out"
 
@@ -108,7 +108,7 @@ class EngineCore:
         self._rule_failed = rule_failed
         self.rules = {e.id: EstateRules(apply_overrides(rules, e.rules)) for e in inventory.estates}
         self.topology = Topology(inventory)
-        #: One guard-tour tracker per estate with patrol plans (STANDARDS.md §6).
+        #: One guard-tour tracker per estate with patrol plans (GA/T 644; docs/contract.md §6).
         self.patrols: dict[str, PatrolTracker] = {}
         self._patrols_dirty: set[str] = set()
         self._dead_letter = dead_letter

@@ -1,4 +1,4 @@
-"""Alerts as operators see them (SPEC §5), with the ISA-18.2 state derived from a few facts.
+"""Alerts as operators see them (docs/contract.md §5), with the ISA-18.2 state derived from a few facts.
 
 An alert is open until closed; there is at most one open alert per key ``estate/device/rule``.
 Its ``state`` is never stored as a free string: it follows from whether the condition is still
@@ -128,7 +128,7 @@ class Alert:
         return entry
 
     def to_json(self, *, with_history: bool = False) -> dict[str, Any]:
-        """The alert JSON of SPEC §5 (``history`` only on the single-alert endpoint)."""
+        """The alert JSON of docs/contract.md §5 (``history`` only on the single-alert endpoint)."""
         body: dict[str, Any] = {
             "id": self.id,
             "key": self.key,

@@ -73,8 +73,8 @@ class Event:
     body: dict[str, Any]
 
 
-#: Alert changes that only raise a count: not a state change, so not published (SPEC §3 "on every
-#: state change"); the count is in the next published state and in the API.
+#: Alert changes that only raise a count: not a state change, so not published (docs/contract.md
+#: §3.4: "every change of an alert's state"); the count is in the next published state and in the API.
 QUIET = frozenset({Action.REPEAT})
 
 

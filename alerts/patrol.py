@@ -1,4 +1,4 @@
-"""Guard-tour tracking for one estate (SPEC §6, STANDARDS.md §6): scans, SOS and time → patrol signals.
+"""Guard-tour tracking for one estate (docs/contract.md §6, GA/T 644): scans, SOS and time → patrol signals.
 
 Pure and clock-injected: no I/O, no threads, no alert book. The engine hands it each patrol reading
 (:meth:`PatrolTracker.on_reading`) and each tick (:meth:`PatrolTracker.tick`) and turns the returned

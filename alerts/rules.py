@@ -1,5 +1,6 @@
-"""Rules are data (SPEC §5): one model per rule type, defaults in ``alerts.catalogue``, and per-estate
-overrides from the inventory (``estates[].rules: {rule_id: {param: value}}``).
+"""Rules are data (docs/contract.md §5, docs/rules.md): one model per rule type, defaults in
+``alerts.catalogue``, and per-estate overrides from the inventory (``estates[].rules: {rule_id:
+{param: value}}``).
 
 Device rules are evaluated per reading by ``alerts.evaluate`` (pure); staleness, group, ratio and
 compliance rules need many devices or the passing of time and are run by the engine.
@@ -57,7 +58,12 @@ class RuleBase(BaseModel):
     message_en: str = Field(description="English message")
     enabled: bool = True
     dispatch: bool = Field(False, description="Create a work order automatically (issue 5)")
-    #: Severity when a passenger is in the car (lift rules: STANDARDS.md §2).
+    standard: str = Field(
+        "",
+        description="The standard or requirement the rule implements, as docs/rules.md shows it; "
+        "'practice: …' where it is an industry habit rather than a written figure",
+    )
+    #: Severity when a passenger is in the car (lift rules, GB/T 24476: docs/rules.md §1).
     severity_with_passenger: Severity | None = None
     #: Latched: only a technician's ``maintenance`` event (or a person) clears it.
     latch: bool = False

@@ -1,4 +1,4 @@
-"""Bearer tokens from configuration, each with a role and an estate scope (SPEC §8).
+"""Bearer tokens from configuration, each with a role and an estate scope (docs/contract.md §8).
 
 Tokens come from ``ESTATE_ADMIN_TOKEN`` (a bootstrap admin) and a tokens file
 (``ESTATE_TOKENS_FILE``, YAML: ``tokens: [{name, role, token | token_sha256, estates, crew}]``).

@@ -14,7 +14,7 @@ from typing import Annotated, Any, ClassVar, NamedTuple, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-#: Estate, device, checkpoint and guard ids (SPEC §3): safe in topics, tags and URLs.
+#: Estate, device, checkpoint and guard ids (docs/contract.md §3.1): safe in topics, tags and URLs.
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 #: A pydantic string type for such ids: ``Annotated`` so a model field says ``id: IdStr``.
@@ -51,7 +51,7 @@ class Trade(StrEnum):
 
 
 class Severity(StrEnum):
-    """Alert severity (SPEC §5), also the key of SLA policies in the inventory."""
+    """Alert severity (docs/contract.md §5), also the key of SLA policies in the inventory."""
 
     CRITICAL = "critical"
     MAJOR = "major"

@@ -1,8 +1,8 @@
 """Read the inventory YAML, validate it, and report every problem with its file and line.
 
-Bad configuration must stop start-up naming the file and the line (SPEC §11). The YAML is composed
-into nodes first, so every mapping key and sequence item keeps its line; pydantic's error locations
-and the cross-reference locations are then mapped back to the closest line.
+Bad configuration must stop start-up naming the file and the line (docs/contract.md §4, §11). The
+YAML is composed into nodes first, so every mapping key and sequence item keeps its line; pydantic's
+error locations and the cross-reference locations are then mapped back to the closest line.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Deadline clocks of work orders (SPEC §7, STANDARDS.md §1, §2, §7).
+"""Deadline clocks of work orders (docs/contract.md §7; each rule's defaults are shown in docs/rules.md).
 
 Durations are written ``30m``, ``2h``, ``2d`` or ``5wd``:
 
@@ -36,9 +36,10 @@ def _policy(id_: str, **kw: object) -> SlaPolicy:
     return SlaPolicy.model_validate({"id": id_, **kw})
 
 
-#: STANDARDS.md §1, §2, §7; "practice" where the standards give no figure.
+#: The estate service standard, TSG T5002 (lifts), the municipal lighting rules; "practice" where
+#: they give no figure.
 DEFAULT_POLICIES: tuple[SlaPolicy, ...] = (
-    # §2: entrapment rescue on site ≤ 30 min (cities); accept at once (practice: 5 min).
+    # TSG T5002: entrapment rescue on site ≤ 30 min (cities); accept at once (practice: 5 min).
     _policy(
         "default-lift-entrapment",
         rules=["lift.entrapment", "lift.trapped_suspected"],
@@ -46,23 +47,23 @@ DEFAULT_POLICIES: tuple[SlaPolicy, ...] = (
         arrive="30m",
         resolve="24h",
     ),
-    # §2: critical and major lift faults ≤ 30 min on site; minor ones (doors, silent terminal) ≤ 24 h.
+    # Lifts: critical and major faults ≤ 30 min on site; minor ones (doors, silent terminal) ≤ 24 h.
     _policy(
         "default-lift-critical", trade="lift", severity="critical", accept="5m", arrive="30m", resolve="24h"
     ),
     _policy("default-lift-major", trade="lift", severity="major", accept="15m", arrive="30m", resolve="24h"),
     _policy("default-lift-minor", trade="lift", severity="minor", resolve="24h"),
-    # §1: emergency repair (急修) on site ≤ 1 h, common-part emergency repair done ≤ 24 h.
+    # Estate service standard: emergency repair (急修) on site ≤ 1 h, common parts done ≤ 24 h.
     _policy("default-emergency", severity="critical", accept="10m", arrive="1h", resolve="24h"),
     _policy("default-emergency-report", category=EMERGENCY, accept="10m", arrive="1h", resolve="24h"),
     # Practice: a major fault (pump, lighting cabinet) seen within 2 h, repaired within a day.
     _policy("default-major", severity="major", accept="30m", arrive="2h", resolve="24h"),
-    # §1, §7: a simple lighting fault (lamp, holder, switch) ≤ 2 days.
+    # Estate service standard, lighting rules: a simple lighting fault (lamp, holder, switch) ≤ 2 days.
     _policy("default-lamp", rules=["light.lamp_out"], resolve="2d"),
     _policy("default-lamp-report", category=SIMPLE_LIGHTING, resolve="2d"),
-    # §1: common-area repair complaints completed ≤ 3 working days.
+    # Estate service standard: common-area repair complaints completed ≤ 3 working days.
     _policy("default-common-area", category=COMMON_AREA, resolve="3wd"),
-    # §1: other faults ≤ 5 working days.
+    # Estate service standard: other faults ≤ 5 working days.
     _policy("default-other", resolve="5wd"),
 )
 

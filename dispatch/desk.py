@@ -1,4 +1,4 @@
-"""The dispatch desk (SPEC §7): work orders from alerts and reports, routed to crews, with
+"""The dispatch desk (docs/contract.md §7): work orders from alerts and reports, routed to crews, with
 deadline clocks, escalation, closing on telemetry and reopening when the fault returns.
 
 This module holds start-up, queries and people's actions; the automatic side (the alert book's

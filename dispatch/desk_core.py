@@ -64,7 +64,7 @@ class OrderConflict(OrderError):
 
 @dataclass(frozen=True)
 class DispatchPolicy:
-    #: A repeat of the fault within this long after closing reopens the order (SPEC §7).
+    #: A repeat of the fault within this long after closing reopens the order (docs/contract.md §7).
     reopen_within: timedelta = timedelta(hours=24)
 
 

@@ -1,4 +1,4 @@
-"""Repair KPIs over a period (SPEC §7, STANDARDS.md §1): 维修及时率 and mean times.
+"""Repair KPIs over a period (docs/contract.md §7; the estate service standard): 维修及时率 and mean times.
 
 维修及时率 = orders that met all their deadlines / orders whose outcome is known. An order counts
 once it is finished (resolved, closed) or has missed a deadline; one still running with no
@@ -15,7 +15,7 @@ from datetime import datetime
 
 from dispatch.model import OrderState, Step, WorkOrder
 
-#: STANDARDS.md §1: share of repairs on time.
+#: The estate service standard: share of repairs on time (维修及时率).
 TIMELINESS_TARGET = 0.90
 
 

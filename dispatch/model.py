@@ -1,4 +1,4 @@
-"""Work orders as crews and operators see them (SPEC §7): state, deadlines, history.
+"""Work orders as crews and operators see them (docs/contract.md §7): state, deadlines, history.
 
 An order runs ``open → assigned → accepted → on_site → resolved → closed`` (or ``cancelled``).
 Three deadline clocks — accept, arrive, resolve — start when the order is created (a
@@ -140,7 +140,7 @@ class WorkOrder:
         return entry
 
     def to_json(self, *, with_history: bool = True) -> dict[str, Any]:
-        """The work-order JSON of SPEC §7, with when each step was done."""
+        """The work-order JSON of docs/contract.md §7, with when each step was done."""
         body: dict[str, Any] = {
             "id": self.id,
             "estate": self.estate,

@@ -1,4 +1,4 @@
-"""Routing (SPEC §7): an alert's device kind or rule names a trade; the trade and the estate name
+"""Routing (docs/contract.md §7): an alert's device kind or rule names a trade; the trade and the estate name
 the crews; the roster says which of them is on duty now (in the estate's time zone).
 """
 

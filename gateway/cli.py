@@ -1,4 +1,4 @@
-"""``estate-gateway``: run, check-config, demo (SPEC §10)."""
+"""``estate-gateway``: run, check-config, demo, rules (docs/contract.md §10)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from api.app import create_app
 from api.auth import Principal, Role, TokenBook, TokensFile, token_book, token_issues
 from devices.inventory import Inventory, RefIssue
 from devices.loader import InventoryError, check_inventory, load_inventory, load_yaml_model
+from gateway import rules_doc
 from gateway.broker import EmbeddedBroker, free_port
 from gateway.mqtt import redacted
 from gateway.service import Gateway, build_gateway
@@ -88,6 +89,12 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     devices = sum(len(e.devices) for e in inventory.estates)
     estates, crews = len(inventory.estates), len(inventory.crews)
     print(f"{args.file}: ok — {estates} estate(s), {devices} device(s), {crews} crew(s)")
+    return 0
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    """The rule catalogue: a plain list, or with ``--markdown`` the whole of docs/rules.md."""
+    sys.stdout.write(rules_doc.render() if args.markdown else rules_doc.listing())
     return 0
 
 
@@ -262,6 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", default=None, help="where to keep data (default: a new temp dir)")
     demo.add_argument("--seed", type=int, default=1, help="simulator seed")
     demo.set_defaults(func=cmd_demo)
+    rules = sub.add_parser("rules", help="list the default alarm rules with the standard each implements")
+    rules.add_argument(
+        "--markdown", action="store_true", help="print docs/rules.md (rules --markdown > docs/rules.md)"
+    )
+    rules.set_defaults(func=cmd_rules)
     return parser
 
 

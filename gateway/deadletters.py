@@ -1,4 +1,4 @@
-"""Dead letters: every rejected message kept with its reason (SPEC §11), counted by reason."""
+"""Dead letters: every rejected message kept with its reason (docs/contract.md §11), counted by reason."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Raw MQTT message → validated :class:`Reading`, or a :class:`Rejection` with its reason.
 
 Pure: no I/O, time passed in. Tolerant of devices (unknown fields ignored), strict about values
-(SPEC §11): every rejection names one :class:`Reason` so it can be counted and dead-lettered.
+(docs/contract.md §11): every rejection names one :class:`Reason` so it can be counted and dead-lettered.
 """
 
 from __future__ import annotations
@@ -293,7 +293,7 @@ def decode(
         return _decode(topic, payload, received_ns, lookup, limits)
     except _Reject as rej:
         return Rejection(topic[:512], rej.reason, rej.detail, excerpt(payload), received_ns)
-    except Exception as exc:  # a decoder bug must cost one message, never the pipeline (SPEC §11)
+    except Exception as exc:  # a decoder bug must cost one message, never the pipeline (docs/contract.md §11)
         log.exception("decoding a message on %s failed", topic[:200])
         return failed(topic, payload, received_ns, exc)
 

@@ -1,4 +1,4 @@
-"""Device state: latest values, last seen, and online/offline/unknown/unregistered (SPEC §8).
+"""Device state: latest values, last seen, and online/offline/unknown/unregistered (docs/contract.md §8).
 
 Every message of a device is a sign of life. A device is offline when its last word was the
 retained ``offline`` status (its last will) or when it has been silent for 3 × its heartbeat.

@@ -148,7 +148,7 @@ def window(name: str, start: str, end: str, rounds: int, min_guards: int) -> Lin
 
 
 def patrols() -> list[Item]:
-    """STANDARDS.md §1: grounds 3 rounds by day, 4 by night with two guards; buildings twice a day."""
+    """The estate service standard: grounds 3 rounds by day, 4 by night with 2 guards; buildings 2 a day."""
     grounds: Item = {
         "id": "grounds",
         "route": [cp for cp, _ in GROUND_CHECKPOINTS],
@@ -239,7 +239,7 @@ def calendar() -> Item:
 
 
 def sla_policies() -> list[Item]:
-    """STANDARDS.md: lift rescue ≤ 30 min; emergency repair on site ≤ 1 h; lamps ≤ 3 working days."""
+    """Lift rescue ≤ 30 min (TSG T5002); emergency repair on site ≤ 1 h; lamps ≤ 3 working days."""
     return [
         {
             "id": "lift-critical",

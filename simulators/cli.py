@@ -1,4 +1,4 @@
-"""``estate-sim``: simulated devices for an inventory (SPEC §10).
+"""``estate-sim``: simulated devices for an inventory (docs/contract.md §10).
 
 One function per subcommand (``cmd_<name>``) and its parser in ``build_parser``; ``run`` drives
 the simulated world (``simulators/world.py``) in real time (``simulators/live.py``).

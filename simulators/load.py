@@ -1,4 +1,4 @@
-"""``estate-sim load``: sustained, paced MQTT load for the benchmarks (SPEC §10).
+"""``estate-sim load``: sustained, paced MQTT load for the benchmarks (docs/contract.md §10).
 
 Devices of all six kinds take turns; each message is a valid payload built through the
 ``devices`` models (so the gateway stores it), sent at QoS 1. The summary says how many were

@@ -1,8 +1,8 @@
 """CCTV cameras and NVRs (GB/T 28181 keepalive): recording state and storage health.
 
-The SPEC gives cctv no telemetry of its own: its status rides on the heartbeat (the GB/T 28181
-keepalive). The same model is accepted on ``telemetry`` so a device that reports its status there
-is stored, not dead-lettered. Every field is optional: a bare camera keepalive carries none.
+A camera's status rides on its heartbeat, the GB/T 28181 keepalive (docs/contract.md §3.3). The
+same model is accepted on ``telemetry`` so a device that reports its status there is stored, not
+dead-lettered. Every field is optional: a bare camera keepalive carries none.
 """
 
 from __future__ import annotations

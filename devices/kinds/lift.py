@@ -1,6 +1,6 @@
 """Lift terminals (GB/T 24476 lift IoT): car position, doors, service mode, faults.
 
-Fault codes are the names of STANDARDS.md §2; the alert rules key on them.
+Fault codes are GB/T 24476's, named as docs/contract.md §3.3 lists them; the alert rules key on them.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class Power(StrEnum):
 
 
 class LiftFaultCode(StrEnum):
-    """Fault and event codes of STANDARDS.md §2 (GB/T 24476 names as used by this project)."""
+    """Fault and event codes of GB/T 24476, as this project names them (docs/contract.md §3.3)."""
 
     ENTRAPMENT = "entrapment"
     ALARM_BUTTON = "alarm_button"
@@ -79,7 +79,7 @@ class LiftTelemetry(Payload):
 class LiftFault(Payload):
     """Fields of both ``fault`` and ``fault_cleared``: the clearing event names the code it clears."""
 
-    code: LiftFaultCode = Field(strict=False, description="Fault code (STANDARDS.md §2)")
+    code: LiftFaultCode = Field(strict=False, description="Fault code (GB/T 24476)")
 
 
 class LiftMaintenance(Payload):

@@ -1,5 +1,5 @@
 """The alert lifecycle on a manual clock: one alert per key, ack, shelve, maintenance windows,
-chattering, escalation, flood, topology suppression, and the exact alert JSON (SPEC §5)."""
+chattering, escalation, flood, topology suppression, and the exact alert JSON (docs/contract.md §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every default rule (STANDARDS.md §2–5 and §7) raised from realistic readings, and cleared again.
+"""Every default rule (docs/rules.md) raised from realistic readings, and cleared again.
 
 ``CASES`` maps each rule id of ``DEFAULT_RULES`` to a raise scenario and a clear scenario; a rule
 added to the catalogue without a case fails ``test_every_default_rule_has_a_case``. A latched rule's
@@ -33,7 +33,7 @@ MIN, HOUR, DAY = 60.0, 3600.0, 86_400.0
 Scenario = Callable[[Harness], object]
 Devices = Sequence[dict[str, Any]]
 
-# -- realistic payloads (SPEC §3 field names) --------------------------------------------------
+# -- realistic payloads (docs/contract.md §3.3 field names) -------------------------------------
 LIFT_OK = {
     "floor": 5,
     "direction": "stop",
@@ -303,7 +303,7 @@ def then_clear(
     return Case(raise_, clear, devices)
 
 
-# -- lift (STANDARDS.md §2) ---------------------------------------------------------------------
+# -- lift (GB/T 24476; docs/rules.md §1) --------------------------------------------------------
 def trapped_suspected(h: Harness) -> Alert:
     lift(h, floor=7, door_zone=False, passenger=True, door="closed", speed_m_s=0.0)
     h.advance(29)
@@ -353,7 +353,7 @@ def maintained_again(h: Harness) -> None:
     h.advance(HOUR, step=HOUR)  # compliance runs hourly
 
 
-# -- water (STANDARDS.md §3) --------------------------------------------------------------------
+# -- water (GB 5749-2022, CJJ 140; docs/rules.md §2) --------------------------------------------
 def chlorine_low(h: Harness) -> Alert:
     keep = others(h, "T1")  # no heartbeats: only analyser readings count
     hold(h, 15 * MIN - 1, keep, chlorine_mg_l=0.03)  # 3 readings in 14:59
@@ -425,7 +425,7 @@ def analyser_flatline(h: Harness) -> Alert:
     return raised(h, "T1", "water.analyser_flatline", MN, "T1")
 
 
-# -- cctv (STANDARDS.md §4) ---------------------------------------------------------------------
+# -- cctv (GB/T 28181; docs/rules.md §3) --------------------------------------------------------
 def group_offline(h: Harness) -> Alert:
     h.advance(MIN, keep_alive=others(h, *FIVE[:4]), step=10)
     keep = others(h, *FIVE)  # the fifth falls silent a minute later
@@ -478,7 +478,7 @@ def video_loss(h: Harness) -> Alert:
     return raised(h, "CAM1", "cctv.video_loss", MJ, "CAM1")
 
 
-# -- access (STANDARDS.md §5) -------------------------------------------------------------------
+# -- access (GB 50396; docs/rules.md §4) --------------------------------------------------------
 def forced(h: Harness) -> Alert:
     door(h)
     h.event("D1", "forced")
@@ -521,7 +521,7 @@ def fire_locked(h: Harness) -> Alert:
     return raised(h, "D1", "access.fire_locked", C, "D1", "一单元大门")
 
 
-# -- lighting (STANDARDS.md §7) -----------------------------------------------------------------
+# -- lighting (municipal lighting rules; docs/rules.md §5) --------------------------------------
 def lamp_out(h: Harness) -> Alert:
     lamp(h)
     h.event("LP1", "lamp_failure")
@@ -714,7 +714,7 @@ def test_rule_clears(rule_id: str, make: Callable[..., Harness]) -> None:
 
 
 # -- lift details -------------------------------------------------------------------------------
-#: STANDARDS.md §2: each fault code → its rule and severity (empty car).
+#: GB/T 24476 (docs/rules.md §1): each fault code → its rule and severity (empty car).
 FAULTS = {
     "entrapment": ("lift.entrapment", C),
     "alarm_button": ("lift.entrapment", C),

@@ -50,7 +50,7 @@ CREWS = [
 
 
 def dispatch_inventory(tmp_path: Path, **extra: Any) -> Inventory:
-    """The SPEC §4 example with crews, the 2026 holiday calendar and ``extra`` top-level keys."""
+    """The docs/contract.md §4 example with crews, the 2026 holiday calendar and ``extra`` top-level keys."""
     data = yaml.safe_load(SPEC_EXAMPLE.read_text(encoding="utf-8"))
     data["crews"] = CREWS
     data["calendar"] = HOLIDAYS_2026

@@ -382,7 +382,7 @@ def test_default_policy_ids_are_unique() -> None:
 @pytest.mark.parametrize("rule", ["lift.entrapment", "lift.trapped_suspected"])
 @pytest.mark.parametrize("severity", list(Severity))
 def test_default_lift_entrapment(rule: str, severity: Severity) -> None:
-    # STANDARDS §2: rescue on site ≤ 30 min; accept at once (5 min). The rule wins at any severity.
+    # TSG T5002: rescue on site ≤ 30 min; accept at once (5 min). The rule wins at any severity.
     assert clocks_of(rule, Trade.LIFT, severity) == full("5m", "30m", "24h", "default-lift-entrapment")
 
 
@@ -420,7 +420,7 @@ def test_default_lift_info_falls_to_other() -> None:
 
 @pytest.mark.parametrize("trade", [Trade.WATER, Trade.ELECTRICAL, Trade.LOW_VOLTAGE, Trade.SECURITY])
 def test_default_critical_of_any_other_trade_is_emergency_repair(trade: Trade) -> None:
-    # STANDARDS §1: 急修 on site ≤ 1 h, done ≤ 24 h.
+    # The estate service standard: 急修 on site ≤ 1 h, done ≤ 24 h.
     assert clocks_of("x.any", trade, Severity.CRITICAL) == full("10m", "1h", "24h", "default-emergency")
     assert clocks_of(None, trade, Severity.CRITICAL) == full("10m", "1h", "24h", "default-emergency")
 
@@ -431,7 +431,7 @@ def test_default_major_practice(trade: Trade) -> None:
 
 
 def test_default_lamp_out_rule() -> None:
-    # STANDARDS §1, §7: a simple lighting fault ≤ 2 days; no accept/arrive clock.
+    # Estate service standard, lighting rules: a simple lighting fault ≤ 2 days; no accept/arrive clock.
     for severity in (Severity.INFO, Severity.MINOR):
         assert clocks_of("light.lamp_out", Trade.ELECTRICAL, severity) == {"resolve": ("2d", "default-lamp")}
 
@@ -471,7 +471,7 @@ def test_default_simple_lighting_category() -> None:
 
 
 def test_default_common_area_category() -> None:
-    # STANDARDS §1: common-area repair complaints completed ≤ 3 working days.
+    # The estate service standard: common-area repair complaints completed ≤ 3 working days.
     assert clocks_of(None, Trade.WATER, Severity.MINOR, COMMON_AREA) == {
         "resolve": ("3wd", "default-common-area")
     }
@@ -499,7 +499,7 @@ def test_category_report_with_major_severity_mixes_steps() -> None:
 def test_default_everything_else(
     rule: str | None, trade: Trade, severity: Severity, category: str | None
 ) -> None:
-    # STANDARDS §1: other faults ≤ 5 working days; no accept or arrive clock.
+    # The estate service standard: other faults ≤ 5 working days; no accept or arrive clock.
     assert clocks_of(rule, trade, severity, category) == {"resolve": ("5wd", "default-other")}
 
 

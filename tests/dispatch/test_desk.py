@@ -63,7 +63,7 @@ def test_a_rule_without_a_dispatch_policy_waits_for_an_operator(tmp_path: Path) 
     order = h.desk.dispatch_alert(alert.id, by="张三")
     assert (order.source, order.crew, order.severity) == (Source.OPERATOR, "lift-team", Severity.MINOR)
     assert order.history[0].by == "张三"
-    assert order.resolve_due == T0 + timedelta(hours=24)  # STANDARDS §2: door failures ≤ 24 h
+    assert order.resolve_due == T0 + timedelta(hours=24)  # docs/rules.md: lift door failures ≤ 24 h
     assert h.alert("L1", "lift.door_failure").work_order == order.id  # type: ignore[union-attr]
     with pytest.raises(OrderError, match="already has work order"):
         h.desk.dispatch_alert(alert.id, by="张三")

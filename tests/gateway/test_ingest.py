@@ -1,4 +1,4 @@
-"""Decoding: every bad-input class of SPEC §11 gets its reason; good input keeps its types."""
+"""Decoding: every bad-input class of docs/contract.md §11 gets its reason; good input keeps its types."""
 
 from __future__ import annotations
 

@@ -164,7 +164,7 @@ def test_sos_becomes_a_critical_alert_within_a_second(live_gateway: LiveGateway)
     assert latency < 1.0, f"SOS raised {latency:.3f} s after it was published"
     [day] = proc.api("/api/patrols", estate="sunrise")
     assert day["estate"] == "sunrise" and {r["window"] for r in day["rounds"]} == {"day", "night"}
-    assert len(day["rounds"]) == 7  # grounds: 3 by day, 4 by night (SPEC §4 example)
+    assert len(day["rounds"]) == 7  # grounds: 3 by day, 4 by night (docs/contract.md §4 example)
 
 
 def test_a_client_dropped_before_any_event_resumes_from_its_first_id(live_gateway: LiveGateway) -> None:

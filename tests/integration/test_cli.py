@@ -1,5 +1,5 @@
 """Acceptance 6 and 7: ``check-config`` prints ``file:line: reason`` per error and exits non-zero;
-``run`` refuses to start with the same lines; the SPEC §4 example passes unchanged."""
+``run`` refuses to start with the same lines; the docs/contract.md §4 example passes unchanged."""
 
 from __future__ import annotations
 

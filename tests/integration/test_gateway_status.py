@@ -1,5 +1,5 @@
-"""SPEC §3: ``gateway/{instance}/status`` is retained ``online``; the last will says ``offline`` when
-the gateway dies, and a clean stop says it too."""
+"""docs/contract.md §3.4: ``gateway/{instance}/status`` is retained ``online``; the last will says
+``offline`` when the gateway dies, and a clean stop says it too."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ SPEC = load_inventory(SPEC_EXAMPLE)
 SUNRISE = load_inventory(REPO / "devices" / "samples" / "sunrise.yaml")
 TZ = SPEC.estates[0].tz
 DAY = datetime(2026, 1, 5).date()
-#: A device of each kind in the SPEC §4 example; a circuit with its lamp; an NVR with 12 cameras.
+#: A device of each kind in the docs/contract.md §4 example; a circuit with its lamp; an NVR with 12 cameras.
 DEVICE = {Kind.LIFT: "L1", Kind.WATER_TANK: "T1", Kind.ACCESS: "D1", Kind.LIGHT: "LP1", Kind.CCTV: "CAM1"}
 DEVICE |= {Kind.PATROL: "H1"}
 SPECIAL = {"circuit_failure": (SPEC, "LC1"), "network_failure": (SUNRISE, "NVR1")}

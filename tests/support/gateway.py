@@ -1,5 +1,5 @@
 """Driving a real gateway from tests: in-process, or as an ``estate-gateway run`` subprocess
-configured only through the SPEC §12 environment variables, plus a QoS 1 device publisher."""
+configured only through the environment variables of docs/contract.md §12, plus a QoS 1 device publisher."""
 
 from __future__ import annotations
 
