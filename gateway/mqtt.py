@@ -220,7 +220,9 @@ class _ReadAhead:
         self._sock = sock
         self._size = size
         self._on_error = on_error
-        self._sock_pending: Callable[[], int] = getattr(sock, "pending", lambda: 0)
+        tls_pending: Callable[[], int] | None = getattr(sock, "pending", None)
+        if tls_pending is not None:  # a plain socket has none: it pays no call per packet
+            self.pending = lambda: len(self._buffer) - self._position + tls_pending()  # type: ignore[method-assign]
         self._buffer = b""
         self._position = 0
 
@@ -243,7 +245,7 @@ class _ReadAhead:
         return chunk
 
     def pending(self) -> int:
-        return len(self._buffer) - self._position + self._sock_pending()
+        return len(self._buffer) - self._position
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
