@@ -286,7 +286,7 @@ def guards_at(scans: Sequence[Scan]) -> dict[str, set[str]]:
 def status(rnd: PlannedRound, scans: Sequence[Scan], now: datetime) -> RoundStatus:
     firsts = first_scans(rnd, scans)
     if len(firsts) == len(rnd.route):
-        seen = guards_at([scan for scan in scans if scan.checkpoint in rnd.route])
+        seen = guards_at(scans)
         if any(len(seen.get(cp, ())) < rnd.min_guards for cp in rnd.route):
             return RoundStatus.SHORT_HANDED
         on_time = all(scan.at <= rnd.deadline(cp) for cp, scan in firsts.items())

@@ -28,9 +28,6 @@ TOPIC_ROOT = "estate"
 #: not a message nobody sees. Its own alert messages (estate/{estate}/alerts) come back to it and
 #: are let go (:func:`own_publication`).
 DEVICE_TOPIC_FILTER = "estate/#"
-#: What earlier versions subscribed to; a kept session still holds it, so it is unsubscribed
-#: (two overlapping subscriptions would deliver every message twice).
-LEGACY_TOPIC_FILTER = "estate/+/+/+/+"
 EXCERPT_BYTES = 512
 
 
@@ -292,7 +289,7 @@ def decode(
     try:
         return _decode(topic, payload, received_ns, lookup, limits)
     except _Reject as rej:
-        return Rejection(topic[:512], rej.reason, rej.detail, excerpt(payload), received_ns)
+        return rejected(topic, payload, received_ns, rej.reason, rej.detail)
     except Exception as exc:  # a decoder bug must cost one message, never the pipeline (docs/contract.md §11)
         log.exception("decoding a message on %s failed", topic[:200])
         return failed(topic, payload, received_ns, exc)
@@ -301,7 +298,12 @@ def decode(
 def failed(topic: str, payload: bytes, received_ns: int, exc: Exception) -> Rejection:
     """The dead letter of a message the gateway itself failed on (``decode_failed``)."""
     detail = f"the gateway could not process it: {type(exc).__name__}: {str(exc)[:200]}"
-    return Rejection(topic[:512], Reason.DECODE_FAILED, detail, excerpt(payload), received_ns)
+    return rejected(topic, payload, received_ns, Reason.DECODE_FAILED, detail)
+
+
+def rejected(topic: str, payload: bytes, received_ns: int, reason: Reason, detail: str) -> Rejection:
+    """The dead letter of a message: its topic (at most 512 characters) and an excerpt."""
+    return Rejection(topic[:512], reason, detail, excerpt(payload), received_ns)
 
 
 def _decode(topic: str, payload: bytes, received_ns: int, lookup: DeviceLookup, limits: Limits) -> Reading:

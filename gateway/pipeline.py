@@ -27,7 +27,7 @@ from devices.clock import to_ns
 from devices.kinds.patrol import PatrolEvent
 from gateway.deadletters import DeadLetterStore
 from gateway.driven import ClockFollower
-from gateway.ingest import Limits, Reason, Rejection, decode, excerpt, failed, own_publication
+from gateway.ingest import Limits, Reason, Rejection, decode, excerpt, failed, own_publication, rejected
 from gateway.metrics import GatewayMetrics
 from gateway.mqtt import Inbound, MessageSource
 from gateway.sinks import ReadingSink
@@ -132,15 +132,8 @@ class Pipeline:
                     rejections.append(self._overflow(item))
                     continue
                 if result.event == PatrolEvent.SCAN and (why := self._unknown_checkpoint(result)):
-                    rejections.append(
-                        Rejection(
-                            item.topic[:512],
-                            Reason.UNKNOWN_REFERENCE,
-                            why,
-                            excerpt(item.payload),
-                            item.received_ns,
-                        )
-                    )
+                    reason = Reason.UNKNOWN_REFERENCE
+                    rejections.append(rejected(item.topic, item.payload, item.received_ns, reason, why))
                     continue
             except Exception as exc:  # decode never raises; the device state must not either
                 log.exception("the device state failed on a message of %s", item.topic[:200])
@@ -161,8 +154,7 @@ class Pipeline:
             f"the estate has {cap} unregistered devices already "
             "(ESTATE_UNREGISTERED_MAX): add this one to the inventory"
         )
-        shown = excerpt(item.payload)
-        return Rejection(item.topic[:512], Reason.UNREGISTERED_OVERFLOW, why, shown, item.received_ns)
+        return rejected(item.topic, item.payload, item.received_ns, Reason.UNREGISTERED_OVERFLOW, why)
 
     def _feed(self, readings: Sequence[Reading]) -> None:
         for consumer in self._consumers:
