@@ -148,8 +148,63 @@ class QuietHours(_Config):
         return self
 
 
+#: The estate service standard: no control-room or crew shift longer than 8 h (as crews' rosters).
+MAX_SHIFT_MIN = 8 * 60
+_MOBILE = r"^\+?[0-9]{5,15}$"
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+#: A route's ``to`` naming this sends a work order's notices to its crew's members on duty.
+CREW = "crew"
+
+
+class Person(_Config):
+    """Someone who may be paged: by the name crews' ``members`` and duty rosters use."""
+
+    name: str = Field(min_length=1, max_length=64, description="As written in members lists")
+    mobile: str | None = Field(None, pattern=_MOBILE, description="Mobile for SMS and robot @-mentions")
+    email: str | None = Field(None, pattern=_EMAIL, description="Address for the e-mail channel")
+
+
+class DutyShift(_Config):
+    name: str = Field(min_length=1, description="Shift name, e.g. 夜班")
+    start: HHMM = Field(description='Local "HH:MM"')
+    end: HHMM = Field(description='Local "HH:MM"; earlier than start crosses midnight')
+    members: list[str] = Field(min_length=1, description="Names (notifications.people) on duty")
+
+    @model_validator(mode="after")
+    def _at_most_8h(self) -> DutyShift:
+        minutes = (self.end.hour * 60 + self.end.minute - self.start.hour * 60 - self.start.minute) % 1440
+        if (minutes or 1440) > MAX_SHIFT_MIN:
+            raise ValueError(f"shift {self.name!r} lasts {(minutes or 1440) / 60:g} h, longer than 8 h")
+        return self
+
+    def covers(self, at: time) -> bool:
+        return covers(self.start, self.end, at)
+
+
+def covers(start: time, end: time, at: time) -> bool:
+    """Whether the local time ``at`` falls in a shift from ``start`` to ``end``."""
+    if start < end:
+        return start <= at < end
+    return at >= start or at < end  # crosses midnight (or lasts the whole day)
+
+
+class Roster(_Config):
+    """Who is on duty when, at a desk that is not a crew: the control room, the duty manager."""
+
+    id: ChannelId = Field(description="Roster id, named by routes' to")
+    name: str | None = Field(None, description="Display name, e.g. 监控中心值班")
+    estates: list[str] = Field(default_factory=list, description="Estates the desk covers; none: all")
+    shifts: list[DutyShift] = Field(min_length=1)
+
+
 class Route(_Config):
     channels: list[ChannelId] = Field(min_length=1, description="Channel ids")
+    to: list[str] = Field(
+        default_factory=list,
+        description="Who, by the roster: roster ids (their members on duty at the time), or 'crew' (a "
+        "work order's crew, its members on duty); they are @-mentioned, texted or mailed in place of "
+        "the channel's own list (which stays the fallback when nobody is on duty); none: the channel's",
+    )
     estates: list[str] = Field(default_factory=list, description="Estates; none (and no regions): all")
     regions: list[str] = Field(default_factory=list, description="Regions of the tree: their estates")
     min_severity: Severity = Field(Severity.INFO, description="Least severity notified")
@@ -176,6 +231,8 @@ class Notifications(_Config):
     console_url: str = Field("http://127.0.0.1:8000", description="Links in messages point here")
     channels: list[ChannelConfig] = Field(default_factory=list)
     routes: list[Route] = Field(default_factory=list)
+    people: list[Person] = Field(default_factory=list, description="Contacts, by name")
+    rosters: list[Roster] = Field(default_factory=list, description="Duty rosters besides the crews'")
     _check_url = field_validator("console_url")(_url)
 
 
@@ -192,17 +249,55 @@ def notification_issues(
         if channel.id in seen:
             yield (*loc, "channels", i, "id"), f"duplicate channel id {channel.id!r}"
         seen.add(channel.id)
+    rosters = {roster.id for roster in section.rosters}
     for r, route in enumerate(section.routes):
-        where = (*loc, "routes", r)
-        for i, ref in enumerate(route.channels):
-            if ref not in seen:
-                yield (*where, "channels", i), f"channel {ref!r} is not defined in notifications.channels"
-        for i, estate in enumerate(route.estates):
+        yield from _route_issues(route, (*loc, "routes", r), seen, rosters, estates, regions, crews)
+    yield from _people_issues(section, estates)
+
+
+def _route_issues(
+    route: Route,
+    where: Loc,
+    channels: set[str],
+    rosters: set[str],
+    estates: set[str],
+    regions: set[str],
+    crews: set[str],
+) -> Iterator[tuple[Loc, str]]:
+    for i, ref in enumerate(route.channels):
+        if ref not in channels:
+            yield (*where, "channels", i), f"channel {ref!r} is not defined in notifications.channels"
+    for i, estate in enumerate(route.estates):
+        if estate not in estates:
+            yield (*where, "estates", i), f"estate {estate!r} is not defined"
+    for i, region in enumerate(route.regions):
+        if region not in regions:
+            yield (*where, "regions", i), f"region {region!r} is not defined"
+    for i, crew in enumerate(route.crews):
+        if crew not in crews:
+            yield (*where, "crews", i), f"crew {crew!r} is not defined"
+    for i, who in enumerate(route.to):
+        if who != CREW and who not in rosters:
+            yield (*where, "to", i), f"{who!r} is neither a roster of notifications.rosters nor 'crew'"
+
+
+def _people_issues(section: Notifications, estates: set[str]) -> Iterator[tuple[Loc, str]]:
+    loc: Loc = ("notifications",)
+    names: set[str] = set()
+    for i, person in enumerate(section.people):
+        if person.name in names:
+            yield (*loc, "people", i, "name"), f"duplicate person {person.name!r}"
+        names.add(person.name)
+    ids: set[str] = set()
+    for r, roster in enumerate(section.rosters):
+        where = (*loc, "rosters", r)
+        if roster.id in ids:
+            yield (*where, "id"), f"duplicate roster id {roster.id!r}"
+        ids.add(roster.id)
+        for i, estate in enumerate(roster.estates):
             if estate not in estates:
                 yield (*where, "estates", i), f"estate {estate!r} is not defined"
-        for i, region in enumerate(route.regions):
-            if region not in regions:
-                yield (*where, "regions", i), f"region {region!r} is not defined"
-        for i, crew in enumerate(route.crews):
-            if crew not in crews:
-                yield (*where, "crews", i), f"crew {crew!r} is not defined"
+        for s, shift in enumerate(roster.shifts):
+            for m, member in enumerate(shift.members):
+                if member not in names:
+                    yield (*where, "shifts", s, "members", m), f"{member!r} is not in notifications.people"

@@ -18,12 +18,14 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from devices.inventory import Inventory
 from notify.alarm import ChannelAlarm
 from notify.channels.base import Broken, Channel, Message, Rejected, Transient
+from notify.duty import Contacts
 from notify.limiter import WINDOW, Backoff, RateWindow
 from notify.messages import Words
 from notify.metrics import NotifyMetrics
@@ -52,6 +54,7 @@ class ChannelWorker:
         alarm_after_s: float = 300.0,
     ) -> None:
         self.channel, self.store, self.words, self.inventory = channel, store, words, inventory
+        self.contacts = Contacts(inventory.notifications.people)
         self.alarm, self.metrics, self.backoff = alarm, metrics, backoff
         self.window = RateWindow(per_min)
         self.broken_retry_s, self.alarm_after_s = broken_retry_s, alarm_after_s
@@ -141,9 +144,16 @@ class ChannelWorker:
         language = notices[0][0].language
         if digest is None:
             row, single = notices[0]
-            return self.words.message(single, language, self._when(row, single))
-        pairs = [(row.event_id, n) for row, n in notices]
-        return self.words.digest(pairs, language, digest, notices[0][0].created_at)
+            message = self.words.message(single, language, self._when(row, single))
+        else:
+            pairs = [(row.event_id, n) for row, n in notices]
+            message = self.words.digest(pairs, language, digest, notices[0][0].created_at)
+        names = tuple(dict.fromkeys(name for row, _ in notices for name in row.to))
+        if not names:
+            return message
+        body = {**message.body, "to": list(names)}
+        mobiles, emails = self.contacts.mobiles(names), self.contacts.emails(names)
+        return replace(message, body=body, to=names, mobiles=mobiles, emails=emails)
 
     @staticmethod
     def _when(row: Delivery, n: Notice) -> datetime:

@@ -12,6 +12,7 @@ can go out twice (its answer was never recorded); a webhook receiver tells it by
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Mapping
@@ -128,6 +129,7 @@ class Notifier:
                         "payload": row.payload,
                         "created_at": now,
                         "due_at": target.due_at,
+                        "recipients": json.dumps(target.to, ensure_ascii=False) if target.to else None,
                     },
                 )
         return list(out.values())

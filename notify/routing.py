@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from devices.base import Severity
 from devices.inventory import Inventory, Region
 from devices.notifications import NotifyEvent, QuietHours, Route
+from notify.duty import on_duty
 
 RANK = {Severity.INFO: 0, Severity.MINOR: 1, Severity.MAJOR: 2, Severity.CRITICAL: 3}
 QUIET_SEVERITIES = frozenset({Severity.MINOR, Severity.INFO})
@@ -60,6 +61,8 @@ class Target:
     channel: str
     language: str
     due_at: datetime
+    #: The people on duty the routes name (``to``), by name; empty: the channel's own recipients.
+    to: tuple[str, ...] = ()
 
 
 def _alert_event(body: dict[str, Any]) -> NotifyEvent | None:
@@ -144,11 +147,16 @@ class Router:
         ]
 
     def targets(self, notice: Notice, now: datetime) -> list[Target]:
+        """Each channel once: the first matching route's language and time; the people on duty
+        that every matching route names for it (at the time it goes out)."""
         chosen: dict[str, Target] = {}
         for route in self._matching(notice):
             due = self._due(route, notice, now)
+            to = on_duty(self.inventory, route.to, notice.estate, notice.crew, due) if route.to else []
             for channel in route.channels:
-                chosen.setdefault(channel, Target(channel, route.language.value, due))
+                first = chosen.setdefault(channel, Target(channel, route.language.value, due))
+                if to:
+                    chosen[channel] = replace(first, to=tuple(dict.fromkeys((*first.to, *to))))
         return list(chosen.values())
 
     def _matching(self, n: Notice) -> Iterator[Route]:

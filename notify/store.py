@@ -9,6 +9,7 @@ alarm's notification history (``GET /api/notifications?alert=``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -66,6 +67,8 @@ deliveries_t = Table(
     ts_column("sent_at"),
     Column("result", String(300)),
     Column("digest", String(40)),
+    #: Who, by name, when a route named people on duty (JSON list); NULL: the channel's own list.
+    Column("recipients", String(2000)),
     UniqueConstraint("channel", "event_id", name="uq_notifications_channel_event"),
     sqlite_autoincrement=True,
 )
@@ -91,6 +94,7 @@ class Delivery:
     sent_at: datetime | None
     result: str | None
     digest: str | None
+    to: tuple[str, ...] = ()
 
     def public(self) -> dict[str, Any]:
         """What the API shows (no payload: the alert itself is at /api/alerts)."""
@@ -103,6 +107,7 @@ class Delivery:
             "sent_at": self.sent_at,
             "result": self.result,
             "digest": self.digest,
+            "to": list(self.to),
         }
 
 
@@ -227,6 +232,7 @@ class DeliveryStore:
         for r in rows:
             d = {k: v for k, v in r.items() if k not in ("instance", "rank")}
             d["payload"] = bytes(d["payload"])
+            d["to"] = tuple(json.loads(d.pop("recipients") or "[]"))
             for name in ("created_at", "due_at", "sent_at"):
                 d[name] = as_utc(d[name]) if d[name] is not None else None
             out.append(Delivery(**d))

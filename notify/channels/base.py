@@ -15,7 +15,7 @@ Error texts never carry a secret: a channel builds them from the vendor's code a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -36,10 +36,21 @@ class Message:
     variables: Mapping[str, str] = field(default_factory=dict)
     #: The JSON a webhook receives: the alert or work order, or a digest listing their event ids.
     body: Mapping[str, Any] = field(default_factory=dict)
+    #: People on duty the route named (names), and their mobiles and addresses: robots @-mention
+    #: the mobiles, SMS goes to them, e-mail to the addresses, in place of the channel's own lists.
+    to: tuple[str, ...] = ()
+    mobiles: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
 
     @property
     def critical(self) -> bool:
         return self.severity is Severity.CRITICAL
+
+
+def mentions(message: Message, configured: Sequence[str]) -> list[str]:
+    """Whom a robot @-mentions: the people on duty the route named, and for a critical alarm the
+    channel's own ``mention_mobiles``."""
+    return list(dict.fromkeys([*message.mobiles, *(configured if message.critical else ())]))
 
 
 class ChannelError(Exception):

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from devices.notifications import DingtalkChannel
-from notify.channels.base import Broken, Message, Rejected, Transient, post_json, vendor_json
+from notify.channels.base import Broken, Message, Rejected, Transient, mentions, post_json, vendor_json
 
 TOO_FAST = frozenset({130101})
 #: 310000: signature, keyword or IP check failed; 300001/300005/400102: token wrong or robot off.
@@ -31,7 +31,7 @@ def sign(secret: str, timestamp_ms: int) -> str:
 
 
 def payload(message: Message, mobiles: list[str]) -> dict[str, Any]:
-    mention = message.critical and bool(mobiles)
+    mention = bool(mobiles)
     text = f"### {message.title}\n{message.text}"
     if mention:
         text += "\n" + " ".join(f"@{m}" for m in mobiles)
@@ -57,7 +57,7 @@ class Dingtalk:
         if self._secret:
             timestamp = self._now_ms()
             params |= {"timestamp": timestamp, "sign": sign(self._secret, timestamp)}
-        body = payload(message, self.config.mention_mobiles)
+        body = payload(message, mentions(message, self.config.mention_mobiles))
         answer = vendor_json(post_json(self._client, self.config.url, body, params=params))
         code, why = answer.get("errcode"), str(answer.get("errmsg", ""))[:200]
         if code == 0:

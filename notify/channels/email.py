@@ -24,7 +24,7 @@ class Email:
         mail = EmailMessage()
         mail["Subject"] = message.title
         mail["From"] = self.config.sender
-        mail["To"] = ", ".join(self.config.to)
+        mail["To"] = ", ".join(message.emails or self.config.to)  # on duty, else the channel's
         if message.critical:
             mail["Importance"] = "high"
         mail.set_content(f"{message.text}\n\n{message.link}\n")

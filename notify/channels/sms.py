@@ -126,7 +126,8 @@ class Sms:
         self.id, self.config, self.provider = config.id, config, provider
 
     def send(self, message: Message) -> None:
-        self.provider.send(self.config.phone_numbers, self.config.template_code, fit(message.variables))
+        numbers = list(message.mobiles) or self.config.phone_numbers  # on duty, else the channel's
+        self.provider.send(numbers, self.config.template_code, fit(message.variables))
 
     def close(self) -> None:
         self.provider.close()

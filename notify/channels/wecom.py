@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from devices.notifications import WecomChannel
-from notify.channels.base import Broken, Message, Rejected, Transient, post_json, vendor_json
+from notify.channels.base import Broken, Message, Rejected, Transient, mentions, post_json, vendor_json
 
 #: Over the robot's rate limit: wait for the minute to pass.
 TOO_FAST = frozenset({45009})
@@ -24,7 +24,7 @@ MARKDOWN_MAX, TEXT_MAX = 4096, 2048
 
 
 def payload(message: Message, msgtype: str, mobiles: list[str]) -> dict[str, Any]:
-    if message.critical and mobiles:
+    if mobiles:
         content = _cut(f"{message.title}\n{message.text}", TEXT_MAX)
         return {"msgtype": "text", "text": {"content": content, "mentioned_mobile_list": mobiles}}
     if msgtype == "text":
@@ -48,7 +48,7 @@ class Wecom:
         self._client = httpx.Client(timeout=config.timeout_s)
 
     def send(self, message: Message) -> None:
-        body = payload(message, self.config.msgtype, self.config.mention_mobiles)
+        body = payload(message, self.config.msgtype, mentions(message, self.config.mention_mobiles))
         answer = vendor_json(post_json(self._client, self.config.url, body, params={"key": self._key}))
         code, why = answer.get("errcode"), str(answer.get("errmsg", ""))[:200]
         if code == 0:

@@ -32,7 +32,19 @@ SECRETS = {
 _ids = itertools.count(1)
 
 
-def inventory(channels: list[dict[str, Any]], routes: list[dict[str, Any]]) -> Inventory:
+def inventory(
+    channels: list[dict[str, Any]],
+    routes: list[dict[str, Any]],
+    *,
+    duty: dict[str, Any] | None = None,
+    crew_roster: list[dict[str, Any]] | None = None,
+) -> Inventory:
+    """The test estates; ``duty``: the section's ``people`` and ``rosters``; ``crew_roster``: the
+    lift team's members' shifts."""
+    lift_team: dict[str, Any] = {"id": "lift-team", "trades": ["lift"], "estates": ["sunrise"]}
+    if crew_roster is not None:
+        names = sorted({m for shift in crew_roster for m in shift.get("members", ())})
+        lift_team |= {"members": names, "roster": crew_roster}
     return Inventory.model_validate(
         {
             "regions": [{"id": "east", "name": "东区"}],
@@ -50,13 +62,14 @@ def inventory(channels: list[dict[str, Any]], routes: list[dict[str, Any]]) -> I
                 {"id": "moon", "name": "明月小区", "devices": [{"id": "L9", "kind": "lift"}]},
             ],
             "crews": [
-                {"id": "lift-team", "trades": ["lift"], "estates": ["sunrise"]},
+                lift_team,
                 {"id": "water-team", "trades": ["water"], "estates": ["sunrise"]},
             ],
             "notifications": {
                 "console_url": "http://console.example",
                 "channels": channels,
                 "routes": routes,
+                **(duty or {}),
             },
         }
     )
