@@ -225,6 +225,21 @@ class DeliveryStore:
             stmt = stmt.where(c.id < before_id)
         return self._rows(stmt)
 
+    def count(
+        self, *, estates: Collection[str] | None, estate: str | None = None, alert: int | None = None
+    ) -> int:
+        """How many :meth:`listing` finds, all pages together."""
+        c = deliveries_t.c
+        stmt = select(func.count()).select_from(deliveries_t)
+        if estates is not None:
+            stmt = stmt.where(c.estate.in_(list(estates)))
+        if estate is not None:
+            stmt = stmt.where(c.estate == estate)
+        if alert is not None:
+            stmt = stmt.where(c.alert_id == alert)
+        with self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
     def _rows(self, stmt: Any) -> list[Delivery]:
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).mappings().all()

@@ -93,7 +93,10 @@ def list_alerts(
     "/alerts/{alert_id}", dependencies=[_READ], responses=errors(404), summary="One alert with its history"
 )
 def get_alert(alert_id: AlertId, gateway: GatewayDep, principal: CurrentPrincipal) -> dict[str, Any]:
-    return _visible(gateway, principal, alert_id).to_json(with_history=True)
+    body = _visible(gateway, principal, alert_id).to_json(with_history=True)
+    # Who was told of it, on which channel, when, and the result (oldest first, as its history).
+    told = gateway.notifier.deliveries(estates=None, alert=alert_id, limit=500) if gateway.notifier else []
+    return body | {"notifications": [d.public() for d in reversed(told)]}
 
 
 @router.post("/alerts/{alert_id}/ack", dependencies=[_ACT], responses=ACT_ON_ONE, summary="Acknowledge")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import queue
 from datetime import datetime
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel
 
 from api.auth import CurrentPrincipal, Role, check_estate, require_roles
 from api.deps import GatewayDep
 from api.errors import errors
+from api.paging import PAGE_HEADERS, tell_page
 from api.params import MAX_ID, MAX_PAGE, BeforeId
 
 router = APIRouter(prefix="/api", tags=["notifications"])
@@ -31,37 +32,39 @@ class NotificationPublic(BaseModel):
     sent_at: datetime | None
     result: str | None
     digest: str | None
-
-
-class NotificationPage(BaseModel):
-    items: list[NotificationPublic]
-    next_before_id: int | None
+    to: list[str]
 
 
 @router.get(
     "/notifications",
-    response_model=NotificationPage,
+    response_model=list[NotificationPublic],
     dependencies=[require_roles(Role.OPERATOR, Role.MANAGER)],
+    responses={200: PAGE_HEADERS},
 )
 def list_notifications(
+    request: Request,
+    response: Response,
     gateway: GatewayDep,
     principal: CurrentPrincipal,
     estate: str | None = Query(None, description="Only this estate"),
     alert: int | None = Query(None, ge=1, le=MAX_ID, description="Only this alarm's notifications"),
     limit: int = Query(100, ge=1, le=MAX_PAGE),
     before_id: BeforeId = None,
-) -> NotificationPage:
-    """Newest first, in the caller's estate scope; ``next_before_id`` pages back."""
+) -> list[NotificationPublic]:
+    """Newest first, in the caller's estate scope; paged as the other lists: ``X-Total-Count``
+    and a ``Link`` to the next page (``before_id``)."""
     if estate is not None:
         check_estate(principal, estate)
     notifier = gateway.notifier
     if notifier is None:
-        return NotificationPage(items=[], next_before_id=None)
-    found = notifier.deliveries(
-        estates=principal.estates or None, estate=estate, alert=alert, limit=limit, before_id=before_id
-    )
+        tell_page(request, response, 0, None)
+        return []
+    estates = principal.estates or None
+    found = notifier.deliveries(estates=estates, estate=estate, alert=alert, limit=limit, before_id=before_id)
     items = [NotificationPublic(**d.public()) for d in found]
-    return NotificationPage(items=items, next_before_id=items[-1].id if len(items) == limit else None)
+    after: dict[str, str | int] | None = {"before_id": items[-1].id} if len(items) == limit else None
+    tell_page(request, response, notifier.store.count(estates=estates, estate=estate, alert=alert), after)
+    return items
 
 
 class TestResult(BaseModel):
