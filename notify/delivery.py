@@ -104,6 +104,7 @@ class ChannelWorker:
         digest = f"d{uuid.uuid4().hex[:30]}" if len(rows) > 1 else None
         message = self._message(notices, digest)
         self.window.note(now)
+        self.store.in_flight(ids, now)
         try:
             self.channel.send(message)
         except Transient as exc:
@@ -148,6 +149,8 @@ class ChannelWorker:
         else:
             pairs = [(row.event_id, n) for row, n in notices]
             message = self.words.digest(pairs, language, digest, notices[0][0].created_at)
+        if any(row.in_flight_at is not None for row, _ in notices):
+            message = self.words.maybe_repeat(message, language)
         names = tuple(dict.fromkeys(name for row, _ in notices for name in row.to))
         if not names:
             return message

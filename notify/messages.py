@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,6 +20,8 @@ from devices.notifications import NotifyEvent
 from notify.channels.base import Message
 from notify.routing import RANK, Notice
 
+#: Said on a retry of a request that was in flight when the gateway stopped.
+REPEAT = {"zh-CN": "（网关重启前可能已发出，如重复请忽略）", "en": "(may repeat one sent before a restart)"}
 SEVERITY = {
     "zh-CN": {"critical": "紧急", "major": "重要", "minor": "次要", "info": "提示"},
     "en": {"critical": "CRITICAL", "major": "major", "minor": "minor", "info": "info"},
@@ -142,6 +145,15 @@ class Words:
         variables = {"estate": estate, "place": place, "alarm": what, "level": level, "time": when}
         body = {**n.body, "event_id": n.event_id, "event": n.event.value, "link": link}
         return Message(title, text, n.severity, link, variables, body)
+
+    @staticmethod
+    def maybe_repeat(message: Message, lang: str) -> Message:
+        """A message whose first request was in flight when the gateway stopped: it may have gone
+        out already, so the retry says so (a webhook gets ``"repeat": true`` and the same event id)."""
+        note = REPEAT[lang]
+        title = f"{message.title} {note}"
+        body = {**message.body, "repeat": True}
+        return replace(message, title=title, text=f"{message.text}\n> {note}", body=body)
 
     def test(self, channel: str, by: str, at: datetime) -> Message:
         """The admin's "send test message": says which channel, who asked, when."""

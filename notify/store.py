@@ -69,6 +69,9 @@ deliveries_t = Table(
     Column("digest", String(40)),
     #: Who, by name, when a route named people on duty (JSON list); NULL: the channel's own list.
     Column("recipients", String(2000)),
+    #: Set just before its request, cleared with the answer: still set after a restart, the request
+    #: was in flight when the gateway died and may have gone out (the retry says so).
+    ts_column("in_flight_at"),
     UniqueConstraint("channel", "event_id", name="uq_notifications_channel_event"),
     sqlite_autoincrement=True,
 )
@@ -95,6 +98,7 @@ class Delivery:
     result: str | None
     digest: str | None
     to: tuple[str, ...] = ()
+    in_flight_at: datetime | None = None
 
     def public(self) -> dict[str, Any]:
         """What the API shows (no payload: the alert itself is at /api/alerts)."""
@@ -147,6 +151,7 @@ class DeliveryStore:
         c = deliveries_t.c
         values = {
             "status": status,
+            "in_flight_at": None,
             "sent_at": at,
             "result": result[:300],
             "digest": digest,
@@ -162,8 +167,14 @@ class DeliveryStore:
             conn.execute(
                 update(deliveries_t)
                 .where(c.id.in_(list(ids)))
-                .values(attempts=c.attempts + 1, result=result[:300])
+                .values(attempts=c.attempts + 1, result=result[:300], in_flight_at=None)
             )
+
+    def in_flight(self, ids: Collection[int], at: datetime) -> None:
+        """About to send these: a restart that finds the mark knows the request may have gone out."""
+        c = deliveries_t.c
+        with self.engine.begin() as conn:
+            conn.execute(update(deliveries_t).where(c.id.in_(list(ids))).values(in_flight_at=at))
 
     def cancel_waiting(self, alert_ids: Collection[int], now: datetime, why: str) -> int:
         """Drop what waits (due later than ``now``) for these alerts; how many rows."""
@@ -248,7 +259,7 @@ class DeliveryStore:
             d = {k: v for k, v in r.items() if k not in ("instance", "rank")}
             d["payload"] = bytes(d["payload"])
             d["to"] = tuple(json.loads(d.pop("recipients") or "[]"))
-            for name in ("created_at", "due_at", "sent_at"):
+            for name in ("created_at", "due_at", "sent_at", "in_flight_at"):
                 d[name] = as_utc(d[name]) if d[name] is not None else None
             out.append(Delivery(**d))
         return out

@@ -218,6 +218,29 @@ def test_quiet_hours_hold_minor_until_morning(tmp_path: Path, servers: Fakes) ->
     assert len(servers[0].contents()) == 2
 
 
+def test_a_request_in_flight_at_a_kill_is_retried_saying_it_may_repeat(
+    tmp_path: Path, clock: ManualClock, servers: Fakes
+) -> None:
+    """The gateway died between a request and its answer: after the restart the delivery is sent
+    again (never lost), marked as a possible repeat, with the same event id for a webhook."""
+    wecom, hook = servers[0], servers[3]
+    h = harness(tmp_path, clock, servers, [{"channels": ["duty-wecom", "hook"]}])
+    h.raise_alerts(alert_body(), alert_body())
+    h.notifier.intake_once()
+    rows = h.notifier.store.due("hook", clock.now(), 10) + h.notifier.store.due("duty-wecom", clock.now(), 10)
+    first = min(r.event_id for r in rows)
+    h.notifier.store.in_flight([r.id for r in rows if r.event_id == first], clock.now())  # then "SIGKILL"
+    h.notifier = h.new_notifier()
+    h.rounds(2)
+    posted = [r.json() for r in hook.accepted]
+    assert sorted(p["event_id"] for p in posted) == sorted({r.event_id for r in rows})
+    assert {p["event_id"]: p.get("repeat", False) for p in posted}[first] is True
+    assert [p.get("repeat", False) for p in posted].count(True) == 1
+    texts = wecom.contents()
+    assert len(texts) == 2 and sum("可能已发出" in t for t in texts) == 1
+    assert all(d.status == "sent" for d in h.notifier.deliveries(estates=None))
+
+
 def test_a_restart_neither_loses_nor_repeats(tmp_path: Path, clock: ManualClock, servers: Fakes) -> None:
     """Killed after recording deliveries but before moving the cursor, and with deliveries still
     pending: the next notifier adds nothing twice and sends what was pending, once."""
