@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from alerts.book import AlertBook, Raise
+from alerts.code_words import code_words
 from alerts.evaluate import RuleMemory, triggers
 from alerts.patrol import PatrolTracker
 from alerts.rules import (
@@ -174,6 +175,7 @@ class EngineCore:
             "where_en": f"{device} ({location})" if location else device,
             **extra,
         }
+        zh, en = code_words(fields.get("code"))  # 困人, not entrapment (alerts/code_words.py)
         reason = self.topology.reason(estate, building, device, rule.id, self.clock.now())
         kind = config.kind.value if config else (rule.kind.value if rule.kind else None)
         self.book.raise_(

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from alerts.catalogue import DEFAULT_RULES
+from alerts.code_words import code_words
 from alerts.model import Alert, AlertState
 from devices.base import Severity
 from devices.inventory import Inventory
@@ -96,10 +97,10 @@ def raised(h: Harness, device: str | None, rule: str, severity: Severity, *shown
     alert = h.alert(device, rule)
     assert alert is not None and alert.active, f"{rule} is not active on {device}"
     assert alert.severity is severity
-    for text in (alert.message, alert.message_en):
+    for language, text in enumerate((alert.message, alert.message_en)):
         assert text.strip() and "{" not in text and "}" not in text, text
-        for fragment in shown:
-            assert fragment in text
+        for fragment in shown:  # a fault code is shown in words (alerts/code_words.py)
+            assert str(code_words(fragment)[language]) in text
     return alert
 
 

@@ -85,6 +85,7 @@ def test_the_books_escalation_pages_the_next_tier_and_an_acknowledgement_stops_i
     seen = core.entrapment("moon", "L9")
     core.run(2)
     assert len(wecom.accepted) == 2 and ding.accepted == []  # both raised: the duty operator
+    assert all("困人" in text and "entrapment" not in text for text in wecom.contents())  # in words
     core.run(30)
     core.book.ack(seen, "operator-1", "on my way")
     core.book.flush()
