@@ -186,8 +186,8 @@ class EngineCore:
                 kind,
                 rule.id,
                 severity or rule.severity,
-                render(rule.message, **fields),
-                render(rule.message_en, **fields),
+                render(rule.message, **(fields | {"code": zh})),
+                render(rule.message_en, **(fields | {"code": en})),
                 rule.latch,
                 reason,
             )
