@@ -32,6 +32,9 @@ class EventHub:
         self._ring: deque[tuple[int, StreamEvent]] = deque(maxlen=capacity)
         self._seq = 0
         self._changed = threading.Condition()
+        #: Set at shutdown: waiting clients are woken and their streams end, so the web server
+        #: need not wait for browsers to hang up (a console kept it alive for over a minute).
+        self.closed = False
 
     def notify(self, alert: Alert, actions: tuple[Action, ...]) -> None:
         """The alert book's notifier: every batch of transitions, repeats included (the console
@@ -45,6 +48,12 @@ class EventHub:
             self._ring.append((self._seq, event))
             self._changed.notify_all()
             return event
+
+    def close(self) -> None:
+        """The gateway is stopping: every stream ends now (its clients show "reconnecting")."""
+        with self._changed:
+            self.closed = True
+            self._changed.notify_all()
 
     def position(self) -> str:
         """The id of the latest event: where a new client starts."""
@@ -72,6 +81,6 @@ class EventHub:
                     f"{self.boot}-{self._seq}", "reset", "", {"reason": "reload: events were missed"}
                 )
                 return [reset], reset.id
-            self._changed.wait_for(lambda: self._seq > after, timeout=timeout)
+            self._changed.wait_for(lambda: self._seq > after or self.closed, timeout=timeout)
             events = [event for seq, event in self._ring if seq > after]
             return events, (events[-1].id if events else f"{self.boot}-{after}")

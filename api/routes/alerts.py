@@ -1,23 +1,22 @@
 """Alerts (docs/contract.md §5, §8): list, detail with history, acknowledge, shelve, unshelve; maintenance
-windows; KPIs (alarms, patrols, repairs: 维修及时率)."""
+windows. KPIs are in api/routes/kpis.py."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field, model_validator
 
-from alerts.kpis import alarm_kpis
 from alerts.model import Alert, AlertState
+from alerts.rules import ConditionRule
 from alerts.store import MaintenanceWindow
 from api.auth import CurrentPrincipal, Principal, Role, check_estate, require_roles
 from api.deps import GatewayDep
 from api.errors import ACT_ON_ONE, errors
-from api.params import AlertId, Instant, period
-from devices.base import Severity
-from dispatch.kpis import repair_kpis
+from api.params import AlertId, Instant
+from devices.base import Kind, Severity
 
 router = APIRouter(prefix="/api", tags=["alerts"])
 _READ = require_roles(Role.OPERATOR, Role.MANAGER, Role.SIMULATOR)
@@ -29,12 +28,12 @@ class AckBody(BaseModel):
 
 
 class ShelveBody(BaseModel):
-    minutes: float = Field(
-        gt=0,
+    minutes: int = Field(
+        ge=1,
         le=480,
-        allow_inf_nan=False,
-        strict=True,  # a number, not "5"
-        description="At most one shift (8 h) in all, counting a shelving this one extends",
+        strict=True,  # a whole number, not "5" or 2.5
+        description="Whole minutes, 1 to 480: at most one shift (8 h) in all, counting a shelving "
+        "this one extends",
     )
     reason: str = Field(min_length=1, max_length=2000)
 
@@ -90,6 +89,53 @@ def list_alerts(
 
 
 @router.get(
+    "/thresholds",
+    dependencies=[_READ],
+    responses=errors(404),
+    summary="The numeric limits the estate's rules watch on a device kind (for charts)",
+)
+def thresholds(
+    gateway: GatewayDep,
+    principal: CurrentPrincipal,
+    estate: str = Query(max_length=64),
+    kind: Kind = Query(description="Device kind"),
+    device: str | None = Query(None, max_length=64, description="Only the rules that watch this device"),
+) -> list[dict[str, Any]]:
+    """Each predicate ``field op number`` of the estate's enabled condition rules on ``kind``, after
+    the estate's overrides: where a chart draws its threshold lines. With ``device``, only the rules
+    the engine applies to it (a tank's disinfectant selects its chlorine rules)."""
+    check_estate(principal, estate)
+    rules = gateway.alarms.rules.get(estate)
+    found = gateway.inventory.estate(estate)
+    if rules is None or found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no estate {estate!r}")
+    config = found.device(device) if device is not None else None
+    if device is not None and config is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no device {device!r} in estate {estate!r}")
+    out = []
+    for rule in rules.device.get(kind.value, []):
+        if not isinstance(rule, ConditionRule) or not rule.enabled:
+            continue
+        if config is not None and rule.disinfectant not in (None, config.disinfectant_used):
+            continue  # as the engine judges it (alerts/engine.py)
+        for p in rule.when:
+            numeric = isinstance(p.value, int | float) and not isinstance(p.value, bool)
+            if numeric and p.op in ("<", "<=", ">", ">="):
+                out.append(
+                    {
+                        "rule": rule.id,
+                        "field": p.field,
+                        "op": p.op,
+                        "value": p.value,
+                        "severity": rule.severity.value,
+                        "message": rule.message,
+                        "message_en": rule.message_en,
+                    }
+                )
+    return out
+
+
+@router.get(
     "/alerts/{alert_id}", dependencies=[_READ], responses=errors(404), summary="One alert with its history"
 )
 def get_alert(alert_id: AlertId, gateway: GatewayDep, principal: CurrentPrincipal) -> dict[str, Any]:
@@ -136,6 +182,24 @@ def unshelve(
     return alert.to_json(with_history=True)
 
 
+@router.get(
+    "/maintenance-windows",
+    dependencies=[_READ],
+    summary="Maintenance windows not yet over (current and planned), in the caller's scope",
+)
+def list_windows(
+    gateway: GatewayDep, principal: CurrentPrincipal, estate: str | None = Query(None, max_length=64)
+) -> list[dict[str, Any]]:
+    if estate is not None:
+        check_estate(principal, estate)
+    found = gateway.alarms.book.store.windows(gateway.clock.now())
+    return [
+        {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in vars(w).items()}
+        for w in sorted(found, key=lambda w: (w.start, w.id))
+        if principal.sees(w.estate) and (estate is None or w.estate == estate)
+    ]
+
+
 @router.post(
     "/maintenance-windows",
     dependencies=[_ACT],
@@ -158,54 +222,3 @@ def add_window(body: WindowBody, gateway: GatewayDep, principal: CurrentPrincipa
         )
     )
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in vars(window).items()}
-
-
-@router.get("/kpis", dependencies=[require_roles(Role.OPERATOR, Role.MANAGER)], summary="KPIs over a period")
-def kpis(
-    gateway: GatewayDep,
-    principal: CurrentPrincipal,
-    estate: str | None = None,
-    start: datetime | None = Query(None, description="Default: 24 h before stop"),
-    stop: datetime | None = Query(None, description="Default: now; at most 400 days after start"),
-) -> dict[str, Any]:
-    if estate is not None:
-        check_estate(principal, estate)
-    now = gateway.clock.now()
-    start, stop = period(start, stop, now)
-    store = gateway.alarms.book.store
-    # Every alert that may have been active in the period, raised inside it or before (a stale
-    # alarm raised 30 h ago is one), with its history: activations are counted from it.
-    found = store.overlapping(estate, start, stop, estates=principal.estates or None)
-    result = alarm_kpis(found, store.floods(estate, start, stop), start, stop, now)
-    orders = gateway.dispatcher.store.query(
-        estate, estates=principal.estates or None, created_from=start, created_to=stop, limit=1_000_000
-    )
-    return {
-        "estate": estate,
-        "start": start.isoformat(),
-        "stop": stop.isoformat(),
-        "alarms": vars(result),
-        "patrols": _patrol_compliance(gateway, principal, estate, start, stop),
-        "repairs": vars(repair_kpis(orders, start, stop)),
-    }
-
-
-def _patrol_compliance(
-    gateway: GatewayDep, principal: Principal, estate: str | None, start: datetime, stop: datetime
-) -> dict[str, dict[str, float | None]]:
-    """Per estate, per local day in the period: share of closed rounds done (on time or late), %."""
-    engine = gateway.alarms
-    out: dict[str, dict[str, float | None]] = {}
-    for estate_id, tracker in list(engine.patrols.items()):
-        found = gateway.inventory.estate(estate_id)
-        if found is None or (estate and estate_id != estate) or not principal.sees(estate_id):
-            continue
-        day, last = start.astimezone(found.tz).date(), stop.astimezone(found.tz).date()
-        days: dict[str, float | None] = {}
-        while day <= last:
-            with engine.book.lock:  # a day at a time: the rules never wait for a long period
-                share = tracker.compliance(day)
-            days[day.isoformat()] = None if share is None else round(100 * share, 1)
-            day += timedelta(days=1)
-        out[estate_id] = days
-    return out

@@ -45,9 +45,11 @@ def _frame(event: StreamEvent) -> str:
 async def _events(hub: EventHub, principal: Principal, request: Request, last_id: str) -> AsyncIterator[str]:
     # The id at once, with no data: a client that drops before any event can still resume.
     yield f"retry: 2000\nid: {last_id}\n\n"
-    while not await request.is_disconnected():
+    while not hub.closed and not await request.is_disconnected():
         events, last_id = await asyncio.to_thread(hub.wait, last_id, KEEPALIVE_S)
         frames = [_frame(e) for e in events if _visible(principal, e)]
+        if hub.closed and not frames:
+            return  # shutting down: the response ends and the client reconnects elsewhere or later
         # A keep-alive also tells the client the id it has reached (events it may not see included).
         yield "".join(frames) if frames else f": keep-alive\nid: {last_id}\n\n"
 

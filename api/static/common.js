@@ -29,13 +29,13 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-/** A small message at the bottom of the screen for a few seconds. */
-export function notify(text, kind = "info") {
+/** A small message at the bottom of the screen for a few seconds (a link when `href` is given). */
+export function notify(text, kind = "info", href = null) {
   let box = document.getElementById("toasts");
   if (!box) document.body.append((box = h("div", { id: "toasts", "aria-live": "polite" })));
-  const toast = h("div", { class: `toast ${kind}` }, text);
+  const toast = h("div", { class: `toast ${kind}`, "data-testid": "toast" }, href ? h("a", { href }, text) : text);
   box.append(toast);
-  setTimeout(() => toast.remove(), 5000);
+  setTimeout(() => toast.remove(), 8000);
 }
 
 /** The language switch (labelled with the language it switches to). */
@@ -119,11 +119,20 @@ function unauthorized() {
   showLogin(() => location.reload(), "login.rejected");
 }
 
+/** A refused call: `message` in the page's language (a zh-CN page never shows the API's English
+ *  `detail` alone); `detail` as the API said it. */
 export class ApiError extends Error {
   constructor(status, detail) {
-    super(detail);
+    super(explain(status, detail));
     this.status = status;
+    this.detail = detail;
   }
+}
+
+function explain(status, detail) {
+  if (getLang() === "en") return detail;
+  const known = t(`error.status.${status}`);
+  return known === `error.status.${status}` ? t("error.status.other", { status }) : known;
 }
 
 // FastAPI's `detail` is a string, or a list of validation errors with `loc` and `msg`.

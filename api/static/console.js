@@ -7,8 +7,11 @@ import {
   watchHealth,
   translateStatic,
 } from "./common.js";
-import { t } from "./i18n.js";
-import { ordersView } from "./orders.js";
+import { getLang, t, tv } from "./i18n.js";
+import { handoverView, handoversView } from "./handover.js";
+import { deadLettersView, planView, reportView, wallView, windowsView } from "./site.js";
+import { journalView } from "./journal.js";
+import { orderView, ordersView } from "./orders.js";
 import { deviceView, overviewView } from "./overview.js";
 import { kpisView, patrolsView } from "./reports.js";
 
@@ -22,14 +25,33 @@ const ROUTES = [
   [/^#\/device\/([^/]+)\/([^/]+)$/, deviceView],
   [/^#\/patrols$/, patrolsView],
   [/^#\/orders$/, ordersView],
+  [/^#\/order\/(\d+)$/, orderView],
+  [/^#\/journal$/, journalView],
+  [/^#\/handover$/, handoversView],
+  [/^#\/handover\/(\d+)$/, handoverView],
+  [/^#\/plan$/, planView],
+  [/^#\/wall$/, wallView],
+  [/^#\/windows$/, windowsView],
+  [/^#\/report$/, reportView],
+  [/^#\/deadletters$/, deadLettersView],
   [/^#\/kpis$/, kpisView],
 ];
 const NAV = [
   ["#/alarms", "nav.alarms"],
+  ["#/plan", "nav.plan"],
   ["#/overview", "nav.overview"],
   ["#/patrols", "nav.patrols"],
   ["#/orders", "nav.orders"],
+  ["#/journal", "nav.journal"],
+  ["#/handover", "nav.handover"],
   ["#/kpis", "nav.kpis"],
+];
+/** Used less often: under "more", so the header stays one line at 1024 px. */
+const MORE = [
+  ["#/windows", "nav.windows"],
+  ["#/report", "nav.report"],
+  ["#/deadletters", "nav.deadletters"],
+  ["#/wall", "nav.wall"],
 ];
 
 // -- the live lists and what the views share ----------------------------------------------------------
@@ -37,6 +59,7 @@ const NAV = [
 const live = { alerts: new Map(), orders: new Map(), ready: false, queue: [] };
 const crewCache = new Map();
 let estates = [];
+let me = { name: "", role: "", can: [] }; // GET /api/me: what this token may do
 let view = null; // the current view: { update(what), destroy() }
 
 const ctx = {
@@ -44,6 +67,11 @@ const ctx = {
   get estates() {
     return estates;
   },
+  get me() {
+    return me;
+  },
+  /** Whether the token's role may do `what` ("alerts:act", "orders:manage", …): pages show only that. */
+  can: (what) => me.can.includes(what),
   /** The estate chosen in the header, or "" for every estate in the token's scope. */
   estate: () => localStorage.getItem(ESTATE_KEY) || "",
   tz: (id) => (estates.find((e) => e.id === id) || {}).timezone || DEFAULT_TZ,
@@ -55,7 +83,9 @@ const ctx = {
     }
     return crewCache.get(estate);
   },
+  /** A crew's name (zh-CN) or id (English: crews are named in Chinese only). */
   crewName(id) {
+    if (getLang() === "en") return id;
     for (const list of crewCache.values()) {
       const found = Array.isArray(list) ? list.find((c) => c.id === id) : null;
       if (found) return found.name || found.id;
@@ -70,18 +100,13 @@ const ctx = {
   },
 };
 
-// Resolved crew lists replace their promises so crewName() can read them synchronously.
-async function loadCrews() {
-  for (const estate of estates) crewCache.set(estate.id, await ctx.crews(estate.id));
-}
-
 /** Loads both lists after the stream is connected; events arriving meanwhile wait in the queue
  *  and are applied after, in order, so the result is as new as the newest event. */
 async function loadLive() {
   live.ready = false;
   live.queue = [];
   try {
-    const [alerts, orders] = await Promise.all([api("/api/alerts?limit=500"), api("/api/workorders?limit=500")]);
+    const [alerts, orders] = await Promise.all([api("/api/alerts?limit=5000"), api("/api/workorders?limit=500")]);
     live.alerts = new Map(alerts.filter((a) => a.state !== "closed").map((a) => [a.id, a]));
     live.orders = new Map(orders.map((o) => [o.id, o]));
   } catch (err) {
@@ -217,8 +242,10 @@ function renderHeader() {
     header.replaceChildren(brand, h("div", { class: "tools" }, lang));
     return;
   }
-  const nav = h("nav", {},
-    NAV.map(([href, key]) => h("a", { href, "data-nav": href }, t(key), h("span", { class: "count" }))));
+  const link = ([href, key]) => h("a", { href, "data-nav": href }, t(key), h("span", { class: "count" }));
+  const more = h("details", { class: "more", "data-testid": "nav-more" }, h("summary", {}, t("nav.more")),
+    h("div", { class: "more-menu", onclick: () => more.removeAttribute("open") }, MORE.map(link)));
+  const nav = h("nav", {}, NAV.map(link), more);
   const tools = h("div", { class: "tools" }, estateSelect(), status.el, soundToggle(), lang,
     h("button", { type: "button", "data-testid": "logout", onclick: logout }, t("header.logout")));
   header.replaceChildren(brand, nav, tools);
@@ -261,16 +288,30 @@ function route() {
 
 async function start() {
   let failure = null;
-  try {
-    estates = await api("/api/estates");
-  } catch (err) {
+  // The estates, the role and the crews at once: none of the answers waits for another.
+  const [found, who, crews] = await Promise.allSettled([api("/api/estates"), api("/api/me"), api("/api/crews")]);
+  if (found.status === "rejected") {
     if (!getToken()) return; // rejected token: the login form is showing
-    failure = err.message;
+    failure = found.reason.message;
+  } else {
+    estates = found.value;
+  }
+  if (who.status === "fulfilled") me = who.value;
+  if (me.role && !ctx.can("alerts:read")) {
+    // A crew's token: the console is not theirs. Say where to go instead of failing under an
+    // empty alarm list.
+    loggedIn = true;
+    renderHeader();
+    document.getElementById("main").replaceChildren(h("div", { class: "notice", "data-testid": "wrong-page" },
+      h("p", {}, t("console.notForRole", { role: tv("role", me.role) })),
+      h("p", {}, h("a", { href: "/crew", class: "button primary" }, t("console.crewPage")))));
+    return;
   }
   loggedIn = true;
   // A choice saved with another token may name an estate outside this one's scope.
   if (!estates.some((e) => e.id === ctx.estate())) localStorage.removeItem(ESTATE_KEY);
-  await loadCrews();
+  const all = crews.status === "fulfilled" ? crews.value : [];
+  for (const estate of estates) crewCache.set(estate.id, all.filter((c) => c.estates.includes(estate.id)));
   renderHeader();
   let loaded = false;
   openStream({

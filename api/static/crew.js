@@ -5,8 +5,12 @@ import {
   DEFAULT_TZ, api, getToken, h, langSwitch, localDate, logout, notify, openStream, requireLogin, startCountdowns,
   streamStatus, throttled, translateStatic,
 } from "./common.js";
-import { t } from "./i18n.js";
-import { FINISHED, orderCard, replaceCards } from "./workorder.js";
+import { getLang, t } from "./i18n.js";
+import { FINISHED, IN_HAND, orderCard, orderTitle, replaceCards } from "./workorder.js";
+import { openDialog } from "./dialog.js";
+
+const SOUND_KEY = "estate.crewSound";
+const SEEN_KEY = "estate.crewSeen"; // critical orders already opened: their alert stays off
 
 // What needs the crew first: orders waiting for them, then those in hand, then the rest.
 const STATE_ORDER = ["assigned", "accepted", "on_site", "open", "resolved", "closed", "cancelled"];
@@ -43,7 +47,13 @@ function apply(order) {
   const fresh = mine && ["assign", "reassign", "reopen"].includes(order.action) && !orders.has(order.id);
   if (mine) orders.set(order.id, order);
   else orders.delete(order.id);
-  if (fresh) notify(t("crew.newOrder", { id: order.id, title: order.title }));
+  if (fresh) {
+    notify(t("crew.newOrder", { id: order.id, title: orderTitle(order) }));
+    if (order.severity === "critical") {
+      beep();
+      drawCritical();
+    }
+  }
   redraw();
 }
 
@@ -65,15 +75,93 @@ function draw() {
   if (!loggedIn) return;
   const list = [...orders.values()].filter(shown).sort((a, b) =>
     STATE_ORDER.indexOf(a.state) - STATE_ORDER.indexOf(b.state) || nextDeadline(a) - nextDeadline(b) || b.id - a.id);
-  const live = list.filter((o) => !FINISHED.has(o.state)).length;
+  // "In hand": what the crew still has to do; a resolved order waits for the device, not for them.
+  const live = list.filter((o) => IN_HAND.has(o.state)).length;
   main.querySelector("h1").textContent = t("crew.myOrders");
   main.querySelector(".summary").textContent = ready ? t("crew.summary", { n: live }) : t("common.loading");
-  const crewName = (id) => (crew && crew.name) || id;
-  const cards = list.map((o) => orderCard(o, { tz: tz(o.estate), crewName, onChange: apply }));
+  const crewName = (id) => (getLang() === "en" ? id : (crew && crew.name) || id);
+  const cards = list.map((o) => orderCard(o, { tz: tz(o.estate), crewName, onChange: apply, confirmStep }));
   replaceCards(document.getElementById("orders"), cards);
   document.getElementById("empty").hidden = !ready || list.length > 0;
+  drawCritical();
 }
 const redraw = throttled(draw);
+
+// -- a critical order stays on screen (and sounds, if allowed) until it is opened ----------------------
+
+const seen = () => new Set(JSON.parse(localStorage.getItem(SEEN_KEY) || "[]"));
+
+function markSeen(id) {
+  const ids = [...seen(), id].slice(-200);
+  localStorage.setItem(SEEN_KEY, JSON.stringify(ids));
+  drawCritical();
+}
+
+/** The unopened critical orders waiting to be accepted, in a banner that stays until opened. */
+function drawCritical() {
+  const box = document.getElementById("critical");
+  const waiting = [...orders.values()].filter((o) =>
+    o.severity === "critical" && o.state === "assigned" && !seen().has(o.id));
+  box.hidden = waiting.length === 0;
+  box.replaceChildren(...waiting.map((o) => h("div", { class: "critical-order", "data-testid": "critical-order",
+    "data-order-id": o.id },
+    h("strong", {}, t("crew.criticalOrder", { id: o.id })), " ", orderTitle(o), " ",
+    h("button", { type: "button", class: "primary", "data-testid": "open-critical", onclick: () => {
+      markSeen(o.id);
+      const card = document.querySelector(`[data-testid=order-card][data-order-id="${o.id}"]`);
+      if (card) card.scrollIntoView({ block: "center" });
+    } }, t("crew.openOrder")))));
+}
+
+let audio = null;
+const soundOn = () => localStorage.getItem(SOUND_KEY) !== "off";
+
+// Browsers only let audio start after a gesture on the page: the context is made on the first tap.
+function wakeAudio() {
+  if (!soundOn()) return;
+  audio = audio || new AudioContext();
+  if (audio.state === "suspended") audio.resume();
+}
+
+function beep() {
+  window.crewBeeps = (window.crewBeeps || 0) + 1; // counted, so a test can tell it sounded
+  if (!soundOn() || !audio || audio.state !== "running") return;
+  for (const [start, freq] of [[0, 988], [0.3, 784], [0.6, 988], [0.9, 784]]) {
+    const osc = audio.createOscillator();
+    const gain = audio.createGain();
+    osc.frequency.value = freq;
+    gain.gain.value = 0.2;
+    osc.connect(gain).connect(audio.destination);
+    osc.start(audio.currentTime + start);
+    osc.stop(audio.currentTime + start + 0.2);
+  }
+}
+
+function soundToggle() {
+  const button = h("button", { type: "button", "data-testid": "sound", "aria-pressed": String(soundOn()) },
+    t(soundOn() ? "sound.on" : "sound.off"));
+  button.addEventListener("click", () => {
+    localStorage.setItem(SOUND_KEY, soundOn() ? "off" : "on");
+    wakeAudio();
+    button.textContent = t(soundOn() ? "sound.on" : "sound.off");
+    button.setAttribute("aria-pressed", String(soundOn()));
+  });
+  return button;
+}
+
+/** "Resolve" asks first: it cannot be taken back from the phone. */
+function confirmStep(step, order) {
+  if (step !== "resolve") return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const dialog = openDialog({
+      title: t("crew.resolveTitle", { id: order.id }),
+      fields: [h("p", {}, orderTitle(order)), h("p", { class: "muted" }, t("crew.resolveHint"))],
+      confirmLabel: t("action.resolve"),
+      onConfirm: async () => resolve(true),
+    });
+    dialog.addEventListener("close", () => resolve(false)); // a promise settles once: after a confirm, no-op
+  });
+}
 
 function renderHeader() {
   document.title = t("crew.title");
@@ -81,7 +169,8 @@ function renderHeader() {
   const name = crew ? h("small", {}, ` ${crew.name || crew.id}`) : null;
   const brand = h("span", { class: "brand" }, t("crew.brand"), name);
   const tools = loggedIn
-    ? [status.el, lang, h("button", { type: "button", "data-testid": "logout", onclick: logout }, t("header.logout"))]
+    ? [status.el, soundToggle(), lang,
+      h("button", { type: "button", "data-testid": "logout", onclick: logout }, t("header.logout"))]
     : [lang];
   header.replaceChildren(brand, h("div", { class: "tools" }, tools));
 }
@@ -115,6 +204,7 @@ window.addEventListener("langchange", () => {
   renderHeader();
   draw();
 });
+document.addEventListener("pointerdown", wakeAudio);
 translateStatic();
 renderHeader();
 startCountdowns();

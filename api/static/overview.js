@@ -1,8 +1,10 @@
 // #/overview: each estate at a glance (GET /api/estates/{id}/summary) and its devices with filters;
-// #/device/{estate}/{id}: one device and a 24-hour chart of a numeric field.
+// #/device/{estate}/{id}: one device, live, and a chart of a numeric field over 1 h to 30 days with
+// its unit and the rules' thresholds.
 import { ApiError, api, apiAll, fmtTime, h } from "./common.js";
+import { awaitingAck } from "./alarms.js";
 import { lineChart } from "./chart.js";
-import { t, tv } from "./i18n.js";
+import { fieldLabel, fieldUnit, t, tv } from "./i18n.js";
 
 const KINDS = ["lift", "water_tank", "access", "light", "cctv", "patrol"];
 const STATUSES = ["online", "offline", "unknown", "unregistered"];
@@ -30,8 +32,24 @@ function kindsTable(byKind) {
       h("tr", {}, h("td", {}, tv("kind", k)), cols.map((c) => cell(byKind[k], c))))));
 }
 
-function summaryCard(s) {
-  const bySeverity = Object.entries(s.alerts.by_severity || {})
+/** The alarm figures of an estate from the console's live list: the same alarms, and the same
+ *  definition of "unacknowledged", as the alarm list and its badge. */
+function liveAlarms(ctx, estate) {
+  const open = [...ctx.live.alerts.values()].filter((a) => a.estate === estate);
+  const bySeverity = {};
+  for (const a of open) bySeverity[a.severity] = (bySeverity[a.severity] || 0) + 1;
+  return {
+    open: open.length,
+    active: open.filter((a) => a.active).length,
+    unacknowledged: open.filter(awaitingAck).length,
+    by_severity: bySeverity,
+  };
+}
+
+function summaryCard(s, ctx) {
+  if (ctx.live.ready) s = { ...s, alerts: { ...s.alerts, ...liveAlarms(ctx, s.id) } };
+  const bySeverity = ["critical", "major", "minor", "info"].filter((sev) => s.alerts.by_severity[sev])
+    .map((sev) => [sev, s.alerts.by_severity[sev]])
     .map(([sev, n]) => h("span", { class: `badge sev sev-${sev}` }, `${tv("severity", sev)} ${n}`));
   const byState = Object.entries(s.workorders.by_state || {})
     .map(([state, n]) => h("span", { class: `badge state state-${state}` }, `${tv("orderState", state)} ${n}`));
@@ -48,8 +66,8 @@ function summaryCard(s) {
         meter(s.cameras.online_rate),
         h("p", { class: "muted" }, t("overview.camerasDetail", { online: s.cameras.online, total: s.cameras.total }))),
       h("section", {}, h("h3", {}, h("a", { href: "#/alarms" }, t("overview.alerts"))),
-        h("p", { class: "big" }, String(s.alerts.open)),
-        h("p", { class: "muted" },
+        h("p", { class: "big", "data-testid": "overview-open" }, String(s.alerts.open)),
+        h("p", { class: "muted", "data-testid": "overview-unacked", "data-n": s.alerts.unacknowledged },
           t("overview.alertsDetail", { active: s.alerts.active, unacked: s.alerts.unacknowledged })),
         h("p", {}, bySeverity),
         s.alerts.flooding ? h("p", { class: "badge flood" }, t("overview.flooding")) : null),
@@ -110,11 +128,13 @@ export function overviewView(main, ctx) {
       list.replaceChildren(h("p", { class: "error" }, err.message));
     }
   };
+  let summaries = [];
+  const drawCards = () => cards.replaceChildren(...summaries.map((s) => summaryCard(s, ctx)));
   const loadSummaries = async () => {
     const chosen = ctx.estates.filter((e) => !ctx.estate() || e.id === ctx.estate());
     try {
-      const summaries = await Promise.all(chosen.map((e) => api(`/api/estates/${encodeURIComponent(e.id)}/summary`)));
-      cards.replaceChildren(...summaries.map(summaryCard));
+      summaries = await Promise.all(chosen.map((e) => api(`/api/estates/${encodeURIComponent(e.id)}/summary`)));
+      drawCards();
     } catch (err) {
       cards.replaceChildren(h("p", { class: "error" }, err.message));
     }
@@ -126,7 +146,8 @@ export function overviewView(main, ctx) {
   loadDevices();
   let timer = null;
   return {
-    update() {
+    update(what) {
+      if (what === "alerts") drawCards(); // the alarm figures follow the live list at once
       timer = timer || setTimeout(() => ((timer = null), loadSummaries()), SUMMARY_EVERY_MS);
     },
     destroy: () => clearTimeout(timer),
@@ -135,17 +156,20 @@ export function overviewView(main, ctx) {
 
 // -- one device ---------------------------------------------------------------------------------------
 
-// The 24 h are asked for in 3-hour pieces, each within the API's limit of 10 000 stored points, as
-// one-minute means: 1 440 points, about two per pixel column of the chart.
+/** The periods a chart shows, each with its bucket: a few hundred points whatever the span. */
+export const PERIODS = { "1h": [3600_000, "30s"], "24h": [86_400_000, "5m"], "7d": [7 * 86_400_000, "30m"],
+  "30d": [30 * 86_400_000, "2h"] };
+// A period is asked for in pieces, each well within the API's limits (10 000 points a request and
+// the SQL store's scan limit).
 const CHUNKS = 8;
-const EVERY = "1m";
+const DEVICE_EVERY_MS = 10_000; // the device's values and "last seen" (and the chart's last point)
 
-async function readings(estate, id, field, start, stop) {
+async function readings(estate, id, field, start, stop, every) {
   const span = (stop - start) / CHUNKS;
   const parts = await Promise.all(Array.from({ length: CHUNKS }, (_, i) => {
     const [from, to] = [new Date(start + i * span), new Date(start + (i + 1) * span)];
     const params = new URLSearchParams({
-      field, start: from.toISOString(), stop: to.toISOString(), every: EVERY, limit: "10000",
+      field, start: from.toISOString(), stop: to.toISOString(), every, limit: "10000",
     });
     return api(`/api/devices/${encodeURIComponent(estate)}/${encodeURIComponent(id)}/readings?${params}`);
   }));
@@ -154,51 +178,124 @@ async function readings(estate, id, field, start, stop) {
     .map((r) => ({ t: Date.parse(r.time), v: r.fields[field] }));
 }
 
-async function drawChart(box, estate, id, field, tz) {
-  box.replaceChildren(h("p", { class: "muted" }, t("common.loading")));
-  const stop = Date.now();
-  const start = stop - 24 * 3600_000;
+/** The rules' limits on a field, as lines for the chart (GET /api/thresholds). */
+async function limitsOf(estate, kind, device) {
   try {
-    const points = await readings(estate, id, field, start, stop);
+    return await api(`/api/thresholds?${new URLSearchParams({ estate, kind, device })}`);
+  } catch {
+    return []; // an older gateway: the chart without its lines
+  }
+}
+
+async function drawChart(box, { estate, id, kind, field, tz, period }, quiet = false) {
+  if (!quiet) box.replaceChildren(h("p", { class: "muted" }, t("common.loading")));
+  const [span, every] = PERIODS[period];
+  const stop = Date.now();
+  const start = stop - span;
+  try {
+    const [points, limits] = await Promise.all([readings(estate, id, field, start, stop, every), limitsOf(estate, kind, id)]);
+    const unit = fieldUnit(field);
+    const lines = limits.filter((l) => l.field === field)
+      .map((l) => ({ value: l.value, label: `${l.op} ${l.value}${unit ? ` ${unit}` : ""}`, severity: l.severity }));
+    box.dataset.period = period; // what is drawn now (a test waits for it)
+    box.dataset.field = field;
     if (!points.length) box.replaceChildren(h("p", { class: "muted" }, t("device.noReadings")));
-    else box.replaceChildren(lineChart(points, { start, stop, tz, title: `${id} ${field}` }),
-      h("p", { class: "muted" }, t("device.points", { n: points.length })));
+    else {
+      box.replaceChildren(
+        lineChart(points, { start, stop, tz, title: `${id} ${fieldLabel(field)}`, unit, thresholds: lines }),
+        h("p", { class: "muted", "data-testid": "chart-points" }, t("device.points", { n: points.length }),
+          lines.length ? ` · ${t("device.thresholds", { n: lines.length })}` : ""));
+    }
   } catch (err) {
     const text = err instanceof ApiError && err.status === 501 ? t("device.influx") : err.message;
     box.replaceChildren(h("p", { class: "notice" }, text));
   }
 }
 
+function deviceFacts(device, ctx, tz) {
+  const fields = [["device.estate", ctx.estateName(device.estate)], ["overview.kind", tv("kind", device.kind)],
+    ["device.building", device.building || "—"], ["device.parent", device.parent || "—"],
+    ["device.status", h("span", { class: `badge status-${device.status}`, "data-testid": "device-status" },
+      tv("deviceStatus", device.status))],
+    ["device.lastSeen", h("span", { "data-testid": "last-seen" }, fmtTime(device.last_seen, tz))]];
+  return h("dl", { class: "details" }, fields.map(([k, v]) => [h("dt", {}, t(k)), h("dd", {}, v)]));
+}
+
+function latestTable(device) {
+  return h("table", { class: "compact", "data-testid": "latest" }, h("tbody", {}, Object.entries(device.latest).map(([k, v]) => {
+    const unit = typeof v === "number" ? fieldUnit(k) : "";
+    return h("tr", { "data-field": k }, h("th", {}, fieldLabel(k)), h("td", {}, `${v}${unit ? ` ${unit}` : ""}`));
+  })));
+}
+
 export function deviceView(main, ctx, estate, id) {
   const body = h("div", {}, h("p", { class: "muted" }, t("common.loading")));
   main.append(h("p", {}, h("a", { href: "#/overview" }, `← ${t("nav.overview")}`)), body);
-  (async () => {
-    let device;
-    try {
-      device = await api(`/api/devices/${encodeURIComponent(estate)}/${encodeURIComponent(id)}`);
-    } catch (err) {
-      body.replaceChildren(h("p", { class: "error" }, err.message));
+  const path = `/api/devices/${encodeURIComponent(estate)}/${encodeURIComponent(id)}`;
+  const tz = ctx.tz(estate);
+  const facts = h("div");
+  const latest = h("div");
+  const raw = h("pre");
+  const chartBox = h("div", { class: "chart-box", "data-testid": "chart" });
+  const picker = h("select", { "aria-label": t("device.field"), "data-testid": "chart-field" });
+  const period = h("div", { class: "periods", role: "group", "aria-label": t("device.period") });
+  let chosen = { period: "24h", field: null, kind: null };
+  const chart = (quiet = false) => chosen.field && drawChart(chartBox, { estate, id, tz, ...chosen }, quiet);
+  for (const p of Object.keys(PERIODS)) {
+    period.append(h("button", { type: "button", "data-period": p, "data-testid": `period-${p}`,
+      "aria-pressed": String(p === chosen.period),
+      onclick: () => {
+        chosen.period = p;
+        for (const b of period.children) b.setAttribute("aria-pressed", String(b.dataset.period === p));
+        chart();
+      } }, t(`period.${p}`)));
+  }
+  picker.addEventListener("change", () => {
+    chosen.field = picker.value;
+    chart();
+  });
+  let drawn = false;
+  let lastSeen = null;
+  const show = (device) => {
+    facts.replaceChildren(deviceFacts(device, ctx, tz));
+    latest.replaceChildren(latestTable(device));
+    raw.textContent = JSON.stringify(device, null, 2);
+    if (drawn) {
+      // New readings since the chart was drawn: it follows (the live part of the period).
+      // (A long period gains nothing visible from a few seconds more: its chart is left alone.)
+      if (device.last_seen !== lastSeen && ["1h", "24h"].includes(chosen.period)) chart(true);
+      lastSeen = device.last_seen;
       return;
     }
-    const tz = ctx.tz(estate);
+    drawn = true;
+    lastSeen = device.last_seen;
     const numeric = Object.keys(device.latest).filter((k) => typeof device.latest[k] === "number");
-    const fields = [["device.estate", ctx.estateName(device.estate)], ["overview.kind", tv("kind", device.kind)],
-      ["device.building", device.building || "—"], ["device.parent", device.parent || "—"],
-      ["device.status", h("span", { class: `badge status-${device.status}` }, tv("deviceStatus", device.status))],
-      ["device.lastSeen", fmtTime(device.last_seen, tz)]];
-    const chartBox = h("div", { class: "chart-box" });
-    const picker = h("select", { "aria-label": t("device.field") }, numeric.map((f) => h("option", { value: f }, f)));
-    picker.addEventListener("change", () => drawChart(chartBox, estate, id, picker.value, tz));
+    chosen = { ...chosen, kind: device.kind, field: numeric[0] || null };
+    picker.replaceChildren(...numeric.map((f) => h("option", { value: f }, fieldLabel(f))));
     body.replaceChildren(
       h("h1", {}, `${device.id}`, h("small", { class: "muted" }, ` ${tv("kind", device.kind)}`)),
-      h("dl", { class: "details" }, fields.map(([k, v]) => [h("dt", {}, t(k)), h("dd", {}, v)])),
+      facts,
       h("h2", {}, t("device.latest")),
-      h("table", { class: "compact" }, h("tbody", {}, Object.entries(device.latest).map(([k, v]) =>
-        h("tr", {}, h("th", {}, k), h("td", {}, String(v)))))),
-      h("h2", {}, t("device.chart"), " ", numeric.length ? picker : null),
+      latest,
+      h("h2", {}, t("device.chart"), " ", numeric.length ? picker : null, " ", numeric.length ? period : null),
       numeric.length ? chartBox : h("p", { class: "muted" }, t("device.noNumeric")),
-      h("details", {}, h("summary", {}, t("device.json")), h("pre", {}, JSON.stringify(device, null, 2))),
+      h("details", {}, h("summary", {}, t("device.json")), raw),
     );
-    if (numeric.length) drawChart(chartBox, estate, id, numeric[0], tz);
-  })();
+    chart();
+  };
+  const load = async () => {
+    try {
+      show(await api(path));
+    } catch (err) {
+      if (!drawn) body.replaceChildren(h("p", { class: "error" }, err.message));
+    }
+  };
+  load();
+  // Live: the device is read again every few seconds (its values, status and "last seen"), and at
+  // once when one of its alarms changes.
+  const timer = setInterval(load, DEVICE_EVERY_MS);
+  return {
+    update: (what, data) => what === "alerts" && data && data.device === id && data.estate === estate && load(),
+    destroy: () => clearInterval(timer),
+  };
 }

@@ -1,6 +1,7 @@
 // #/patrols: a day's guard-tour rounds as a board coloured by status; #/kpis: alarm load, patrol
 // compliance and 维修及时率 as cards and bars.
-import { DEFAULT_TZ, api, fmtClock, fmtTime, h, localDate } from "./common.js";
+import { DEFAULT_TZ, api, fmtClock, fmtTime, getToken, h, localDate, notify } from "./common.js";
+import { lineChart } from "./chart.js";
 import { t, tv } from "./i18n.js";
 
 const ROUND_STATUSES = ["scheduled", "in_progress", "completed", "late", "short_handed", "incomplete", "missed"];
@@ -24,24 +25,55 @@ function checkpointDots(round, tz) {
   }));
 }
 
+/** What a round is now, as a guard's supervisor would say it: the gateway's status is "scheduled"
+ *  until the round is judged, which reads as 未开始 for a round under way — and one whose first
+ *  checkpoints were missed is under way and behind. */
+export function roundNow(round, now = Date.now()) {
+  if (round.status !== "scheduled" || Date.parse(round.start) > now) return { status: round.status, missed: 0 };
+  const missed = round.checkpoints.filter((cp) => !cp.scanned_at && Date.parse(cp.due) + round.grace_min * 60_000 < now).length;
+  return { status: "in_progress", missed };
+}
+
+/** A plan's name: the known ones in words, with its route; others by their id. */
+function planLabel(plan, rounds) {
+  const route = rounds[0] ? rounds[0].checkpoints.map((cp) => cp.checkpoint).join(" → ") : "";
+  const known = tv("patrolPlan", plan);
+  const name = known === plan ? t("patrols.plan", { id: plan }) : known;
+  return [name, route ? h("small", { class: "muted" }, ` ${t("patrols.route", { route })}`) : null];
+}
+
 function roundTile(round, tz) {
   const scanned = round.checkpoints.filter((cp) => cp.scanned_at).length;
+  const now = roundNow(round);
   const guards = [...new Set(round.scans.flatMap((s) => s.guards))];
   const guardText = t("patrols.guards", { names: guards.join(", "), min: round.min_guards });
   const findings = round.findings.map((f) => tv("patrolRule", f)).join("; ");
   return h("div", {
-      class: `round status-${round.status}${round.watched ? "" : " unwatched"}`,
-      "data-round": round.id, "data-status": round.status,
+      class: `round status-${now.status}${now.missed ? " behind" : ""}${round.watched ? "" : " unwatched"}`,
+      "data-round": round.id, "data-status": now.status, "data-testid": "round",
     },
     h("div", { class: "round-head" },
-      h("strong", {}, `${round.window} #${round.index + 1}`),
-      h("span", { class: `badge status-${round.status}` }, tv("roundStatus", round.status))),
+      h("strong", {}, `${tv("patrolWindow", round.window)} #${round.index + 1}`),
+      h("span", { class: `badge status-${now.status}`, "data-testid": "round-status" }, tv("roundStatus", now.status),
+        now.missed ? ` · ${t("patrols.missedSoFar", { n: now.missed })}` : "")),
     h("div", { class: "muted" }, `${fmtClock(round.start, tz)}–${fmtClock(round.end, tz)}`),
     h("div", {}, t("patrols.scanned", { n: scanned, total: round.checkpoints.length })),
     checkpointDots(round, tz),
     guards.length ? h("div", { class: "small" }, guardText) : null,
     findings ? h("div", { class: "small error" }, findings) : null,
     round.watched ? null : h("div", { class: "small muted" }, t("patrols.unwatched")));
+}
+
+/** The gateway's printable patrol record of the day (GET /api/patrols/report), fetched with the
+ *  token (a plain link could not send it) and opened in a window of its own to print. */
+async function printRecord(estate, day) {
+  const params = new URLSearchParams({ estate, date: day });
+  const res = await fetch(`/api/patrols/report?${params}`, { headers: { Authorization: `Bearer ${getToken()}` } });
+  if (!res.ok) return notify(t("error.status.other", { status: res.status }), "error");
+  const url = URL.createObjectURL(new Blob([await res.text()], { type: "text/html;charset=utf-8" }));
+  const win = window.open(url, "_blank");
+  if (win) win.addEventListener("load", () => win.print());
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
 function estateBoard(record, ctx) {
@@ -52,10 +84,13 @@ function estateBoard(record, ctx) {
   const compliance = record.compliance_pct == null ? "—" : `${record.compliance_pct}%`;
   return h("section", { class: "patrol-estate" },
     h("h2", {}, ctx.estateName(record.estate), " ",
-      h("small", { class: "muted" }, t("patrols.compliance", { pct: compliance }))),
+      h("small", { class: "muted" }, t("patrols.compliance", { pct: compliance })), " ",
+      h("button", { type: "button", class: "no-print", "data-testid": "patrol-print",
+        onclick: () => printRecord(record.estate, record.date) }, t("patrols.print"))),
     record.rounds.length ? null : h("p", { class: "muted" }, t("patrols.none")),
     [...plans].map(([plan, rounds]) =>
-      h("div", { class: "plan" }, h("h3", {}, plan), h("div", { class: "rounds" }, rounds.map((r) => roundTile(r, tz))))));
+      h("div", { class: "plan" }, h("h3", { "data-testid": "plan-name" }, planLabel(plan, rounds)),
+        h("div", { class: "rounds" }, rounds.map((r) => roundTile(r, tz))))));
 }
 
 export function patrolsView(main, ctx) {
@@ -151,6 +186,56 @@ function repairCard(r) {
     h("p", {}, byState));
 }
 
+// -- KPI trends (GET /api/kpis/daily): a line per figure and estate over 30 or 90 days, with its target
+
+const TRENDS = ["lamp_intact_pct", "camera_online_pct", "lift_availability_pct", "repair_timely_pct",
+  "patrol_compliance_pct", "alarms_per_10min"];
+const DAY_MS = 86_400_000;
+
+function trendCard(figure, days, targets, start, stop, tz) {
+  const points = days.filter((d) => d[figure] != null)
+    .map((d) => ({ t: Date.parse(`${d.day}T12:00:00Z`), v: d[figure] }));
+  const target = targets[figure];
+  const lines = target && target.target != null
+    ? [{ value: target.target, label: t("kpis.targetLine", { value: target.target }), severity: "major" }] : [];
+  const last = points.length ? points[points.length - 1].v : null;
+  const met = last == null || !target ? null : target.kind === "max" ? last <= target.target : last >= target.target;
+  return h("article", { class: "card trend", "data-testid": "trend", "data-figure": figure },
+    h("h3", {}, tv("kpiFigure", figure), " ",
+      last == null ? null : h("span", { class: `badge ${met === false ? "sev sev-major" : "status-online"}` }, String(last))),
+    points.length
+      ? lineChart(points, { start, stop, tz, title: tv("kpiFigure", figure), unit: figure.endsWith("_pct") ? "%" : "", thresholds: lines })
+      : h("p", { class: "muted" }, t("kpis.noDays")));
+}
+
+function trendsSection(ctx) {
+  const range = h("select", { "aria-label": t("kpis.trendRange"), "data-testid": "trend-range" },
+    h("option", { value: "30" }, t("kpis.days30")), h("option", { value: "90" }, t("kpis.days90")));
+  const body = h("div");
+  const load = async () => {
+    const tz = estateTz(ctx);
+    const today = localDate(new Date(), tz);
+    const first = localDate(Date.now() - Number(range.value) * DAY_MS, tz);
+    const params = new URLSearchParams({ start: first, stop: today });
+    if (ctx.estate()) params.set("estate", ctx.estate());
+    try {
+      const answer = await api(`/api/kpis/daily?${params}`);
+      const [start, stop] = [Date.parse(`${first}T00:00:00Z`), Date.parse(`${today}T00:00:00Z`)];
+      const estates = [...new Set(answer.days.map((d) => d.estate))];
+      const chosen = estates.length ? estates : ctx.estate() ? [ctx.estate()] : ctx.estates.map((e) => e.id);
+      body.replaceChildren(...chosen.map((estate) => h("section", { class: "trend-estate" },
+        h("h3", {}, ctx.estateName(estate)),
+        h("div", { class: "kpi-cards" }, TRENDS.map((figure) =>
+          trendCard(figure, answer.days.filter((d) => d.estate === estate), answer.targets || {}, start, stop, "UTC"))))));
+    } catch (err) {
+      body.replaceChildren(h("p", { class: err.status === 404 ? "muted" : "error" }, err.message));
+    }
+  };
+  range.addEventListener("change", load);
+  load();
+  return h("section", { class: "trends" }, h("div", { class: "toolbar" }, h("h2", {}, t("kpis.trends")), range), body);
+}
+
 export function kpisView(main, ctx) {
   const period = h("select", { "aria-label": t("kpis.period") },
     Object.entries(PERIODS).map(([days, key]) => h("option", { value: days }, t(key))));
@@ -172,4 +257,5 @@ export function kpisView(main, ctx) {
   };
   period.addEventListener("change", load);
   load();
+  main.append(trendsSection(ctx));
 }

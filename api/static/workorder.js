@@ -1,10 +1,20 @@
 // A work-order card, shared by the console's board and the crew page: what, where, who, the three
 // deadlines with live countdowns, and the crew's steps with a note.
 import { api, countdown, fmtShort, fmtTime, h } from "./common.js";
-import { t, tv } from "./i18n.js";
+import { getLang, localNote, t, tv } from "./i18n.js";
 
 export const STEPS = ["accept", "arrive", "resolve"];
 export const FINISHED = new Set(["closed", "cancelled"]);
+/** Orders the crew still has to work on (a resolved one waits for the device, not for them). */
+export const IN_HAND = new Set(["assigned", "accepted", "on_site"]);
+
+/** An order's title in the page's language (an order from an alert carries its English message). */
+export const orderTitle = (o) => (getLang() === "en" ? o.title_en || o.title : o.title);
+
+/** The crew's own words: the notes of their steps, newest first. */
+export function crewNotes(order) {
+  return (order.history || []).filter((e) => STEPS.includes(e.action) && e.note).reverse();
+}
 
 /** Steps an order's state allows (the desk answers 409 for any other). */
 const STEPS_BY_STATE = {
@@ -38,11 +48,15 @@ function deadlines(order, tz) {
 
 /** One card. options: tz, crewName(id), onChange(order) after an action, extraActions(order, error)
  *  → more buttons (the console's reassign and cancel), compact (smaller note field), linkAlerts (to
- *  the console's alarm page). */
+ *  the console's alarm and order pages), canStep (the role may take the crew's steps), confirmStep
+ *  (step → a promise of true to go on: the crew page asks before "resolve"). */
 export function orderCard(order, opts) {
-  const { tz, crewName = (id) => id, onChange = () => {}, extraActions, compact = false, linkAlerts = false } = opts;
+  const {
+    tz, crewName = (id) => id, onChange = () => {}, extraActions, compact = false, linkAlerts = false,
+    canStep = true, confirmStep = async () => true,
+  } = opts;
   const error = h("p", { class: "error", role: "alert" });
-  const steps = STEPS_BY_STATE[order.state] || [];
+  const steps = canStep ? STEPS_BY_STATE[order.state] || [] : [];
   const note = steps.length
     ? h("textarea", {
         "data-testid": "order-note", rows: compact ? 1 : 2, maxlength: 2000, placeholder: t("order.notePlaceholder"),
@@ -53,6 +67,8 @@ export function orderCard(order, opts) {
     h("button", {
       type: "button", class: step === "resolve" ? "primary" : "", "data-testid": step,
       onclick: async (event) => {
+        const button = event.target;
+        if (!(await confirmStep(step, order))) return;
         event.target.disabled = true;
         error.textContent = "";
         try {
@@ -61,25 +77,33 @@ export function orderCard(order, opts) {
           onChange(done);
         } catch (err) {
           error.textContent = err.message;
-          event.target.disabled = false;
+          button.disabled = false;
         }
       },
     }, t(`action.${step}`));
   const where = [order.building, order.device].filter(Boolean).join(" · ");
   const who = order.crew ? crewName(order.crew) : t("order.noCrew");
   const alertText = order.alert ? t("order.alert", { id: order.alert }) : null;
+  const title = orderTitle(order);
+  // The description of an order from an alert is the alert's English message: shown as the English
+  // title, not under the Chinese one. A report's description is what the reporter wrote.
+  const description = order.source === "report" ? order.description : null;
+  const lastNote = crewNotes(order)[0];
   return h("article", {
       class: `card order sev-${order.severity} state-${order.state}`, "data-testid": "order-card",
       "data-order-id": order.id, "data-state": order.state,
     },
     h("header", {},
-      h("span", { class: "order-id" }, `#${order.id}`),
+      linkAlerts ? h("a", { class: "order-id", href: `#/order/${order.id}`, "data-testid": "order-link" }, `#${order.id}`)
+        : h("span", { class: "order-id" }, `#${order.id}`),
       h("span", { class: `badge sev sev-${order.severity}` }, tv("severity", order.severity)),
       h("span", { class: `badge state state-${order.state}` }, tv("orderState", order.state)),
       order.reopened ? h("span", { class: "badge" }, t("order.reopened", { n: order.reopened })) : null),
-    h("h3", {}, order.title),
+    h("h3", { "data-testid": "order-title" }, title),
     h("p", { class: "meta" }, [tv("trade", order.trade), where, who].filter(Boolean).join(" · ")),
-    order.description ? h("p", { class: "description" }, order.description) : null,
+    description ? h("p", { class: "description" }, description) : null,
+    lastNote ? h("p", { class: "crew-note", "data-testid": "crew-note" },
+      `${tv("step", lastNote.action)} · ${lastNote.by}：${localNote(lastNote.note)}`) : null,
     h("p", { class: "meta" }, t("order.created", { time: fmtTime(order.created_at, tz) }),
       order.alert ? " · " : null,
       alertText && linkAlerts ? h("a", { href: `#/alarm/${order.alert}` }, alertText) : alertText),

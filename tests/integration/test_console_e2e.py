@@ -10,6 +10,7 @@ languages) are saved under ``artifacts/screenshots/``.
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -111,6 +112,8 @@ def _crew_steps_through(crew: Page, proc: GatewayProcess, order: dict[str, Any])
     for step, state in (("accept", "accepted"), ("arrive", "on_site"), ("resolve", "resolved")):
         card.get_by_test_id("order-note").fill(f"{step} — 王师傅")
         card.get_by_test_id(step).click()
+        if step == "resolve":  # it asks first (issue 25)
+            crew.get_by_test_id("confirm").click()
         expect(card).to_have_attribute("data-state", state)
     history = proc.api(f"/api/workorders/{order['id']}")["history"]
     assert [(h["action"], h["by"], h["note"]) for h in history][-3:] == [
@@ -200,5 +203,36 @@ def test_the_live_indicator_turns_red_when_the_gateway_is_not_processing(
         console.reload()
         expect(status).to_have_attribute("data-state", "connected", timeout=10_000)
         assert [e for e in errors if "503" not in e] == [], errors
+    finally:
+        proc.kill()
+
+
+def test_ctrl_c_with_a_console_open_ends_the_stream_and_exits_in_seconds(
+    tmp_path: Path, mosquitto: MosquittoServer, browser: Browser
+) -> None:
+    """Issue 25, defect 3: with a console open, Ctrl-C left the process alive for over 70 s (uvicorn
+    waited for the event stream to end) while the header still said "实时已连接". Now the stream
+    ends when the stop is asked for: the process exits in seconds and the header says so."""
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(TOKENS, encoding="utf-8")
+    proc = GatewayProcess(
+        tmp_path / "gw", {"ESTATE_MQTT_URL": mosquitto.url, "ESTATE_TOKENS_FILE": str(tokens)}
+    )
+    proc.start()
+    errors: list[str] = []
+    try:
+        console = browser.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+        _login(console, f"{proc.url}/", OPERATOR, errors)
+        status = console.get_by_test_id("stream-status")
+        expect(status).to_have_text("实时已连接")
+        assert proc.proc is not None
+        asked = time.monotonic()
+        proc.proc.send_signal(signal.SIGINT)
+        code = proc.proc.wait(timeout=15)
+        took = time.monotonic() - asked
+        print(f"Ctrl-C with a console open → process gone in {took:.1f} s")
+        assert code == 130 and took < 10, (code, took, proc.log_text()[-2000:])
+        expect(status).not_to_have_attribute("data-state", "connected", timeout=5_000)
+        expect(status).to_have_text("正在重连…")
     finally:
         proc.kill()
