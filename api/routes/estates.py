@@ -81,7 +81,7 @@ def summary(estate: str, gateway: GatewayDep, principal: CurrentPrincipal) -> di
         "alerts": {
             "open": len(alerts),
             "active": sum(1 for a in alerts if a.active),
-            "unacknowledged": sum(1 for a in alerts if a.active and not a.acknowledged),
+            "unacknowledged": sum(1 for a in alerts if a.unacknowledged),  # as the list and the badge count
             "by_severity": dict(Counter(a.severity.value for a in alerts if a.active)),
             "flooding": estate in gateway.alarms.book.flooding,
         },

@@ -139,3 +139,18 @@ def test_estate_summary_counts_lamps_cameras_alarms_and_orders(client: TestClien
     assert body["alerts"]["by_severity"] == dict(Counter(a["severity"] for a in active))
     assert body["workorders"] == {"live": 1, "by_state": {"assigned": 1}, "breached": 0}
     assert client.get("/api/estates/nowhere/summary", headers=auth("operator")).status_code == 404
+
+
+def test_the_summary_counts_unacknowledged_as_the_list_does(client: TestClient, gateway: Gateway) -> None:
+    """One definition (issue 25, defect 1): a cleared alarm nobody acknowledged still waits."""
+    feed(
+        gateway,
+        ("estate/sunrise/lift/L1/event", {"type": "fault", "code": "door_open_failure"}),
+        ("estate/sunrise/lift/L1/event", {"type": "fault_cleared", "code": "door_open_failure"}),
+        ("estate/sunrise/light/LP1/event", {"type": "lamp_failure"}),
+    )
+    listed = client.get("/api/alerts", headers=auth("operator")).json()
+    waiting = [a for a in listed if a["unacknowledged"]]
+    assert any(not a["active"] for a in waiting)  # the cleared door fault is among them
+    body = client.get("/api/estates/sunrise/summary", headers=auth("operator")).json()
+    assert body["alerts"]["unacknowledged"] == len(waiting)
