@@ -39,7 +39,14 @@ class EstateChecks(EngineCore):
             return
         (failed.discard if ok else failed.add)(config.id)
         self._circuit(estate, config.parent or "")
-        share, down, total = self.topology.lamp_ratio(estate)
+        self._judge_lamps(estate)
+
+    def _judge_lamps(self, estate: str) -> None:
+        """完好率 against the ratio rules, as the overview and the rollups count it: a silent lamp
+        is unknown, not working (called when a lamp fails, is restored, goes silent or speaks)."""
+        silent = {device for (e, device) in self.offline if e == estate}
+        lamps = self.topology.lamp_ratio(estate, silent)
+        share = 1.0 if lamps.rate is None else lamps.rate
         for rule in self.rules[estate].ratios:
             key = alert_key(estate, None, rule.id)
             if share < rule.min_ratio:
@@ -49,8 +56,8 @@ class EstateChecks(EngineCore):
                     None,
                     rule,
                     ratio=pct,
-                    failed=down,
-                    total=total,
+                    failed=lamps.total - lamps.working,  # failed or silent: not known to work
+                    total=lamps.total,
                 )
             elif share >= (rule.clear_ratio or rule.min_ratio):
                 self.book.clear(key)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from alerts.engine_core import EngineCore
 from alerts.model import alert_key
@@ -17,6 +18,10 @@ from devices.inventory import DeviceConfig
 
 
 class OfflineWatch(EngineCore):
+    if TYPE_CHECKING:  # EstateChecks' (alerts/estate_checks.py), later in AlarmEngine's bases
+
+        def _judge_lamps(self, estate: str) -> None: ...
+
     def _arm_staleness(self, estate: str, config: DeviceConfig, now: datetime) -> None:
         rule = self.rules[estate].staleness.get(config.kind)  # StrEnum: its own value
         heartbeat = config.effective_heartbeat_s()
@@ -29,6 +34,8 @@ class OfflineWatch(EngineCore):
             return
         self._explained.discard((estate, config.id))
         self.book.clear(alert_key(estate, config.id, offline_rule(config.kind.value)))
+        if config.kind == "light" and config.parent:
+            self._judge_lamps(estate)  # a lamp heard again: known to work (or failed) again
         if config.id in self.topology.down[estate] and not self._grouped(estate, config.id):
             self._parent_up(estate, config.id)
         elif self._has_children(estate, config.id):
@@ -49,6 +56,8 @@ class OfflineWatch(EngineCore):
         if rule is not None:
             severity = rule.key_severity if config.key and rule.key_severity else rule.severity
             self._raise(estate, config, rule, severity, why=why)
+        if config.kind == "light" and config.parent:
+            self._judge_lamps(estate)  # a silent lamp is not working (alerts.kpis.lamp_intact)
         if self._has_children(estate, config.id):
             self._parent_down(estate, config.id)
         if config.parent:

@@ -106,8 +106,8 @@ class _Record:
 
 
 class PatrolTracker:
-    """One estate's patrols: rounds planned, scans recorded, findings raised. Not thread-safe: the
-    engine calls it under the alert book's lock, as it does everything else."""
+    """One estate's patrols: rounds planned, scans recorded, findings raised. Not thread-safe: only
+    the alarm engine calls it; readers use the record in SQL (alerts/patrol_records.py)."""
 
     def __init__(
         self,
@@ -127,6 +127,10 @@ class PatrolTracker:
         self._kept_from = date.min  # rounds of days before this were forgotten (none yet)
         self._records: dict[str, _Record] = {}
         self._days: dict[date, list[PlannedRound]] = {}
+        #: What was recorded since the journal was last written (alerts/patrol_records.py): the
+        #: record kept for months, while this tracker keeps two days.
+        self._new_scans: list[tuple[PlannedRound, Scan]] = []
+        self._new_verdicts: list[tuple[PlannedRound, RoundStatus]] = []
 
     @classmethod
     def for_estate(
@@ -158,9 +162,9 @@ class PatrolTracker:
         if rnd is None:
             return out
         known = tuple(g for g in dict.fromkeys(guards) if self._known_guard(g))
-        insort(
-            self._records.setdefault(rnd.id, _Record()).scans, Scan(at, checkpoint, known, handset), key=_at
-        )
+        recorded = Scan(at, checkpoint, known, handset)
+        insort(self._records.setdefault(rnd.id, _Record()).scans, recorded, key=_at)
+        self._new_scans.append((rnd, recorded))
         # A scan delivered late (a handset out of coverage) is judged as of now, not as of its time.
         return out + self._reconcile(rnd, max(at, self._now))
 
@@ -220,6 +224,7 @@ class PatrolTracker:
         record.raised = found
         if now > rnd.closes:
             verdict = status(rnd, record.scans, now)
+            self._new_verdicts.append((rnd, verdict))
             note = (f"本轮已结束：{STATUS_ZH[verdict]}", f"round closed: {verdict}")
             out += [self._round_signal(rnd, f, now, note) for f in found.values()]
             record.raised, record.final = {}, True
@@ -312,6 +317,15 @@ class PatrolTracker:
         self._days = {d: rounds for d, rounds in self._days.items() if d >= self._kept_from}
 
     # -- persistence ----------------------------------------------------------------------------
+    def journal(self) -> tuple[list[tuple[PlannedRound, Scan]], list[tuple[PlannedRound, RoundStatus]]]:
+        """Scans recorded and rounds closed since :meth:`journal_written` was last told."""
+        return list(self._new_scans), list(self._new_verdicts)
+
+    def journal_written(self, scans: int, verdicts: int) -> None:
+        """The first ``scans`` and ``verdicts`` of the journal are stored: forget them (a failed
+        write keeps them for the next)."""
+        del self._new_scans[:scans], self._new_verdicts[:verdicts]
+
     def snapshot(self) -> dict[str, Any]:
         """JSON-able state: the scans, raised findings and verdicts of the rounds held (see KEEP_DAYS)."""
         rounds = [

@@ -1,5 +1,7 @@
 """Guard patrols in the alarm engine: one tracker per estate, its signals turned into alerts
-in the same book, its state stored after every change.
+in the same book, its state stored after every change together with its journal (scans, closed
+rounds) appended to the patrol record kept for months (alerts/patrol_records.py), in one
+transaction.
 """
 
 from __future__ import annotations
@@ -12,12 +14,18 @@ from alerts.engine_core import EngineCore
 from alerts.model import alert_key
 from alerts.patrol import PatrolSignal, PatrolTracker
 from alerts.patrol_plan import PatrolRule
+from alerts.patrol_records import PatrolRecords, ScanRecord, Verdict
+from alerts.store import patrols_t, upsert
 from devices.base import Reading
 from devices.inventory import Estate
 
 
 class PatrolWatch(EngineCore):
+    #: Where the trackers' journals go (made at start, on the alert store's database).
+    patrol_records: PatrolRecords | None = None
+
     def _start_patrols(self, now: datetime) -> None:
+        self.patrol_records = PatrolRecords(self.book.store.engine, self.book.store.owned)
         stored = self.book.store.patrol_snapshots()
         for estate in self.inventory.estates:
             if estate.patrols:
@@ -63,7 +71,24 @@ class PatrolWatch(EngineCore):
         self._patrol(estate.id, tracker.on_reading(reading))
 
     def _save_patrols(self) -> None:
+        """The changed trackers' state and every tracker's journal (scans, closed rounds) since the
+        last write, in one transaction: a crash (even SIGKILL) keeps both or neither, so the record
+        kept for months never misses what a restored tracker holds. A failed write keeps both for
+        the next (the exception goes to the caller)."""
         dirty = self._patrols_dirty & self.patrols.keys()  # estates with plans keep state
-        if dirty:
-            self.book.store.save_patrols({e: self.patrols[e].snapshot() for e in dirty})
+        snapshots = [{"estate": e, "snapshot": self.patrols[e].snapshot()} for e in sorted(dirty)]
+        journals = {e: tracker.journal() for e, tracker in self.patrols.items()}
+        if self.patrol_records is None:
+            journals = {}
+        scans = [ScanRecord(e, r.id, r.day, s) for e, (new, _) in journals.items() for r, s in new]
+        verdicts = [Verdict.of(e, r, v) for e, (_, closed) in journals.items() for r, v in closed]
+        if snapshots or scans or verdicts:
+            engine = self.book.store.engine
+            with engine.begin() as conn:
+                if snapshots:
+                    conn.execute(upsert(engine, patrols_t, "estate"), snapshots)
+                if self.patrol_records is not None:
+                    self.patrol_records.write(conn, scans, verdicts)
         self._patrols_dirty.clear()
+        for estate, (new, closed) in journals.items():
+            self.patrols[estate].journal_written(len(new), len(closed))

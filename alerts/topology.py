@@ -13,9 +13,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from alerts.kpis import LampIntact, lamp_intact
 from alerts.model import alert_key
 from alerts.store import MaintenanceWindow
 from devices.inventory import DeviceConfig, Inventory
@@ -40,6 +42,32 @@ CONSEQUENTIAL_LIFT_RULES = frozenset(
 NEVER_HIDDEN_BY_MODE = frozenset(
     {SPECIAL_MODE_RULE, "lift.entrapment", "lift.trapped_suspected", "lift.unintended_movement"}
 )
+
+
+OUT_OF_SERVICE_RULE = "lift.out_of_service"
+#: Lift faults that stop the car: while one is active on a lift, its out-of-service mode is their
+#: consequence, and its alarm is held under them (cause suppression) — one fault, one alarm.
+STOPPING_FAULTS = frozenset(
+    {
+        "lift.entrapment",
+        "lift.trapped_suspected",
+        "lift.unintended_movement",
+        "lift.overtravel",
+        "lift.safety_circuit",
+        "lift.stopped_outside_door_zone",
+        "lift.stopped_empty",
+        "lift.position_lost",
+        "lift.door_failure",
+        "lift.power_loss",
+        "lift.runtime_limiter",
+        "lift.restart_prevented",
+    }
+)
+
+
+def stopped_by(device: str, fault: str) -> str:
+    """The suppression of a lift's out-of-service alarm under one of its faults."""
+    return f"lift {device} out of service by its fault {fault}"
 
 
 FEED_LOST_RULE = "estate.feed_lost"
@@ -106,12 +134,14 @@ class Topology:
         # The alerts a child can have that a parent outage explains: going silent, first of all.
         return [offline_rule(child.kind.value)]
 
-    def lamp_ratio(self, estate: str) -> tuple[float, int, int]:
-        """(share working, failed, lamps): lamps are lights hanging off a circuit (with a parent)."""
+    def lamp_ratio(self, estate: str, silent: Iterable[str] = ()) -> LampIntact:
+        """The estate's lamp 完好率 as the overview and the daily rollups count it
+        (:func:`alerts.kpis.lamp_intact`): lamps are lights hanging off a circuit (with a parent);
+        those reported failed are failed, and those in ``silent`` (offline, not heard from) are
+        unknown: not working."""
         found = self.inventory.estate(estate)
-        lamps = [d for d in found.devices if d.kind == "light" and d.parent] if found else []
-        failed = len(self.failed_lamps[estate] & {d.id for d in lamps})
-        return (1.0 - failed / len(lamps) if lamps else 1.0), failed, len(lamps)
+        lamps = [d.id for d in found.devices if d.kind == "light" and d.parent] if found else []
+        return lamp_intact(lamps, self.failed_lamps[estate], silent)
 
     def failed_on_circuit(self, estate: str, circuit: str) -> int:
         ids = {c.id for c in self.children(estate, circuit)}

@@ -1,14 +1,18 @@
 """``GET /api/patrols?estate=&date=``: the day's guard-tour rounds with their scans and status, and
-the day's compliance — the daily patrol record the service standard asks for."""
+the day's compliance — the daily patrol record the service standard asks for. Read from the
+patrol record in SQL (alerts/patrol_records.py, kept ``patrol_keep_days``), never from the alarm
+engine's trackers: a report neither waits for the alarms nor holds them up."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from html import escape
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse
 
+from alerts.patrol_records import day_report
 from api.auth import CurrentPrincipal, Role, check_estate, require_roles
 from api.deps import GatewayDep
 from api.errors import errors
@@ -32,25 +36,37 @@ def patrols(
         check_estate(principal, estate)
         if gateway.inventory.estate(estate) is None:
             raise HTTPException(404, f"no estate {estate!r}")
-    engine = gateway.alarms
+    if gateway.reports is None:
+        raise HTTPException(503, "the patrol record is not available on this gateway")
+    records = gateway.reports.patrols
+    watching = _watched_since(gateway)
+    now = gateway.clock.now()
     out = []
-    with engine.book.lock:  # the tracker is changed by the pipeline and the ticker under this lock
-        for estate_id, tracker in engine.patrols.items():
-            if (estate is not None and estate_id != estate) or not principal.sees(estate_id):
-                continue
-            found = gateway.inventory.estate(estate_id)
-            if found is None:
-                continue
-            local_day = day if day is not None else gateway.clock.now().astimezone(found.tz).date()
-            compliance = tracker.compliance(local_day)
-            out.append(
-                {
-                    "estate": estate_id,
-                    "date": local_day.isoformat(),
-                    "compliance_pct": None if compliance is None else round(100 * compliance, 1),
-                    "rounds": tracker.rounds_report(local_day),
-                }
-            )
+    for found in gateway.inventory.estates:
+        if not found.patrols or (estate is not None and found.id != estate) or not principal.sees(found.id):
+            continue
+        local_day = day if day is not None else now.astimezone(found.tz).date()
+        scans = records.scans(found.id, local_day, local_day)
+        verdicts = records.verdicts([found.id], local_day, local_day)
+        share, rounds = day_report(
+            found.patrols, found.tz, local_day, scans, verdicts, now, watching.get(found.id)
+        )
+        out.append(
+            {"estate": found.id, "date": local_day.isoformat(), "compliance_pct": share, "rounds": rounds}
+        )
+    return out
+
+
+def _watched_since(gateway: GatewayDep) -> dict[str, datetime]:
+    """When each estate's tracker started watching, from its stored state (not the tracker)."""
+    if gateway.reports is None:
+        return {}
+    out = {}
+    for estate, snapshot in gateway.reports.alerts.patrol_snapshots().items():
+        try:
+            out[estate] = datetime.fromisoformat(snapshot["since"])
+        except (KeyError, TypeError, ValueError):
+            continue  # unreadable: every open round counts as watched
     return out
 
 
