@@ -304,6 +304,7 @@ class AlertStore:
 
     def __init__(self, engine: Engine, owned: frozenset[str] | None = None) -> None:
         self.engine, self.owned = engine, owned
+        self._upserts: dict[tuple[str, tuple[str, ...]], Any] = {}
         create_tables(engine, metadata)
 
     def _mine(self, stmt: Any, column: Column[str]) -> Any:
@@ -320,7 +321,12 @@ class AlertStore:
         return Ids.for_table(self.engine, "alerts", alerts_t.c.id)
 
     def _upsert(self, table: Table, *keys: str) -> Any:
-        return upsert(self.engine, table, *keys)
+        # Built once per table: building the construct (and its cache key) again on every save
+        # was about a quarter of a month's simulated rules CPU.
+        found = self._upserts.get((table.name, keys))
+        if found is None:
+            found = self._upserts[(table.name, keys)] = upsert(self.engine, table, *keys)
+        return found
 
     def set_facts(self, facts: Sequence[tuple[str, str, str, int]]) -> None:
         """When a device last did something that compliance rules count (maintenance, cleaning)."""
