@@ -355,3 +355,23 @@ ANSWERS = (
     "/api/workorders",
     "/api/deadletters",
 )
+
+
+def test_the_gateway_account_may_put_an_http_push_on_its_raw_topic_only(broker: MosquittoServer) -> None:
+    """POST /api/ingest answers 202 once the broker took the body on estate/{e}/{k}/{d}/raw: the
+    shipped ACL must let the gateway write there (a refused QoS 1 publish is acknowledged and
+    dropped), and nowhere else a device writes."""
+    viewer = Account(broker, "viewer", ("estate/#",))
+    gateway = Account(broker, "gateway")
+    try:
+        gateway.send(
+            [
+                ("estate/sunrise/cctv/NVR1/telemetry", {"forged": True}),  # a device's topic: refused
+                ("estate/sunrise/cctv/NVR1/raw", {"Code": "StorageFailure", "Action": "Start"}),
+            ]
+        )
+        wait_until(lambda: "estate/sunrise/cctv/NVR1/raw" in viewer.topics(), timeout=5)
+        assert viewer.topics() == ["estate/sunrise/cctv/NVR1/raw"]
+    finally:
+        viewer.close()
+        gateway.close()
