@@ -20,6 +20,8 @@ from pydantic_core import from_json
 from devices.base import ID_PATTERN, Channel, FieldValue, Kind, KindSpec, Payload, Reading
 from devices.clock import to_ns
 from devices.registry import REGISTRY
+from profiles.base import VENDOR_EVENT, Message, ProfileError, Target
+from profiles.route import RAW_CHANNEL, VendorRouter
 
 log = logging.getLogger(__name__)
 TOPIC_ROOT = "estate"
@@ -59,6 +61,12 @@ class Reason(StrEnum):
     DECODE_FAILED = "decode_failed"
     #: The rules failed on this reading (stored all the same: the data is good, our rules broke).
     RULES_FAILED = "rules_failed"
+    # A vendor payload its profile could not read (docs/contract.md §3.6); the detail names the profile.
+    BAD_FRAME = "bad_frame"  # a binary frame: bad CRC, too short, another unit or function
+    BAD_XML = "bad_xml"  # not well-formed XML
+    XML_FORBIDDEN = "xml_forbidden"  # a DTD, an entity (billion laughs), an external reference
+    PROFILE_MISMATCH = "profile_mismatch"  # readable, but not what the profile reads
+    NO_PROFILE = "no_profile"  # raw from a device without a profile; a vendor id no device has
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,3 +343,103 @@ def _decode(topic: str, payload: bytes, received_ns: int, lookup: DeviceLookup, 
         event=event,
         registered=info is not None,
     )
+
+
+# -- vendor payloads (docs/contract.md §3.6) ------------------------------------------------------
+
+#: The canonical decoder's reasons for a topic a profile may read: ``.../raw``, a profile's own topic.
+VENDOR_REASONS = frozenset({Reason.BAD_TOPIC, Reason.UNKNOWN_CHANNEL})
+
+
+def decode_vendor(
+    topic: str, payload: bytes, received_ns: int, router: VendorRouter, limits: Limits = Limits()
+) -> list[Reading] | Rejection | None:
+    """A vendor payload the canonical decoder refused for its topic: its readings, or its dead letter
+    naming the profile; None when the topic is neither ``raw`` nor a profile's (the refusal stands).
+    Never raises, whatever the payload holds."""
+    profile = "?"
+    try:
+        target = _vendor_target(topic, router)
+        if target is None:
+            return None
+        profile = target.profile
+        if len(payload) > limits.max_payload_bytes:
+            raise _Reject(Reason.OVERSIZED, f"payload of {len(payload)} bytes > {limits.max_payload_bytes}")
+        messages = router.decode(payload, target)
+        return [_vendor_reading(target, message, received_ns, limits) for message in messages]
+    except _Elsewhere:
+        return []  # a device of an estate another instance owns (scale-out): its owner reads it
+    except ProfileError as exc:
+        reason = Reason(exc.failure.value)
+        return _vendor_rejected(topic, payload, received_ns, reason, f"{profile}: {exc.detail}")
+    except _Reject as rej:
+        detail = rej.detail if profile == "?" else f"{profile}: {rej.detail}"
+        return _vendor_rejected(topic, payload, received_ns, rej.reason, detail)
+    except Exception as exc:  # a profile's bug costs one message, never the pipeline
+        log.exception("profile %s failed on a message of %s", profile, topic[:200])
+        detail = f"{profile}: the gateway could not process it: {type(exc).__name__}: {str(exc)[:200]}"
+        return _vendor_rejected(topic, payload, received_ns, Reason.DECODE_FAILED, detail)
+
+
+class _Elsewhere(Exception):
+    """The topic is a profile's, of a device another gateway instance owns."""
+
+
+def _vendor_target(topic: str, router: VendorRouter) -> Target | None:
+    parts = topic.split("/")
+    if len(parts) == 5 and parts[0] == TOPIC_ROOT and parts[4] == RAW_CHANNEL:
+        _, estate, kind, device, _ = parts
+        target = router.device(estate, device)
+        if target is None:
+            why = f"{device[:64]!r} of {estate[:64]!r} has no profile in the inventory"
+            raise _Reject(Reason.NO_PROFILE, why)
+        if target.kind.value != kind:
+            why = f"device is a {target.kind} in the inventory, not a {kind[:64]}"
+            raise _Reject(Reason.KIND_MISMATCH, why)
+        return target
+    found = router.by_topic(topic)
+    if found is None:
+        raise _Reject(Reason.NO_PROFILE, "no device of the inventory has this topic's vendor_id")
+    if found is True:
+        raise _Elsewhere
+    return None if found is False else found
+
+
+def _vendor_reading(target: Target, message: Message, received_ns: int, limits: Limits) -> Reading:
+    """A profile's canonical message, validated as if the device had published it itself."""
+    channel, data = message.channel, dict(message.data)
+    time_ns = parse_ts(data.pop("ts", None), received_ns, limits)
+    event: str | None = None
+    if channel is Channel.STATUS:
+        fields: dict[str, FieldValue] = {"status": str(data["status"])}
+    elif channel is Channel.EVENT and data.get("type") == VENDOR_EVENT:
+        fields, event = _vendor_event(data), VENDOR_EVENT
+    else:
+        fields, event = _fields_for(REGISTRY[target.kind], channel, data)
+    where = (target.estate, target.kind, target.device, channel, target.building)
+    return Reading(*where, time_ns, fields, event)
+
+
+def _vendor_event(data: dict[str, Any]) -> dict[str, FieldValue]:
+    """An event of no canonical meaning (a camera's motion detection): kept, raises nothing."""
+    fields: dict[str, FieldValue] = {"event": VENDOR_EVENT}
+    for name in ("vendor_type", "vendor_state"):
+        value = data.get(name)
+        if isinstance(value, str) and value and "\x00" not in value:
+            fields[name] = value[:64]
+    channel = data.get("vendor_channel")
+    if isinstance(channel, int) and not isinstance(channel, bool) and 0 <= channel < 100_000:
+        fields["vendor_channel"] = channel
+    return fields
+
+
+def vendor_excerpt(payload: bytes) -> str:
+    """The excerpt of a vendor payload: its text, or hex for a binary frame."""
+    try:
+        return payload.decode("utf-8")[:EXCERPT_BYTES]
+    except UnicodeDecodeError:
+        return "hex: " + payload[: EXCERPT_BYTES // 3].hex(" ")
+
+
+def _vendor_rejected(topic: str, payload: bytes, received_ns: int, reason: Reason, detail: str) -> Rejection:
+    return Rejection(topic[:512], reason, detail[:500], vendor_excerpt(payload), received_ns)

@@ -27,12 +27,24 @@ from devices.clock import to_ns
 from devices.kinds.patrol import PatrolEvent
 from gateway.deadletters import DeadLetterStore
 from gateway.driven import ClockFollower
-from gateway.ingest import Limits, Reason, Rejection, decode, excerpt, failed, own_publication, rejected
+from gateway.ingest import (
+    VENDOR_REASONS,
+    Limits,
+    Reason,
+    Rejection,
+    decode,
+    decode_vendor,
+    excerpt,
+    failed,
+    own_publication,
+    rejected,
+)
 from gateway.metrics import GatewayMetrics
 from gateway.mqtt import Inbound, MessageSource
 from gateway.sinks import ReadingSink
 from gateway.stages import Stages
 from gateway.state import DeviceRegistry
+from profiles.route import VendorRouter
 
 log = logging.getLogger(__name__)
 KIND_NAMES = frozenset(k.value for k in Kind)
@@ -63,8 +75,12 @@ class Pipeline:
         stages: Stages | None = None,
         store_unregistered: bool = False,
         checkpoints: Mapping[str, frozenset[str]] | None = None,
+        vendor: VendorRouter | None = None,
     ) -> None:
         self._source = source
+        #: The inventory's vendor devices (docs/contract.md §3.6): asked only about a message the
+        #: canonical decoder refused for its topic, so the canonical path pays nothing for it.
+        self._vendor = vendor
         self._store_unregistered = store_unregistered
         #: The patrol checkpoints of each estate that plans patrols: a scan naming another is a
         #: dead letter ``unknown_reference``, not a reading (it belongs to no round).
@@ -125,6 +141,12 @@ class Pipeline:
             try:
                 result = decode(item.topic, item.payload, item.received_ns, lookup, limits)
                 if isinstance(result, Rejection):
+                    if self._vendor is not None and result.reason in VENDOR_REASONS:
+                        # *item[:3]: its topic, payload and receive time
+                        vendor = decode_vendor(*item[:3], self._vendor, limits)
+                        if vendor is not None:
+                            self._take_vendor(item, vendor, readings, rejections)
+                            continue
                     if result.reason is not Reason.BAD_TOPIC or not own_publication(item.topic):
                         rejections.append(result)
                     continue  # the gateway's own alert message, back through estate/#: let go
@@ -140,6 +162,21 @@ class Pipeline:
                 rejections.append(failed(item.topic, item.payload, item.received_ns, exc))
                 continue
             readings.append(result)
+
+    def _take_vendor(
+        self,
+        item: Inbound,
+        result: list[Reading] | Rejection,
+        readings: list[Reading],
+        rejections: list[Rejection],
+    ) -> None:
+        """A vendor payload's readings (its devices are registered: always observed), or its dead letter."""
+        if isinstance(result, Rejection):
+            rejections.append(result)
+            return
+        for reading in result:
+            self._registry.observe(reading, item.received_ns)
+        readings.extend(result)
 
     def _unknown_checkpoint(self, reading: Reading) -> str | None:
         known = self._checkpoints.get(reading.estate)
