@@ -23,6 +23,7 @@ from alerts.rules import (
     StalenessRule,
 )
 from devices.base import Kind, Severity
+from devices.kinds.water_tank import Disinfectant
 
 C, MJ, MN, INFO = Severity.CRITICAL, Severity.MAJOR, Severity.MINOR, Severity.INFO
 L, W, A, LT, V = Kind.LIFT, Kind.WATER_TANK, Kind.ACCESS, Kind.LIGHT, Kind.CCTV
@@ -166,6 +167,46 @@ LIFT_RULES: list[Rule] = [
         message="{device}电梯进入{mode}模式",
         message_en="Lift {device} in {mode} mode",
     ),
+    fault(
+        "lift.runtime_limiter",
+        ("motor_runtime_limiter",),
+        MJ,
+        "{device}电梯电动机运转时间限制器动作，电梯停止运行",
+        "Lift {device}: motor run-time limiter tripped; the lift has stopped",
+        severity_with_passenger=C,
+        dispatch=True,
+        standard="GB/T 24476 (fault code 06: motor run-time limiter); on site ≤ 30 min as other stops",
+    ),
+    fault(
+        "lift.restart_prevented",
+        ("restart_prevented",),
+        MJ,
+        "{device}电梯发生阻止再启动的故障",
+        "Lift {device}: a fault prevents the lift from restarting",
+        severity_with_passenger=C,
+        dispatch=True,
+        standard="GB/T 24476 (fault code 08: other fault preventing restart)",
+    ),
+    ConditionRule(
+        id="lift.emergency_power",
+        standard="GB/T 24476 (service mode: emergency power operation)",
+        kind=L,
+        severity=MJ,
+        when=(p("mode", "==", "emergency_power"),),
+        message="{device}电梯应急电源运行",
+        message_en="Lift {device} running on emergency power",
+    ),
+    ConditionRule(
+        id="lift.out_of_service",
+        standard="GB/T 24476 (service mode: out of service); estate standard (seed): passenger lifts run "
+        "24 h a day; 10 min: practice. Held under an active fault of the same lift (one fault, one alarm)",
+        kind=L,
+        severity=MN,
+        for_s=10 * MIN,
+        when=(p("mode", "==", "out_of_service"),),
+        message="{device}电梯停止服务超过 10 分钟",
+        message_en="Lift {device} out of service for more than 10 min",
+    ),
     ConditionRule(
         id="lift.inspection_long",
         standard="GB/T 24476 (inspection mode > 4 h outside a maintenance window)",
@@ -199,7 +240,7 @@ LIFT_RULES: list[Rule] = [
 WATER_RULES: list[Rule] = [
     ConditionRule(
         id="water.chlorine_low",
-        standard="GB 5749-2022 (free chlorine ≥ 0.05 mg/L)",
+        standard="GB 5749-2022 (free chlorine ≥ 0.05 mg/L; total chlorine ≥ 0.05 mg/L with chloramine)",
         kind=W,
         severity=C,
         for_s=15 * MIN,
@@ -225,9 +266,20 @@ WATER_RULES: list[Rule] = [
         standard="GB 5749-2022 (free chlorine ≤ 2 mg/L)",
         kind=W,
         severity=MJ,
+        disinfectant=Disinfectant.CHLORINE,
         when=(p("chlorine_mg_l", ">", 2.0),),
         message="{device}水箱余氯 {chlorine_mg_l} mg/L 超过 2",
         message_en="Tank {device}: free chlorine {chlorine_mg_l} mg/L above 2",
+    ),
+    ConditionRule(
+        id="water.total_chlorine_high",
+        standard="GB 5749-2022 (chloramine-disinfected supply: total chlorine ≤ 3 mg/L)",
+        kind=W,
+        severity=MJ,
+        disinfectant=Disinfectant.CHLORAMINE,
+        when=(p("chlorine_mg_l", ">", 3.0),),
+        message="{device}水箱总氯 {chlorine_mg_l} mg/L 超过 3（氯胺消毒）",
+        message_en="Tank {device}: total chlorine {chlorine_mg_l} mg/L above 3 (chloramine)",
     ),
     ConditionRule(
         id="water.turbidity",
@@ -300,8 +352,9 @@ WATER_RULES: list[Rule] = [
         events=("hatch_open",),
         clear_events=("hatch_closed",),
         dispatch=True,
-        message="{device}水箱人孔/泵房门被打开（无工单）",
-        message_en="Tank {device}: hatch or pump-room door opened (no work order)",
+        # Not "(no work order)": the rule dispatches one, and the console shows it beside the text.
+        message="{device}水箱人孔/泵房门被打开，请核实是否为计划作业",
+        message_en="Tank {device}: hatch or pump-room door opened; check it is planned work",
     ),
     EventRule(
         id="water.pump_fault",
@@ -434,7 +487,7 @@ ACCESS_RULES: list[Rule] = [
         severity=MN,
         event="denied",
         count=5,
-        window_s=60,
+        window_s=None,  # GB 50396 sets no time window: an accepted card starts the count again
         reset_events=("granted",),
         message="{device}读卡器连续 5 次拒绝",
         message_en="Reader {device}: 5 consecutive denied credentials",
@@ -486,7 +539,9 @@ ACCESS_RULES: list[Rule] = [
 LIGHT_RULES: list[Rule] = [
     EventRule(
         id="light.lamp_out",
-        standard="municipal lighting rules (one lamp out info; any stairwell lamp minor; cabinet major)",
+        standard="municipal lighting rules (one lamp out info; any stairwell lamp minor; cabinet major); "
+        "repair ≤ 24 h: the estate standard's simple fault ≤ 2 days and the municipal ordinary "
+        "≤ 24 h, the stricter kept",
         kind=LT,
         severity=INFO,
         events=("lamp_failure",),
@@ -501,7 +556,8 @@ LIGHT_RULES: list[Rule] = [
     ),
     GroupRule(
         id="light.circuit_lamps",
-        standard="municipal lighting rules (≥ 3 adjacent lamps or a whole circuit out)",
+        standard="municipal lighting rules (≥ 3 adjacent lamps or a whole circuit out); repair ≤ 3 "
+        "working days: municipal serious ≤ 3, stricter than the estate standard's other faults ≤ 5",
         kind=LT,
         severity=MN,
         basis="failed",
@@ -513,7 +569,7 @@ LIGHT_RULES: list[Rule] = [
     ),
     EventRule(
         id="light.leakage",
-        standard="municipal lighting rules (leakage current)",
+        standard="municipal lighting rules (leakage current); urgent: on site ≤ 1 h",
         kind=LT,
         severity=C,
         events=("leakage",),
@@ -581,6 +637,15 @@ STANDARD_OF_OTHER_RULES: dict[str, str] = {
     "alarm_flood": "ISA-18.2 / EEMUA 191 (> 10 alarms in 10 min starts a flood, < 5 ends it)",
     "gateway.stage_failed": "ISA-18.2 (a diagnostic alarm: the alarm system's own failure is annunciated)",
     "gateway.broker_dropping": "ISA-18.2 (a diagnostic alarm: messages the broker dropped are annunciated)",
+    # The equipment ledger's (assets/desk.py; docs/rules.md §9).
+    "maintenance.overdue": "estate service standard (seed): a facility ledger with fixed maintenance "
+    "intervals; each plan's own standard in docs/rules.md §9",
+    "asset.certificate_expiring": "特种设备安全法 / TSG T7001 (inspection certificates); "
+    "30 days ahead: practice",
+    "asset.certificate_expired": "特种设备安全法 / TSG T7001 (a lift past its periodic inspection "
+    "must not run)",
+    "calendar.coverage_ending": "estate service standard (seed): working-day deadlines on the holiday "
+    "calendar; 60 days ahead: practice",
 }
 
 DEFAULT_RULES: list[Rule] = [

@@ -204,10 +204,11 @@ def _maybe_raise(rule: ConditionRule, mem: RuleMemory, ctx: Context) -> tuple[Ru
 
 def _count(rule: CountRule, mem: RuleMemory, reading: Reading, ctx: Context) -> tuple[RuleMemory, Outcome]:
     if reading.event in rule.reset_events:
-        mem = replace(mem, events=())
-        return (EMPTY, Outcome(Verdict.CLEAR)) if mem.active else (mem, NOTHING)
+        return EMPTY, (Outcome(Verdict.CLEAR) if mem.active else NOTHING)
     if reading.event != rule.event:
         return mem, NOTHING
+    if rule.window_s is None:
+        return _consecutive(rule, mem)
     horizon = ctx.now_ns - int(rule.window_s * NS)
     # Keep at most `count` times: enough to decide, bounded memory under a burst.
     events = (*(t for t in mem.events if t > horizon), ctx.now_ns)[-rule.count :]
@@ -218,7 +219,18 @@ def _count(rule: CountRule, mem: RuleMemory, reading: Reading, ctx: Context) -> 
     return mem, Outcome(Verdict.WAIT, due_ns=due)
 
 
+def _consecutive(rule: CountRule, mem: RuleMemory) -> tuple[RuleMemory, Outcome]:
+    """No time window: a counter, no event times kept and no timer (flat cost per reading)."""
+    if mem.active:
+        return mem, NOTHING
+    if mem.readings + 1 >= rule.count:
+        return RuleMemory(active=True), Outcome(Verdict.RAISE, rule.severity)
+    return RuleMemory(readings=mem.readings + 1), NOTHING
+
+
 def _count_window(rule: CountRule, mem: RuleMemory, ctx: Context) -> tuple[RuleMemory, Outcome]:
+    if rule.window_s is None:  # no window to close
+        return mem, NOTHING
     horizon = ctx.now_ns - int(rule.window_s * NS)
     events = tuple(t for t in mem.events if t > horizon)
     if mem.active and len(events) < rule.count:

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from devices.base import FieldValue, Kind, Severity
+from devices.kinds.water_tank import Disinfectant
 
 Op = Literal["<", "<=", ">", ">=", "==", "!=", "in"]
 
@@ -75,6 +76,8 @@ class RuleBase(BaseModel):
     location_severity: Severity | None = None
     #: Severity when other devices hang off this one (a lighting cabinet, not a lamp).
     parent_severity: Severity | None = None
+    #: Only tanks disinfected so (the inventory's ``disinfectant``, chlorine when unset); None: any.
+    disinfectant: Disinfectant | None = None
 
 
 class EventRule(RuleBase):
@@ -102,12 +105,16 @@ class ConditionRule(RuleBase):
 
 class CountRule(RuleBase):
     """Raise at ``count`` events within ``window_s`` (``reset_events`` start the count again);
-    clears once the window holds fewer than ``count``."""
+    clears once the window holds fewer than ``count``. Without a window (``window_s`` None) the
+    events must be consecutive: ``count`` of them with no reset event in between, however far
+    apart (GB 50396's denied cards); only a reset event clears it then."""
 
     type: Literal["count"] = "count"
     event: str
     count: int = Field(ge=1)
-    window_s: float = Field(gt=0)
+    window_s: float | None = Field(
+        None, gt=0, description="Time window, s; None: consecutive events, no time limit"
+    )
     reset_events: tuple[str, ...] = ()
 
 

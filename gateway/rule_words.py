@@ -101,6 +101,12 @@ def _condition_rule(rule: ConditionRule) -> tuple[str, str]:
 
 def _count_rule(rule: CountRule) -> tuple[str, str]:
     reset = f" (`{'`, `'.join(rule.reset_events)}` starts again)" if rule.reset_events else ""
+    if rule.window_s is None:
+        resets = "`, `".join(rule.reset_events)
+        return (
+            f"{rule.count} consecutive events `{rule.event}`, no time window{reset}",
+            f"event `{resets}`" if rule.reset_events else "by an operator",
+        )
     return (
         f"{rule.count} events `{rule.event}` within {seconds(rule.window_s)}{reset}",
         f"when the window holds fewer than {rule.count}",
@@ -130,7 +136,10 @@ def _ratio_rule(rule: RatioRule) -> tuple[str, str]:
 
 
 def _compliance_rule(rule: ComplianceRule) -> tuple[str, str]:
-    return f"no event `{rule.event}` for more than {rule.max_age_days:g} days", f"event `{rule.event}`"
+    return (
+        f"no event `{rule.event}` (or a crew's ledger record of it) for more than {rule.max_age_days:g} days",
+        f"event `{rule.event}` or the record",
+    )
 
 
 def _staleness(rule: StalenessRule) -> tuple[str, str]:
@@ -165,7 +174,11 @@ _DESCRIBE: dict[type[RuleBase], Callable[[Any], tuple[str, str]]] = {
 
 def condition(rule: Rule) -> tuple[str, str]:
     """What raises the rule and what clears it, in words."""
-    return _DESCRIBE[type(rule)](rule)
+    raised, clears = _DESCRIBE[type(rule)](rule)
+    if rule.disinfectant is not None:
+        default = " (the default)" if rule.disinfectant == "chlorine" else ""
+        raised += f"; only tanks whose inventory `disinfectant` is `{rule.disinfectant}`{default}"
+    return raised, clears
 
 
 def severities(rule: RuleBase) -> list[tuple[Severity, str]]:

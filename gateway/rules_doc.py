@@ -16,8 +16,12 @@ from alerts.book import FLOOD_RULE, Policy
 from alerts.catalogue import DEFAULT_RULES, STANDARD_OF_OTHER_RULES
 from alerts.patrol_plan import MESSAGES, SEVERITY, PatrolPolicy, PatrolRule
 from alerts.rules import Rule
+from assets.desk import EXPIRED_SEVERITY
+from assets.model import CALENDAR_RULE, CERT_EXPIRED_RULE, CERT_EXPIRING_RULE, CERT_WARN_DAYS, OVERDUE_RULE
+from assets.plans import ALARMED_BY, DEFAULT_PLANS
 from devices.base import Kind
 from devices.inventory import PatrolPlan
+from devices.workdays import WARN_BEFORE
 from dispatch.desk_core import ALWAYS_DISPATCH, BREACH_RULE
 from dispatch.routing import trade_for
 from gateway.broker_watch import BROKER_DROPPING, DROPPED_TOPIC, DropCounter
@@ -43,6 +47,11 @@ SOURCES: tuple[tuple[str, str], ...] = (
         "estate service standard",
         "The estates' own service plans (seed): 完好率, cleaning, patrols, 维修及时率",
     ),
+    ("特种设备安全法", "Special Equipment Safety Law: lifts inspected periodically, certificate kept"),
+    ("TSG T7001", "Lift supervision and periodic inspection rules: the yearly statutory inspection"),
+    ("GB 50444", "Fire extinguishers: configuration, inspection and maintenance"),
+    ("GB 25201", "Fire facilities: maintenance and management"),
+    ("GB/T 21431", "Lightning protection systems: periodic testing"),
     ("practice", "An industry habit, not a written figure"),
 )
 
@@ -56,7 +65,7 @@ _KIND_SECTIONS: dict[Kind | None, tuple[int, str]] = {
     Kind.LIGHT: (5, "Lighting 照明"),
     None: (6, "The estate as a whole 全小区"),
 }
-_PATROL_SECTION, _SYSTEM_SECTION = 7, 8
+_PATROL_SECTION, _SYSTEM_SECTION, _LEDGER_SECTION = 7, 8, 9
 
 
 def _cell(text: str) -> str:
@@ -176,6 +185,64 @@ def _system_rows() -> Iterator[str]:
         yield f"| `{rule_id}` | {raised} | {severity} | {clears} | {standard} |"
 
 
+def _ledger_rows() -> Iterator[str]:
+    expired = ", ".join(
+        f"**{sev}** for a {kind} {cert} certificate" for (kind, cert), sev in EXPIRED_SEVERITY.items()
+    )
+    rows = (
+        (
+            OVERDUE_RULE,
+            "a plan's task not recorded by the end of its due day (local time); one alarm per asset, "
+            "whichever of its plans is late — except a device plan whose lateness a catalogue rule "
+            "alarms (below)",
+            "the plan's overdue severity (table below)",
+            "a record of every late plan of the asset",
+        ),
+        (
+            CERT_EXPIRING_RULE,
+            f"a certificate of the asset (`estates[].assets[].certificates`) expiring within "
+            f"{CERT_WARN_DAYS} days",
+            "minor",
+            "the certificate renewed (a later `expires`) or expired",
+        ),
+        (CERT_EXPIRED_RULE, "a certificate past its `expires` day", f"{expired}; else major", "renewed"),
+        (
+            CALENDAR_RULE,
+            f"{WARN_BEFORE.days} days before the working-day calendar's coverage ends (chinesecalendar, "
+            "or the inventory's lists for a year it lacks); working-day deadlines after that are "
+            "computed conservatively: Monday to Friday with past years' public holidays off",
+            "info",
+            "the package or the lists cover the coming year",
+        ),
+    )
+    yield "| rule | raised by | severity | cleared by | standard |"
+    yield "|---|---|---|---|---|"
+    for rule_id, raised, severity, clears in rows:
+        standard = _cell(STANDARD_OF_OTHER_RULES[rule_id])
+        yield f"| `{rule_id}` | {raised} | {severity} | {clears} | {standard} |"
+    yield ""
+    yield (
+        "Each plan makes a **planned work order** (preventive, category `maintenance`) its lead time "
+        "before the due day, routed to its trade's crew, its resolve deadline the end of the due day. "
+        "One lateness is one alarm: that order running past its deadline is recorded on the order "
+        f"(维修及时率) but raises no `{BREACH_RULE}`, the asset's `{OVERDUE_RULE}` being the alarm; and "
+        "where the catalogue already alarms a device plan's lateness (its compliance rule, on in the "
+        f"estate) that rule is the only source and the ledger raises no `{OVERDUE_RULE}` for it — a "
+        "crew's record moves the rule's clock on as the device's own event does. Switch the rule off "
+        f"(`estates[].rules`) and the ledger's `{OVERDUE_RULE}` takes its place."
+    )
+    yield ""
+    yield "| plan | asset | task 任务 | every | order made | trade | overdue severity | alarm | standard |"
+    yield "|---|---|---|---|---|---|---|---|---|"
+    for plan in DEFAULT_PLANS:
+        alarm = f"`{ALARMED_BY[plan.id][0]}`" if plan.id in ALARMED_BY else f"`{OVERDUE_RULE}`"
+        yield (
+            f"| `{plan.id}` | `{plan.kind}` | {_cell(plan.task)} / {_cell(plan.task_en)} | {plan.every} "
+            f"| {plan.lead} ahead | `{plan.trade}` | {plan.overdue_severity} | {alarm} "
+            f"| {_cell(plan.standard)} |"
+        )
+
+
 _HEADER = """\
 # Default alarm rules
 
@@ -186,8 +253,10 @@ Every alarm rule the gateway ships with, as the code defines it (`alerts/catalog
 guard-tour rules of `alerts/patrol_plan.py`), with the standard or requirement each implements.
 Every figure is a **default**: an estate changes any setting of a rule, or switches it off, in its
 inventory (`estates[].rules`, docs/contract.md §4); the work-order deadlines shown are the
-defaults of `dispatch/deadlines.py`, which an inventory's own `sla_policies` come before
-(docs/contract.md §7). Alerts follow the ISA-18.2 lifecycle of docs/contract.md §5.
+defaults of `dispatch/deadlines.py`, which an estate's own `sla_policies`, then the inventory's,
+come before (docs/contract.md §7); the alarm-management figures (escalation, chattering, flood,
+shelving, guard-tour severities) are set by `alarm_management`, for all estates or one. Alerts
+follow the ISA-18.2 lifecycle of docs/contract.md §5.
 
 **Severity** is what the alert is raised with; some rules raise a higher one in named
 circumstances. **Dispatch** says whether a work order is made automatically or only when an
@@ -212,7 +281,8 @@ def render() -> str:
                 lines += _rule_section(rule)
     lines += [f"## {_PATROL_SECTION}. Guard tour 电子巡更 (`alerts/patrol_plan.py`)", ""]
     lines += [*_patrol_rows(), ""]
-    lines += [f"## {_SYSTEM_SECTION}. Alarms about the work and the gateway itself", "", *_system_rows()]
+    lines += [f"## {_SYSTEM_SECTION}. Alarms about the work and the gateway itself", "", *_system_rows(), ""]
+    lines += [f"## {_LEDGER_SECTION}. The equipment ledger 设备台账 (`assets/`)", "", *_ledger_rows()]
     return "\n".join(lines) + "\n"
 
 

@@ -57,6 +57,8 @@ class LiftFaultCode(StrEnum):
     DOOR_CLOSE_FAILURE = "door_close_failure"
     POSITION_LOST = "position_lost"
     POWER_LOSS = "power_loss"
+    MOTOR_RUNTIME_LIMITER = "motor_runtime_limiter"  # GB/T 24476 fault code 06: 电动机运转时间限制器动作
+    RESTART_PREVENTED = "restart_prevented"  # GB/T 24476 fault code 08: 其他阻止电梯再启动的故障
 
 
 class LiftEvent(StrEnum):

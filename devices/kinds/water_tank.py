@@ -13,6 +13,14 @@ from pydantic import Field
 from devices.base import EmptyPayload, Kind, KindSpec, Payload, Trade
 
 
+class Disinfectant(StrEnum):
+    """How a supply is disinfected (GB 5749-2022 Table A.1): free chlorine, limit 2 mg/L, or
+    chloramine, whose residual is total chlorine, limit 3 mg/L. Set per tank in the inventory."""
+
+    CHLORINE = "chlorine"
+    CHLORAMINE = "chloramine"
+
+
 class WaterTankEvent(StrEnum):
     HATCH_OPEN = "hatch_open"
     HATCH_CLOSED = "hatch_closed"
@@ -24,7 +32,13 @@ class WaterTankEvent(StrEnum):
 
 class WaterTankTelemetry(Payload):
     level_pct: float | None = Field(None, ge=0, le=100, description="Tank level, % of capacity")
-    chlorine_mg_l: float | None = Field(None, ge=0, le=20, description="Free chlorine (余氯), mg/L")
+    chlorine_mg_l: float | None = Field(
+        None,
+        ge=0,
+        le=20,
+        description="Residual chlorine (余氯), mg/L: free chlorine, or total chlorine where the tank is "
+        "chloramine-disinfected (inventory `disinfectant`)",
+    )
     turbidity_ntu: float | None = Field(None, ge=0, le=1000, description="Turbidity, NTU")
     ph: float | None = Field(None, ge=0, le=14, description="pH")
     pressure_mpa: float | None = Field(None, ge=0, le=5, description="Outlet pressure, MPa")

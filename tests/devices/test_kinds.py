@@ -233,6 +233,8 @@ def test_lift_fault_codes_are_those_of_the_standards() -> None:
         "door_close_failure",
         "position_lost",
         "power_loss",
+        "motor_runtime_limiter",  # GB/T 24476 code 06
+        "restart_prevented",  # GB/T 24476 code 08
     ]
 
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devices.base import Severity, Trade
-from devices.inventory import DurationUnit, HolidayCalendar, SlaDuration, SlaPolicy
+from devices.inventory import CalendarSource, DurationUnit, HolidayCalendar, SlaDuration, SlaPolicy
 from dispatch.deadlines import (
     CATEGORIES,
     COMMON_AREA,
@@ -27,7 +27,8 @@ from dispatch.model import Step
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CST = timezone(timedelta(hours=8))  # a fixed +08:00, to write expected local instants plainly
-NO_HOLIDAYS = HolidayCalendar()
+#: Monday to Friday only: the package's schedule off (devices/workdays.py is tested in tests/devices).
+NO_HOLIDAYS = HolidayCalendar(source=CalendarSource.NONE)
 
 #: 2026 Chinese public holidays and make-up working days (调休), as in devices/samples/sunrise.yaml.
 CN_2026 = HolidayCalendar.model_validate(
@@ -48,6 +49,7 @@ CN_2026 = HolidayCalendar.model_validate(
 
 #: Only the National Day week and its make-up Saturday.
 NATIONAL_DAY = HolidayCalendar(
+    source=CalendarSource.NONE,
     holidays=[date(2026, 10, d) for d in range(1, 8)],
     workdays=[date(2026, 10, 10)],
 )
@@ -313,7 +315,9 @@ def test_working_day_deadline_properties(
     tz = ZoneInfo(zone)
     created = start.astimezone(tz).date()
     holidays, workdays = data.draw(_calendars(created))
-    calendar = HolidayCalendar(holidays=sorted(holidays), workdays=sorted(workdays))
+    calendar = HolidayCalendar(
+        source=CalendarSource.NONE, holidays=sorted(holidays), workdays=sorted(workdays)
+    )
 
     due = add_duration(start, SlaDuration(amount, DurationUnit.WORKING_DAYS), tz, calendar)
 
@@ -431,9 +435,10 @@ def test_default_major_practice(trade: Trade) -> None:
 
 
 def test_default_lamp_out_rule() -> None:
-    # Estate service standard, lighting rules: a simple lighting fault ≤ 2 days; no accept/arrive clock.
+    # Estate service standard (≤ 2 days) and municipal lighting rules (ordinary ≤ 24 h): the
+    # stricter, 24 h; no accept/arrive clock.
     for severity in (Severity.INFO, Severity.MINOR):
-        assert clocks_of("light.lamp_out", Trade.ELECTRICAL, severity) == {"resolve": ("2d", "default-lamp")}
+        assert clocks_of("light.lamp_out", Trade.ELECTRICAL, severity) == {"resolve": ("24h", "default-lamp")}
 
 
 def test_default_lamp_out_rule_with_major_severity_takes_the_other_clocks_from_major() -> None:
@@ -441,14 +446,25 @@ def test_default_lamp_out_rule_with_major_severity_takes_the_other_clocks_from_m
     assert clocks_of("light.lamp_out", Trade.ELECTRICAL, Severity.MAJOR) == {
         "accept": ("30m", "default-major"),
         "arrive": ("2h", "default-major"),
-        "resolve": ("2d", "default-lamp"),
+        "resolve": ("24h", "default-lamp"),
     }
 
 
-def test_other_light_rule_is_not_the_lamp_policy() -> None:
-    assert clocks_of("light.leakage", Trade.ELECTRICAL, Severity.MINOR) == {
-        "resolve": ("5wd", "default-other")
-    }
+@pytest.mark.parametrize("rule", ["light.circuit_lamps", "light.offline", "light.intact_rate"])
+def test_other_lighting_faults_are_serious_three_working_days(rule: str) -> None:
+    # The estate standard: other faults ≤ 5 working days; the municipal rules: serious ≤ 3. The stricter.
+    assert clocks_of(rule, Trade.ELECTRICAL, Severity.MINOR) == {"resolve": ("3wd", "default-lighting")}
+
+
+def test_lighting_leakage_is_urgent_on_site_within_an_hour() -> None:
+    # Municipal lighting rules: urgent ≤ 1 h (on site, as the estate standard's emergency repair).
+    assert clocks_of("light.leakage", Trade.ELECTRICAL, Severity.CRITICAL) == full(
+        "10m", "1h", "24h", "default-emergency"
+    )
+
+
+def test_lighting_is_the_only_trade_with_three_working_days_for_minor() -> None:
+    assert clocks_of(None, Trade.WATER, Severity.MINOR) == {"resolve": ("5wd", "default-other")}
 
 
 @pytest.mark.parametrize("severity", [Severity.MINOR, Severity.INFO])
@@ -466,7 +482,7 @@ def test_default_emergency_report_beats_trade_and_severity() -> None:
 
 def test_default_simple_lighting_category() -> None:
     assert clocks_of(None, Trade.ELECTRICAL, Severity.MINOR, SIMPLE_LIGHTING) == {
-        "resolve": ("2d", "default-lamp-report")
+        "resolve": ("24h", "default-lamp-report")
     }
 
 
@@ -493,7 +509,8 @@ def test_category_report_with_major_severity_mixes_steps() -> None:
         ("cctv.offline", Trade.LOW_VOLTAGE, Severity.MINOR, None),
         ("access.held_open", Trade.LOW_VOLTAGE, Severity.INFO, None),
         (None, Trade.SECURITY, Severity.MINOR, None),
-        (None, Trade.ELECTRICAL, Severity.MINOR, "unknown_category"),
+        (None, Trade.WATER, Severity.MINOR, "unknown_category"),
+        ("light.on_in_daylight", Trade.ELECTRICAL, Severity.INFO, None),  # energy, not a fault
     ],
 )
 def test_default_everything_else(
@@ -697,12 +714,34 @@ def test_sunrise_estate_policies_with_defaults() -> None:
     )
     # Rule-specific defaults outrank the estate's trade+severity figures (by design: specificity
     # first, order only at a tie): an entrapment keeps the default 24h resolve, not the estate's 4h,
-    # and a lamp out keeps 2d, not 3wd, while accept/arrive fall back to the estate's policy.
+    # and a lamp out keeps 24h, not 3wd, while accept/arrive fall back to the estate's policy.
     assert clocks_of("lift.entrapment", Trade.LIFT, Severity.CRITICAL, policies=merged) == full(
         "5m", "30m", "24h", "default-lift-entrapment"
     )
     assert clocks_of("light.lamp_out", Trade.ELECTRICAL, Severity.MINOR, policies=merged) == {
         "accept": ("2h", "lighting-minor"),
         "arrive": ("1d", "lighting-minor"),
-        "resolve": ("2d", "default-lamp"),
+        "resolve": ("24h", "default-lamp"),
     }
+
+
+def test_an_estate_policy_comes_before_the_inventory_one_even_when_less_specific() -> None:
+    # Every figure a default an operator may change per estate. The estate's own
+    # catch-all beats the inventory's trade+severity policy; estates without one keep the latter.
+    inventory = [policy("lift-major", trade="lift", severity="major", resolve="12h")]
+    estate = [policy("sunrise-all", resolve="6h")]
+
+    def resolve(own: list[SlaPolicy]) -> tuple[str, str]:
+        clocks = select_clocks(
+            inventory,
+            estate=own,
+            defaults=DEFAULT_POLICIES,
+            rule=None,
+            trade=Trade.LIFT,
+            severity=Severity.MAJOR,
+        )
+        c = clocks[Step.RESOLVE]
+        return f"{c.duration.amount}{c.duration.unit.value}", c.policy
+
+    assert resolve(estate) == ("6h", "sunrise-all")
+    assert resolve([]) == ("12h", "lift-major")

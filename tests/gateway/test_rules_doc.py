@@ -4,6 +4,7 @@ name the standard it implements or say that it is practice."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,10 @@ from alerts.book import FLOOD_RULE
 from alerts.catalogue import DEFAULT_RULES, STANDARD_OF_OTHER_RULES
 from alerts.patrol_plan import PatrolRule
 from alerts.rules import ConditionRule, Predicate
+from assets.model import CALENDAR_RULE, CERT_EXPIRED_RULE, CERT_EXPIRING_RULE, OVERDUE_RULE
+from assets.plans import ALARMED_BY, DEFAULT_PLANS
 from devices.inventory import SlaPolicy
+from devices.ledger import Interval, IntervalUnit
 from dispatch.desk_core import BREACH_RULE
 from gateway import cli, rule_words, rules_doc
 from gateway.broker_watch import BROKER_DROPPING
@@ -20,6 +24,7 @@ from gateway.stages import STAGE_FAILED
 
 RULES_MD = Path(__file__).resolve().parents[2] / "docs" / "rules.md"
 SOURCE_NAMES = tuple(name for name, _ in rules_doc.SOURCES)
+LEDGER_RULES = (OVERDUE_RULE, CERT_EXPIRING_RULE, CERT_EXPIRED_RULE, CALENDAR_RULE)
 
 
 def test_committed_rules_doc_is_up_to_date() -> None:
@@ -50,6 +55,7 @@ def test_every_catalogue_rule_names_its_standard_or_practice(rule: object) -> No
 
 def test_every_rule_outside_the_catalogue_names_its_standard() -> None:
     outside = {rule.value for rule in PatrolRule} | {BREACH_RULE, FLOOD_RULE, STAGE_FAILED, BROKER_DROPPING}
+    outside |= set(LEDGER_RULES)
     assert set(STANDARD_OF_OTHER_RULES) == outside
     for rule_id, standard in STANDARD_OF_OTHER_RULES.items():
         assert standard.startswith("practice") or any(name in standard for name in SOURCE_NAMES), rule_id
@@ -92,3 +98,25 @@ def test_sla_follows_the_default_policies(monkeypatch: pytest.MonkeyPatch) -> No
     text = rules_doc.render()
     section = text.split("### `lift.entrapment`", 1)[1].split("###", 1)[0]
     assert "| SLA (critical) | arrive 20 min · resolve 9 working days (`only`, `rest`) |" in section
+
+
+def test_the_ledger_rules_and_every_plan_are_documented() -> None:
+    text = rules_doc.render()
+    ledger = text[text.index("## 9. The equipment ledger") :]
+    for rule_id in LEDGER_RULES:
+        assert f"| `{rule_id}` |" in ledger and STANDARD_OF_OTHER_RULES[rule_id] in ledger
+    for plan in DEFAULT_PLANS:
+        row = next(line for line in ledger.splitlines() if line.startswith(f"| `{plan.id}` |"))
+        alarm = ALARMED_BY[plan.id][0] if plan.id in ALARMED_BY else OVERDUE_RULE
+        assert f"| {plan.every} |" in row and f"| {plan.overdue_severity} |" in row and f"`{alarm}`" in row
+        assert plan.standard in row
+        assert any(name in plan.standard for name in SOURCE_NAMES), f"{plan.id}: {plan.standard}"
+    assert "critical** for a lift inspection certificate" in ledger
+
+
+def test_the_ledger_section_follows_a_changed_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    changed = tuple(replace(p, every=Interval(14, IntervalUnit.DAYS)) if p.id == "lift.maintenance" else p
+                    for p in DEFAULT_PLANS)  # fmt: skip
+    monkeypatch.setattr(rules_doc, "DEFAULT_PLANS", changed)
+    row = next(line for line in rules_doc.render().splitlines() if line.startswith("| `lift.maintenance` |"))
+    assert "| 14d |" in row
