@@ -103,6 +103,28 @@ _LIFT = [
         "door_close_failure", (L,), ("lift.door_failure",), "fault door_close_failure, doors stay open"
     ),
     FaultSpec("position_lost", (L,), ("lift.position_lost",), "fault position_lost, car stopped"),
+    FaultSpec(
+        "motor_runtime_limiter",
+        (L,),
+        ("lift.runtime_limiter",),
+        "fault motor_runtime_limiter (GB/T 24476 code 06), car stopped",
+    ),
+    FaultSpec(
+        "restart_prevented",
+        (L,),
+        ("lift.restart_prevented",),
+        "fault restart_prevented (GB/T 24476 code 08), car stopped",
+    ),
+    FaultSpec(
+        "emergency_power", (L,), ("lift.emergency_power",), "no event: mode emergency_power, car at a landing"
+    ),
+    FaultSpec(
+        "out_of_service",
+        (L,),
+        ("lift.out_of_service",),
+        "no event: mode out_of_service with no fault that explains it; the alarm needs 10 min of it",
+        within_s=10 * MIN + 2 * MIN,
+    ),
     FaultSpec("power_loss", (L,), ("lift.power_loss",), "fault power_loss and power: outage in telemetry"),
     FaultSpec(
         "trapped",

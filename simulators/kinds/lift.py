@@ -83,6 +83,12 @@ EFFECTS |= {
             **car(zone=True, door="open", passenger=False, mode=str(p.get("mode", "fire"))),
         }
     ),
+    "emergency_power": Effect(
+        values=fixed(**car(zone=True, door="closed", passenger=False, mode="emergency_power"))
+    ),
+    "out_of_service": Effect(
+        values=fixed(**car(zone=True, door="closed", passenger=False, mode="out_of_service"))
+    ),
     "inspection_mode": Effect(
         values=fixed(**car(zone=True, door="closed", passenger=False, mode="inspection"))
     ),

@@ -241,7 +241,13 @@ def test_faults_fit_their_kinds_rules_and_simulators() -> None:
 
 def test_every_rule_of_the_catalogue_has_a_fault_or_is_said_not_to(sunrise: Inventory) -> None:
     covered = {r for spec in FAULTS.values() for r in (*spec.rules, *spec.also)}
-    not_simulated = {"water.cleaning_overdue", "water.cleaning_overdue_year", "patrol.unknown"}
+    # water.total_chlorine_high: a chloramine tank's rule; the sample estate's tanks use chlorine.
+    not_simulated = {
+        "water.cleaning_overdue",
+        "water.cleaning_overdue_year",
+        "patrol.unknown",
+        "water.total_chlorine_high",
+    }
     assert {r.id for r in DEFAULT_RULES} | {r.value for r in PatrolRule} == covered | not_simulated
 
 
