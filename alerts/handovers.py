@@ -95,8 +95,19 @@ def _row(r: Any) -> Handover:
 class HandoverBook:
     """The handovers, stored; and the check that raises the missing-handover alarm."""
 
-    def __init__(self, engine: Engine, book: AlertBook, inventory: Inventory, clock: Clock) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        book: AlertBook,
+        inventory: Inventory,
+        clock: Clock,
+        *,
+        shift: timedelta = SHIFT,
+        grace: timedelta = GRACE,
+    ) -> None:
+        """``shift`` and ``grace``: the settings ``handover_shift_h`` and ``handover_grace_min``."""
         self.engine, self.book, self.inventory, self.clock = engine, book, inventory, clock
+        self.shift, self.grace = shift, grace
         create_tables(engine, metadata)
         #: Shifts are counted from the gateway's start when nothing was ever signed.
         self.started = clock.now()
@@ -161,10 +172,12 @@ class HandoverBook:
 
     def check(self) -> int:
         """Raise the missing-handover alarm for every estate when no handover was signed in the
-        last shift (8 h and a grace), or clear it. A housekeeping job: returns 0 (drops nothing)."""
+        last shift (``shift`` and ``grace``, 8 h and 30 min by default), or clear it. A
+        housekeeping job: returns 0 (drops nothing)."""
         now = self.clock.now()
         since = self.last_signed() or self.started
-        missing = now - since > SHIFT + GRACE
+        missing = now - since > self.shift + self.grace
+        hours = f"{self.shift.total_seconds() / 3600:g}"
         for estate in self.inventory.estates:
             key = alert_key(estate.id, None, MISSING_RULE, MISSING_SUBJECT)
             open_ = self.book.open_alert(key)
@@ -178,8 +191,8 @@ class HandoverBook:
                         None,
                         MISSING_RULE,
                         Severity.INFO,
-                        f"自 {local:%m-%d %H:%M} 起超过 8 小时未签署交接班",
-                        f"No shift handover signed since {local:%m-%d %H:%M} (over 8 h)",
+                        f"自 {local:%m-%d %H:%M} 起超过 {hours} 小时未签署交接班",
+                        f"No shift handover signed since {local:%m-%d %H:%M} (over {hours} h)",
                         subject=MISSING_SUBJECT,
                     )
                 )

@@ -55,6 +55,11 @@ class EventHub:
             self.closed = True
             self._changed.notify_all()
 
+    def open(self) -> None:
+        """The gateway starts (again, in the same process): streams stay open."""
+        with self._changed:
+            self.closed = False
+
     def position(self) -> str:
         """The id of the latest event: where a new client starts."""
         with self._changed:

@@ -110,6 +110,7 @@ def list_handovers(
     "/handovers",
     dependencies=[_WRITE],
     status_code=201,
+    responses=errors(400),
     summary="Write a handover (the outgoing operator); the gateway adds what stands open now",
 )
 def write_handover(body: WriteBody, gateway: GatewayDep, principal: CurrentPrincipal) -> dict[str, Any]:
@@ -134,7 +135,7 @@ def get_handover(handover_id: HandoverId, gateway: GatewayDep, principal: Curren
 @router.post(
     "/handovers/{handover_id}/sign",
     dependencies=[_WRITE],
-    responses=errors(404, 409),
+    responses=errors(400, 404, 409),
     summary="Sign a handover off (the incoming operator, not its writer)",
 )
 def sign_handover(

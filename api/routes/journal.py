@@ -116,7 +116,10 @@ def _csv(rows: list[dict[str, Any]], lang: Lang) -> str:
 
 
 @router.get(
-    "/journal", dependencies=[_READ], summary="Alarms cleared or closed and orders finished in a period"
+    "/journal",
+    dependencies=[_READ],
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    summary="Alarms cleared or closed and orders finished in a period (JSON, or CSV with format=csv)",
 )
 def journal(
     gateway: GatewayDep,

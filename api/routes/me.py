@@ -12,13 +12,21 @@ from api.auth import CurrentPrincipal, Role
 router = APIRouter(prefix="/api", tags=["session"])
 
 #: What each role may do, by the names the pages use; the routes' require_roles say the same
-#: (tests/api/test_me.py calls each action with each role and compares).
+#: (tests/api/test_me.py calls each action with each role and compares). The console shows each
+#: role only the views whose ability it has (api/static/console.js, ``NAV``).
 ABILITIES: dict[str, frozenset[Role]] = {
     "alerts:read": frozenset({Role.OPERATOR, Role.MANAGER, Role.SIMULATOR}),
     "alerts:act": frozenset({Role.OPERATOR}),
+    "orders:read": frozenset({Role.OPERATOR, Role.MANAGER, Role.CREW, Role.SIMULATOR}),
     "orders:manage": frozenset({Role.OPERATOR, Role.MANAGER}),
+    "patrols:read": frozenset({Role.OPERATOR, Role.MANAGER, Role.SIMULATOR}),
+    "journal:read": frozenset({Role.OPERATOR, Role.MANAGER}),
+    "handovers:read": frozenset({Role.OPERATOR, Role.MANAGER}),
+    "kpis:read": frozenset({Role.OPERATOR, Role.MANAGER}),
+    "deadletters:read": frozenset({Role.OPERATOR, Role.MANAGER, Role.SIMULATOR}),
     "orders:step": frozenset({Role.OPERATOR, Role.CREW}),
     "handovers:write": frozenset({Role.OPERATOR}),
+    "assets:read": frozenset({Role.OPERATOR, Role.MANAGER, Role.CREW}),
 }
 
 

@@ -90,6 +90,7 @@ def list_crews(
             {
                 "id": crew.id,
                 "name": crew.name,
+                "name_en": crew.name_en,
                 "trades": [t.value for t in crew.trades],
                 "estates": served,
                 "members": list(crew.members),
@@ -97,6 +98,21 @@ def list_crews(
             }
         )
     return out
+
+
+@router.get(
+    "/patrols/plans",
+    dependencies=[require_roles(Role.OPERATOR, Role.MANAGER, Role.SIMULATOR)],
+    tags=["patrols"],
+    summary="The patrol plans of the caller's estates with their display names (zh-CN, English)",
+)
+def list_patrol_plans(gateway: GatewayDep, principal: CurrentPrincipal) -> list[dict[str, Any]]:
+    return [
+        {"estate": e.id, "id": p.id, "name": p.name, "name_en": p.name_en, "route": list(p.route)}
+        for e in gateway.inventory.estates
+        if principal.sees(e.id)
+        for p in e.patrols
+    ]
 
 
 @router.get("/workorders", dependencies=[_READ], summary="Work orders in the caller's scope, newest first")
@@ -107,6 +123,7 @@ def list_orders(
     state: OrderState | None = None,
     crew: str | None = None,
     limit: int = Query(500, ge=1, le=5000),
+    with_history: bool = Query(False, description="Each order's history too (the crew page shows the notes)"),
 ) -> list[dict[str, Any]]:
     if estate is not None:
         check_estate(principal, estate)
@@ -123,7 +140,7 @@ def list_orders(
         principal.estates or None,
         limit=limit,
     )
-    return [o.to_json(with_history=False) for o in found]
+    return [o.to_json(with_history=with_history) for o in found]
 
 
 @router.get(

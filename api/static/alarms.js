@@ -4,7 +4,7 @@
 // /api/alerts/{id}/…, and are offered only to a role that may take them (GET /api/me).
 import { api, countdown, fmtTime, h, notify, throttled } from "./common.js";
 import { crewOptions, field, noteInput, openDialog } from "./dialog.js";
-import { getLang, localNote, t, tv } from "./i18n.js";
+import { getLang, entryNote, localNote, t, tv } from "./i18n.js";
 
 const SEVERITIES = ["critical", "major", "minor", "info"];
 const SEVERITY_RANK = { critical: 0, major: 1, minor: 2, info: 3 };
@@ -380,7 +380,7 @@ export function historyTable(entries, tz, group) {
         h("td", { class: "time" }, fmtTime(e.at, tz)),
         h("td", {}, e.by === "system" || e.by === "dispatch" ? t(`history.${e.by}`) : e.by),
         h("td", {}, tv(group, e.action)),
-        h("td", { class: "note" }, localNote(e.note))))));
+        h("td", { class: "note" }, entryNote(e))))));
 }
 
 export function alarmView(main, ctx, idText) {

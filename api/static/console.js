@@ -7,52 +7,60 @@ import {
   watchHealth,
   translateStatic,
 } from "./common.js";
-import { getLang, t, tv } from "./i18n.js";
+import { getLang, setCrewLabel, t, tv } from "./i18n.js";
 import { handoverView, handoversView } from "./handover.js";
 import { deadLettersView, planView, reportView, wallView, windowsView } from "./site.js";
 import { journalView } from "./journal.js";
 import { orderView, ordersView } from "./orders.js";
 import { deviceView, overviewView } from "./overview.js";
 import { kpisView, patrolsView } from "./reports.js";
+import { assetView, ledgerView } from "./ledger.js";
 
 const ESTATE_KEY = "estate.estate";
 const SOUND_KEY = "estate.sound";
 
+// Each view with the ability (GET /api/me `can`) its API calls need: a role sees only its views.
 const ROUTES = [
-  [/^#\/alarms$/, alarmsView],
-  [/^#\/alarm\/(\d+)$/, alarmView],
-  [/^#\/overview$/, overviewView],
-  [/^#\/device\/([^/]+)\/([^/]+)$/, deviceView],
-  [/^#\/patrols$/, patrolsView],
-  [/^#\/orders$/, ordersView],
-  [/^#\/order\/(\d+)$/, orderView],
-  [/^#\/journal$/, journalView],
-  [/^#\/handover$/, handoversView],
-  [/^#\/handover\/(\d+)$/, handoverView],
-  [/^#\/plan$/, planView],
-  [/^#\/wall$/, wallView],
-  [/^#\/windows$/, windowsView],
-  [/^#\/report$/, reportView],
-  [/^#\/deadletters$/, deadLettersView],
-  [/^#\/kpis$/, kpisView],
+  [/^#\/alarms$/, alarmsView, "alerts:read"],
+  [/^#\/alarm\/(\d+)$/, alarmView, "alerts:read"],
+  [/^#\/overview$/, overviewView, "alerts:read"],
+  [/^#\/device\/([^/]+)\/([^/]+)$/, deviceView, "alerts:read"],
+  [/^#\/patrols$/, patrolsView, "patrols:read"],
+  [/^#\/orders$/, ordersView, "orders:read"],
+  [/^#\/order\/(\d+)$/, orderView, "orders:read"],
+  [/^#\/journal$/, journalView, "journal:read"],
+  [/^#\/handover$/, handoversView, "handovers:read"],
+  [/^#\/handover\/(\d+)$/, handoverView, "handovers:read"],
+  [/^#\/plan$/, planView, "alerts:read"],
+  [/^#\/wall$/, wallView, "alerts:read"],
+  [/^#\/windows$/, windowsView, "alerts:read"],
+  [/^#\/report$/, reportView, "orders:manage"],
+  [/^#\/deadletters$/, deadLettersView, "deadletters:read"],
+  [/^#\/kpis$/, kpisView, "kpis:read"],
+  [/^#\/ledger$/, ledgerView, "assets:read"],
+  [/^#\/asset\/([^/?]+)((?:\?estate=[^&]*)?)$/, assetView, "assets:read"],
 ];
 const NAV = [
-  ["#/alarms", "nav.alarms"],
-  ["#/plan", "nav.plan"],
-  ["#/overview", "nav.overview"],
-  ["#/patrols", "nav.patrols"],
-  ["#/orders", "nav.orders"],
-  ["#/journal", "nav.journal"],
-  ["#/handover", "nav.handover"],
-  ["#/kpis", "nav.kpis"],
+  ["#/alarms", "nav.alarms", "alerts:read"],
+  ["#/plan", "nav.plan", "alerts:read"],
+  ["#/overview", "nav.overview", "alerts:read"],
+  ["#/patrols", "nav.patrols", "patrols:read"],
+  ["#/orders", "nav.orders", "orders:read"],
+  ["#/journal", "nav.journal", "journal:read"],
+  ["#/handover", "nav.handover", "handovers:read"],
+  ["#/kpis", "nav.kpis", "kpis:read"],
 ];
 /** Used less often: under "more", so the header stays one line at 1024 px. */
 const MORE = [
-  ["#/windows", "nav.windows"],
-  ["#/report", "nav.report"],
-  ["#/deadletters", "nav.deadletters"],
-  ["#/wall", "nav.wall"],
+  ["#/ledger", "nav.ledger", "assets:read"],
+  ["#/windows", "nav.windows", "alerts:read"],
+  ["#/report", "nav.report", "orders:manage"],
+  ["#/deadletters", "nav.deadletters", "deadletters:read"],
+  ["#/wall", "nav.wall", "alerts:read"],
 ];
+/** Whether this token may use a view: what GET /api/me says (a gateway without it: every view); a
+ *  token that cannot read alarms (a crew) has no console views at all. */
+const mayUse = (ability) => !me.role || (me.can.includes("alerts:read") && me.can.includes(ability));
 
 // -- the live lists and what the views share ----------------------------------------------------------
 
@@ -83,12 +91,11 @@ const ctx = {
     }
     return crewCache.get(estate);
   },
-  /** A crew's name (zh-CN) or id (English: crews are named in Chinese only). */
+  /** A crew's name in the page's language: `name` (zh-CN), `name_en` (English; else its id). */
   crewName(id) {
-    if (getLang() === "en") return id;
     for (const list of crewCache.values()) {
       const found = Array.isArray(list) ? list.find((c) => c.id === id) : null;
-      if (found) return found.name || found.id;
+      if (found) return (getLang() === "en" ? found.name_en : found.name) || found.id;
     }
     return id;
   },
@@ -243,9 +250,11 @@ function renderHeader() {
     return;
   }
   const link = ([href, key]) => h("a", { href, "data-nav": href }, t(key), h("span", { class: "count" }));
-  const more = h("details", { class: "more", "data-testid": "nav-more" }, h("summary", {}, t("nav.more")),
-    h("div", { class: "more-menu", onclick: () => more.removeAttribute("open") }, MORE.map(link)));
-  const nav = h("nav", {}, NAV.map(link), more);
+  const mine = (list) => list.filter(([, , ability]) => mayUse(ability));
+  const extra = mine(MORE);
+  const more = extra.length ? h("details", { class: "more", "data-testid": "nav-more" }, h("summary", {}, t("nav.more")),
+    h("div", { class: "more-menu", onclick: () => more.removeAttribute("open") }, extra.map(link))) : null;
+  const nav = h("nav", {}, mine(NAV).map(link), more);
   const tools = h("div", { class: "tools" }, estateSelect(), status.el, soundToggle(), lang,
     h("button", { type: "button", "data-testid": "logout", onclick: logout }, t("header.logout")));
   header.replaceChildren(brand, nav, tools);
@@ -272,10 +281,12 @@ function updateNavCounts() {
 
 function route() {
   if (!loggedIn) return;
-  const hash = location.hash || "#/alarms";
-  const found = ROUTES.map(([re, fn]) => [hash.match(re), fn]).find(([m]) => m);
-  if (!found) {
-    location.hash = "#/alarms";
+  const home = (NAV.find(([, , ability]) => mayUse(ability)) || NAV[0])[0];
+  const hash = location.hash || home;
+  const found = ROUTES.map(([re, fn, ability]) => [hash.match(re), fn, ability]).find(([m]) => m);
+  if (!found || !mayUse(found[2])) {
+    // Unknown, or a view this role may not use (a bookmark, a link from someone else): its first.
+    if (hash !== home) location.hash = home;
     return;
   }
   const [match, render] = found;
@@ -312,6 +323,7 @@ async function start() {
   if (!estates.some((e) => e.id === ctx.estate())) localStorage.removeItem(ESTATE_KEY);
   const all = crews.status === "fulfilled" ? crews.value : [];
   for (const estate of estates) crewCache.set(estate.id, all.filter((c) => c.estates.includes(estate.id)));
+  setCrewLabel((id) => ctx.crewName(id)); // history notes the gateway wrote name crews by id
   renderHeader();
   let loaded = false;
   openStream({

@@ -5,7 +5,7 @@ import {
   DEFAULT_TZ, api, getToken, h, langSwitch, localDate, logout, notify, openStream, requireLogin, startCountdowns,
   streamStatus, throttled, translateStatic,
 } from "./common.js";
-import { getLang, t } from "./i18n.js";
+import { getLang, setCrewLabel, t } from "./i18n.js";
 import { FINISHED, IN_HAND, orderCard, orderTitle, replaceCards } from "./workorder.js";
 import { openDialog } from "./dialog.js";
 
@@ -23,6 +23,13 @@ let orders = new Map();
 let ready = false;
 let queue = [];
 let loggedIn = false;
+
+/** The crew's name in the page's language (its `name_en` in English, else its id). */
+function crewName(id) {
+  if (!crew || crew.id !== id) return id;
+  return (getLang() === "en" ? crew.name_en : crew.name) || id;
+}
+setCrewLabel(crewName); // the notes the gateway wrote name crews by id
 
 const tz = (estate) => (estates.find((e) => e.id === estate) || {}).timezone || DEFAULT_TZ;
 
@@ -61,7 +68,7 @@ async function load() {
   ready = false;
   queue = [];
   try {
-    orders = new Map((await api("/api/workorders?limit=500")).map((o) => [o.id, o]));
+    orders = new Map((await api("/api/workorders?limit=500&with_history=true")).map((o) => [o.id, o]));
   } catch (err) {
     document.getElementById("orders").replaceChildren(h("p", { class: "error" }, err.message));
   }
@@ -79,8 +86,7 @@ function draw() {
   const live = list.filter((o) => IN_HAND.has(o.state)).length;
   main.querySelector("h1").textContent = t("crew.myOrders");
   main.querySelector(".summary").textContent = ready ? t("crew.summary", { n: live }) : t("common.loading");
-  const crewName = (id) => (getLang() === "en" ? id : (crew && crew.name) || id);
-  const cards = list.map((o) => orderCard(o, { tz: tz(o.estate), crewName, onChange: apply, confirmStep }));
+  const cards = list.map((o) => orderCard(o, { tz: tz(o.estate), crewName, onChange: apply, confirmStep, allNotes: true }));
   replaceCards(document.getElementById("orders"), cards);
   document.getElementById("empty").hidden = !ready || list.length > 0;
   drawCritical();
@@ -166,7 +172,7 @@ function confirmStep(step, order) {
 function renderHeader() {
   document.title = t("crew.title");
   const header = document.getElementById("header");
-  const name = crew ? h("small", {}, ` ${crew.name || crew.id}`) : null;
+  const name = crew ? h("small", {}, ` ${crewName(crew.id)}`) : null;
   const brand = h("span", { class: "brand" }, t("crew.brand"), name);
   const tools = loggedIn
     ? [status.el, soundToggle(), lang,

@@ -5,7 +5,7 @@
 import { api, fmtTime, h, throttled } from "./common.js";
 import { crewOptions, field, noteInput, openDialog } from "./dialog.js";
 import { historyTable } from "./alarms.js";
-import { localNote, t, tv } from "./i18n.js";
+import { entryNote, t, tv } from "./i18n.js";
 import { FINISHED, crewNotes, orderCard, orderTitle, replaceCards } from "./workorder.js";
 
 const COLUMNS = ["open", "assigned", "accepted", "on_site", "resolved"];
@@ -137,7 +137,7 @@ export function orderView(main, ctx, idText) {
       notes.length
         ? h("ul", { class: "notes", "data-testid": "crew-notes" }, notes.map((e) =>
           h("li", {}, h("span", { class: "time" }, fmtTime(e.at, tz)), " ", h("strong", {}, `${tv("step", e.action)} · ${e.by}`),
-            h("div", { class: "note" }, localNote(e.note)))))
+            h("div", { class: "note" }, entryNote(e)))))
         : h("p", { class: "muted" }, t("order.noCrewNotes")),
       h("h2", {}, t("alarm.history")),
       historyTable(order.history, tz, "orderAction"),

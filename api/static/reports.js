@@ -2,7 +2,7 @@
 // compliance and 维修及时率 as cards and bars.
 import { DEFAULT_TZ, api, fmtClock, fmtTime, getToken, h, localDate, notify } from "./common.js";
 import { lineChart } from "./chart.js";
-import { t, tv } from "./i18n.js";
+import { getLang, t, tv } from "./i18n.js";
 
 const ROUND_STATUSES = ["scheduled", "in_progress", "completed", "late", "short_handed", "incomplete", "missed"];
 const PATROL_REFRESH_MS = 30_000; // round statuses move with the clock, not only with events
@@ -34,11 +34,13 @@ export function roundNow(round, now = Date.now()) {
   return { status: "in_progress", missed };
 }
 
-/** A plan's name: the known ones in words, with its route; others by their id. */
-function planLabel(plan, rounds) {
+/** A plan's name: the inventory's (`name`, `name_en`: GET /api/patrols/plans), else the known ids in
+ *  words, else its id; with its route. */
+function planLabel(plan, rounds, named) {
   const route = rounds[0] ? rounds[0].checkpoints.map((cp) => cp.checkpoint).join(" → ") : "";
+  const own = named && (getLang() === "en" ? named.name_en : named.name);
   const known = tv("patrolPlan", plan);
-  const name = known === plan ? t("patrols.plan", { id: plan }) : known;
+  const name = own || (known === plan ? t("patrols.plan", { id: plan }) : known);
   return [name, route ? h("small", { class: "muted" }, ` ${t("patrols.route", { route })}`) : null];
 }
 
@@ -76,7 +78,7 @@ async function printRecord(estate, day) {
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
-function estateBoard(record, ctx) {
+function estateBoard(record, ctx, names) {
   const tz = ctx.tz(record.estate);
   const plans = new Map();
   const byStart = [...record.rounds].sort((a, b) => Date.parse(a.start) - Date.parse(b.start));
@@ -89,8 +91,17 @@ function estateBoard(record, ctx) {
         onclick: () => printRecord(record.estate, record.date) }, t("patrols.print"))),
     record.rounds.length ? null : h("p", { class: "muted" }, t("patrols.none")),
     [...plans].map(([plan, rounds]) =>
-      h("div", { class: "plan" }, h("h3", { "data-testid": "plan-name" }, planLabel(plan, rounds)),
+      h("div", { class: "plan" }, h("h3", { "data-testid": "plan-name" }, planLabel(plan, rounds, names.get(`${record.estate}/${plan}`))),
         h("div", { class: "rounds" }, rounds.map((r) => roundTile(r, tz))))));
+}
+
+// The plans' display names change with the inventory only: fetched once per page load.
+let plansLoaded = null;
+function planNames() {
+  plansLoaded = plansLoaded || api("/api/patrols/plans").then(
+    (list) => new Map(list.map((p) => [`${p.estate}/${p.id}`, p])),
+    () => { plansLoaded = null; return new Map(); }); // an older gateway: ids and known words
+  return plansLoaded;
 }
 
 export function patrolsView(main, ctx) {
@@ -103,8 +114,8 @@ export function patrolsView(main, ctx) {
     const params = new URLSearchParams({ date: day.value });
     if (ctx.estate()) params.set("estate", ctx.estate());
     try {
-      const records = await api(`/api/patrols?${params}`);
-      body.replaceChildren(...records.map((r) => estateBoard(r, ctx)));
+      const [records, plans] = await Promise.all([api(`/api/patrols?${params}`), planNames()]);
+      body.replaceChildren(...records.map((r) => estateBoard(r, ctx, plans)));
       if (!records.length) body.append(h("p", { class: "muted" }, t("patrols.none")));
     } catch (err) {
       body.replaceChildren(h("p", { class: "error" }, err.message));

@@ -67,14 +67,57 @@ export function planView(main, ctx) {
 
 const ROTATE_MS = 15_000;
 
+// The wall's KPIs of one estate (docs/contract.md §8.1): lamp 完好率 and camera online rate now
+// (GET /api/estates/{id}/summary), lift availability of the last day rolled up (GET /api/kpis/daily).
+const WALL_KPI_TARGETS = { lamp: 95, camera: 95, lift: 100 };
+const WALL_KPI_MAX_AGE_MS = 60_000;
+
+async function wallKpis(estate) {
+  const id = encodeURIComponent(estate);
+  const [summary, daily] = await Promise.allSettled([
+    api(`/api/estates/${id}/summary`), api(`/api/kpis/daily?estate=${id}`)]);
+  const pct = (rate) => (rate == null ? null : Math.round(rate * 1000) / 10);
+  const s = summary.status === "fulfilled" ? summary.value : null;
+  const days = daily.status === "fulfilled" ? daily.value.days.filter((d) => d.lift_availability_pct != null) : [];
+  const last = days.length ? days[days.length - 1] : null;
+  return {
+    lamp: s ? pct(s.lamps.intact_rate) : null,
+    camera: s ? pct(s.cameras.online_rate) : null,
+    lift: last ? last.lift_availability_pct : null,
+    liftDay: last ? last.day : null,
+    at: Date.now(),
+  };
+}
+
 export function wallView(main, ctx) {
   document.body.classList.add("wall");
   const screen = h("div", { class: "wall-screen", "data-testid": "wall" });
   main.append(screen);
   let index = 0;
+  const kpis = new Map(); // estate id → its figures (refreshed when older than a minute)
+  const loading = new Set();
+  const fetchKpis = (id) => {
+    const known = kpis.get(id);
+    if (loading.has(id) || (known && Date.now() - known.at < WALL_KPI_MAX_AGE_MS)) return;
+    loading.add(id);
+    wallKpis(id).then((figures) => {
+      kpis.set(id, figures);
+      loading.delete(id);
+      draw();
+    });
+  };
   const draw = () => {
     const estates = scoped(ctx);
     const estate = estates.length ? estates[index % estates.length] : null;
+    if (estate) fetchKpis(estate.id);
+    const k = (estate && kpis.get(estate.id)) || {};
+    const kpi = (key, value, note = null) => {
+      const low = value != null && value < WALL_KPI_TARGETS[key];
+      return h("div", { class: `wall-figure kpi ${low ? "alert" : ""}`, "data-testid": `wall-kpi-${key}` },
+        h("div", { class: "wall-number" }, value == null ? "—" : `${value}%`),
+        h("div", { class: "wall-label" }, t(`wall.kpi.${key}`)),
+        h("div", { class: "wall-note" }, t("wall.kpi.target", { n: WALL_KPI_TARGETS[key] }), note ? ` · ${note}` : ""));
+    };
     const open = [...ctx.live.alerts.values()].filter((a) => a.state !== "closed" && (!estate || a.estate === estate.id));
     const orders = [...ctx.live.orders.values()].filter((o) => !["closed", "cancelled"].includes(o.state) && (!estate || o.estate === estate.id));
     const big = (key, n, cls = "") => h("div", { class: `wall-figure ${cls}`, "data-testid": `wall-${key}` },
@@ -90,6 +133,9 @@ export function wallView(main, ctx) {
         big("critical", open.filter((a) => a.severity === "critical").length, open.some((a) => a.severity === "critical") ? "alert" : ""),
         big("orders", orders.length),
         big("overdue", orders.filter((o) => (o.breached || []).length).length)),
+      h("div", { class: "wall-figures wall-kpis", "data-testid": "wall-kpis" },
+        kpi("lamp", k.lamp), kpi("camera", k.camera),
+        kpi("lift", k.lift, k.liftDay ? t("wall.kpi.day", { day: k.liftDay }) : null)),
       h("ul", { class: "wall-alarms" }, top.length ? top.map((a) => h("li", { class: `sev-${a.severity}` },
         h("span", { class: `badge sev sev-${a.severity}` }, tv("severity", a.severity)), " ", message(a)))
         : h("li", { class: "muted" }, t("alarms.empty"))),

@@ -1,7 +1,7 @@
 // A work-order card, shared by the console's board and the crew page: what, where, who, the three
 // deadlines with live countdowns, and the crew's steps with a note.
 import { api, countdown, fmtShort, fmtTime, h } from "./common.js";
-import { getLang, localNote, t, tv } from "./i18n.js";
+import { entryNote, getLang, t, tv } from "./i18n.js";
 
 export const STEPS = ["accept", "arrive", "resolve"];
 export const FINISHED = new Set(["closed", "cancelled"]);
@@ -14,6 +14,15 @@ export const orderTitle = (o) => (getLang() === "en" ? o.title_en || o.title : o
 /** The crew's own words: the notes of their steps, newest first. */
 export function crewNotes(order) {
   return (order.history || []).filter((e) => STEPS.includes(e.action) && e.note).reverse();
+}
+
+/** What the crew page lists under an order, newest first: the crew's notes, and what the desk said
+ *  that changes their work (a deadline missed, reassigned, reopened, escalated, cancelled). */
+const FOR_CREW = new Set(["breach", "reassign", "reopen", "escalate", "cancel"]);
+export function crewTimeline(order) {
+  return (order.history || [])
+    .filter((e) => (STEPS.includes(e.action) && e.note) || (FOR_CREW.has(e.action) && (e.code || e.note)))
+    .reverse();
 }
 
 /** Steps an order's state allows (the desk answers 409 for any other). */
@@ -49,11 +58,12 @@ function deadlines(order, tz) {
 /** One card. options: tz, crewName(id), onChange(order) after an action, extraActions(order, error)
  *  → more buttons (the console's reassign and cancel), compact (smaller note field), linkAlerts (to
  *  the console's alarm and order pages), canStep (the role may take the crew's steps), confirmStep
- *  (step → a promise of true to go on: the crew page asks before "resolve"). */
+ *  (step → a promise of true to go on: the crew page asks before "resolve"), allNotes (every crew
+ *  note, newest first, with its time: the crew page; else the latest only). */
 export function orderCard(order, opts) {
   const {
     tz, crewName = (id) => id, onChange = () => {}, extraActions, compact = false, linkAlerts = false,
-    canStep = true, confirmStep = async () => true,
+    canStep = true, confirmStep = async () => true, allNotes = false,
   } = opts;
   const error = h("p", { class: "error", role: "alert" });
   const steps = canStep ? STEPS_BY_STATE[order.state] || [] : [];
@@ -88,7 +98,10 @@ export function orderCard(order, opts) {
   // The description of an order from an alert is the alert's English message: shown as the English
   // title, not under the Chinese one. A report's description is what the reporter wrote.
   const description = order.source === "report" ? order.description : null;
-  const lastNote = crewNotes(order)[0];
+  const notes = allNotes ? crewTimeline(order) : crewNotes(order).slice(0, 1);
+  const noteLine = (e) => h("li", { class: "crew-note", "data-testid": "crew-note", "data-action": e.action },
+    allNotes ? h("time", { datetime: e.at }, `${fmtShort(e.at, tz)} `) : null,
+    allNotes ? `${tv("orderAction", e.action)} · ${e.by}：${entryNote(e)}` : `${tv("step", e.action)} · ${e.by}：${entryNote(e)}`);
   return h("article", {
       class: `card order sev-${order.severity} state-${order.state}`, "data-testid": "order-card",
       "data-order-id": order.id, "data-state": order.state,
@@ -102,8 +115,7 @@ export function orderCard(order, opts) {
     h("h3", { "data-testid": "order-title" }, title),
     h("p", { class: "meta" }, [tv("trade", order.trade), where, who].filter(Boolean).join(" · ")),
     description ? h("p", { class: "description" }, description) : null,
-    lastNote ? h("p", { class: "crew-note", "data-testid": "crew-note" },
-      `${tv("step", lastNote.action)} · ${lastNote.by}：${localNote(lastNote.note)}`) : null,
+    notes.length ? h("ul", { class: "crew-notes", "data-testid": "card-notes" }, notes.map(noteLine)) : null,
     h("p", { class: "meta" }, t("order.created", { time: fmtTime(order.created_at, tz) }),
       order.alert ? " · " : null,
       alertText && linkAlerts ? h("a", { href: `#/alarm/${order.alert}` }, alertText) : alertText),

@@ -131,7 +131,14 @@ def test_estate_summary_counts_lamps_cameras_alarms_and_orders(client: TestClien
         ("estate/sunrise/lift/L1/event", {"type": "fault", "code": "entrapment"}),
     )
     body = client.get("/api/estates/sunrise/summary", headers=auth("operator")).json()
-    assert body["lamps"] == {"total": 1, "failed": 1, "intact_rate": 0.0, "target": 0.95}
+    assert body["lamps"] == {
+        "total": 1,
+        "failed": 1,
+        "unknown": 0,
+        "working": 0,
+        "intact_rate": 0.0,
+        "target": 0.95,
+    }
     assert body["cameras"] == {"total": 1, "online": 1, "online_rate": 1.0}  # NVR1 is no camera
     active = [a for a in client.get("/api/alerts", headers=auth("operator")).json() if a["active"]]
     assert {"light.lamp_out", "lift.entrapment"} <= {a["rule"] for a in active}

@@ -4,12 +4,18 @@ operator once, both names and times kept; a shift with none signed raises an inf
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from devices.clock import ManualClock
-from gateway.service import Gateway
+from devices.loader import load_inventory
+from gateway.service import Gateway, build_gateway
+from gateway.settings import Settings
 from tests.api.conftest import auth, feed
+from tests.support.gateway import SPEC_EXAMPLE
 
 DOOR = ("estate/sunrise/lift/L1/event", {"type": "fault", "code": "door_open_failure"})
 MISSING = "console.handover_missing"
@@ -76,3 +82,36 @@ def test_a_shift_without_a_signed_handover_raises_an_info_alarm_until_one_is_sig
     clock.advance(timedelta(hours=8, minutes=31))  # the next shift signs nothing
     book.check()
     assert [a for a in gateway.alarms.book.open_alerts() if a.rule == MISSING and a.active]
+
+
+def test_the_shift_length_and_grace_are_settings(tmp_path: Path, clock: ManualClock) -> None:
+    """ESTATE_HANDOVER_SHIFT_H / ESTATE_HANDOVER_GRACE_MIN (a 12-hour shift, 10 minutes' grace):
+    nothing at 12 h 10 min, the alarm just after, saying 12 hours."""
+    settings = Settings(
+        mqtt_url="mqtt://127.0.0.1:9",
+        data_dir=tmp_path,
+        instance="api-test",
+        mqtt_receiver="thread",
+        handover_shift_h=12,
+        handover_grace_min=10,
+    )
+    gw = build_gateway(settings, load_inventory(SPEC_EXAMPLE), clock=clock)
+    try:
+        assert gw.handovers is not None
+        clock.advance(timedelta(hours=12, minutes=10))
+        gw.handovers.check()
+        assert not [a for a in gw.alarms.book.open_alerts() if a.rule == MISSING]
+        clock.advance(timedelta(seconds=1))
+        gw.handovers.check()
+        [alarm] = [a for a in gw.alarms.book.open_alerts() if a.rule == MISSING]
+        assert "12 小时" in alarm.message and "over 12 h" in alarm.message_en
+    finally:
+        gw.stop()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("handover_shift_h", 0), ("handover_shift_h", 25), ("handover_grace_min", -1)]
+)
+def test_a_shift_length_out_of_range_is_refused(tmp_path: Path, name: str, value: float) -> None:
+    with pytest.raises(ValidationError, match=name):
+        Settings(data_dir=tmp_path, **{name: value})  # type: ignore[arg-type]

@@ -15,6 +15,13 @@ CALLS = {
     "orders:manage": ("POST", "/api/workorders/424242/cancel", {"note": "x"}),
     "orders:step": ("POST", "/api/workorders/424242/accept", {}),
     "handovers:write": ("POST", "/api/handovers", {"notes": "x"}),
+    "orders:read": ("GET", "/api/workorders", None),
+    "patrols:read": ("GET", "/api/patrols/plans", None),
+    "journal:read": ("GET", "/api/journal", None),
+    "handovers:read": ("GET", "/api/handovers", None),
+    "kpis:read": ("GET", "/api/kpis", None),
+    "deadletters:read": ("GET", "/api/deadletters", None),
+    "assets:read": ("GET", "/api/assets", None),
 }
 
 
