@@ -1,10 +1,12 @@
 """The alert lifecycle (ISA-18.2 / docs/contract.md §5): one open alert per key, its transitions and timers.
 
 Raise, repeat (count), clear, acknowledge, close, shelve/unshelve, suppress/unsuppress; chattering
-(≥ 3 activations in 60 s) marks the alert and delays its clearing (an off-delay), escalation when
-unacknowledged too long, and flood mode per estate. Every change goes to the alert's history;
-``flush`` stores a batch of changes in one transaction, then notifies (MQTT, the event stream) once
-per alert changed.
+(≥ 3 activations in 60 s) marks the alert and adds an on-delay (ISA-18.2): it clears at once,
+but comes back only when the cause has lasted the on-delay, so a blip no longer toggles it;
+escalation when unacknowledged too long, and flood mode per estate. The figures are a ``Policy``,
+with its own for the estates whose inventory changes them (``Policy.estates``). Every change goes
+to the alert's history; ``flush`` stores a batch of changes in one transaction, then notifies
+(MQTT, the event stream) once per alert changed.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ from __future__ import annotations
 import heapq
 import threading
 from collections import defaultdict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import Connection
 
-from alerts.model import SYSTEM, Action, Alert, HistoryEntry, alert_key
+from alerts.model import SYSTEM, Action, Alert, HistoryEntry, Note, alert_key, coded
 from alerts.outbox import Outbox, alert_event
 from alerts.store import AlertStore, Ids
 from devices.base import Severity
@@ -81,11 +83,16 @@ class Policy:
     )
     chatter_count: int = 3
     chatter_window: timedelta = timedelta(seconds=60)
-    chatter_off_delay: timedelta = timedelta(seconds=60)
+    #: A chattering alert comes back only after its cause has lasted this long (ISA-18.2 on-delay).
+    chatter_on_delay: timedelta = timedelta(seconds=60)
     flood_start: int = 10  # more than this many annunciated in the window starts a flood
     flood_end: int = 5  # fewer than this ends it
     flood_window: timedelta = timedelta(minutes=10)
     max_shelve: timedelta = timedelta(hours=8)  # one shift at most
+    #: Severity by rule for alarms raised outside the catalogue's rules (the guard tour's).
+    severities: Mapping[str, Severity] = field(default_factory=dict)
+    #: The estates whose figures differ (alerts/alarm_policy.py): estate id → its whole policy.
+    estates: Mapping[str, Policy] = field(default_factory=dict)
 
 
 @dataclass
@@ -129,7 +136,8 @@ class AlertBook:
         self._observed = 0
         self.pending: dict[str, tuple[int, int] | None] = {}
         self._activations: dict[str, deque[datetime]] = defaultdict(deque)
-        self._clear_due: dict[str, datetime] = {}
+        #: Chattering alerts raised again, held until the on-delay ends (a clear drops them).
+        self._raise_due: dict[str, tuple[datetime, Raise]] = {}
         self._annunciated: dict[str, deque[datetime]] = defaultdict(deque)
         self.flooding: set[str] = set()
         #: (due, sequence, alert key): escalations and shelve expiries, checked lazily when due,
@@ -173,7 +181,7 @@ class AlertBook:
 
     # -- changes -----------------------------------------------------------------------------
     def _change(
-        self, alert: Alert, action: Action, by: str = SYSTEM, note: str = "", *, log: bool = True
+        self, alert: Alert, action: Action, by: str = SYSTEM, note: str | Note = "", *, log: bool = True
     ) -> None:
         if log:
             self._history.append((alert.id, alert.record(self.clock.now(), by, action, note)))
@@ -184,23 +192,41 @@ class AlertBook:
         with self.lock:
             now = self.clock.now()
             key = alert_key(r.estate, r.device, r.rule, r.subject)
+            r.severity = self.policy_for(r.estate).severities.get(r.rule, r.severity)
             alert = self._open.get(key)
             if alert is None:
                 return self._new(r, now)
-            alert.count += 1
-            self._clear_due.pop(key, None)
-            if RANK[r.severity] > RANK[alert.severity]:
-                alert.severity = r.severity
-                self._change(alert, Action.SEVERITY, note=r.severity.value)
-            if alert.active:
-                self._change(alert, Action.REPEAT, log=False)
-                return alert
-            alert.active, alert.cleared_at = True, None
-            self._change(alert, Action.REACTIVATE, note=f"count {alert.count}")
-            self._arm_escalation(alert, now)
-            self._chatter(alert, now)
-            self._annunciate(alert, now)
+            if not alert.active and alert.chattering:
+                due, _ = self._raise_due.setdefault(
+                    key, (now + self.policy_for(r.estate).chatter_on_delay, r)
+                )
+                if now < due:
+                    return alert
+                self._raise_due.pop(key, None)
+            return self._again(alert, r, now)
+
+    def policy_for(self, estate: str) -> Policy:
+        return self.policy.estates.get(estate, self.policy)
+
+    def _again(self, alert: Alert, r: Raise, now: datetime) -> Alert:
+        """The same alert raised again: a repeat while active, else a reactivation."""
+        alert.count += 1
+        if RANK[r.severity] > RANK[alert.severity]:
+            alert.severity = r.severity
+            self._change(
+                alert, Action.SEVERITY, note=coded("severity", r.severity.value, severity=r.severity.value)
+            )
+        if alert.active:
+            self._change(alert, Action.REPEAT, log=False)
             return alert
+        alert.active, alert.cleared_at = True, None
+        self._change(
+            alert, Action.REACTIVATE, note=coded("reactivated", f"count {alert.count}", count=alert.count)
+        )
+        self._arm_escalation(alert, now)
+        self._chatter(alert, now)
+        self._annunciate(alert, now)
+        return alert
 
     def _new(self, r: Raise, now: datetime) -> Alert:
         alert = Alert(
@@ -221,21 +247,22 @@ class AlertBook:
         if r.suppressed_by is None and r.estate in self.flooding and RANK[r.severity] <= 1:
             r.suppressed_by = FLOOD  # in a flood, low-priority alarms wait
         alert.suppressed_by = r.suppressed_by
-        self._change(alert, Action.RAISE, note=f"suppressed: {r.suppressed_by}" if r.suppressed_by else "")
+        suppressed = r.suppressed_by
+        self._change(
+            alert,
+            Action.RAISE,
+            note=coded("raisedSuppressed", f"suppressed: {suppressed}", why=suppressed) if suppressed else "",
+        )
         self._arm_escalation(alert, now)
         self._chatter(alert, now)
         self._annunciate(alert, now)
         return alert
 
-    def clear(self, key: str, by: str = SYSTEM, note: str = "") -> Alert | None:
+    def clear(self, key: str, by: str = SYSTEM, note: str | Note = "") -> Alert | None:
         with self.lock:
             alert = self._open.get(key)
-            if alert is None or not alert.active:
-                return alert
-            if alert.chattering and by == SYSTEM and key not in self._clear_due:
-                self._clear_due[key] = self.clock.now() + self.policy.chatter_off_delay
-                return alert
-            self._clear_due.pop(key, None)
+            if self._raise_due.pop(key, None) is not None or alert is None or not alert.active:
+                return alert  # a chattering alert's cause ended within its on-delay: it never came back
             alert.active, alert.cleared_at = False, self.clock.now()
             self._change(alert, Action.CLEAR, by, note)
             if alert.suppressed_by is not None and alert.work_order is None:
@@ -244,7 +271,11 @@ class AlertBook:
                 # stale alarm, and the same fault again would reopen it still hidden.
                 alert.closed_at = self.clock.now()
                 self._open.pop(alert.key, None)
-                why = f"returned to normal while suppressed: {alert.suppressed_by}"
+                why = coded(
+                    "suppressedNormal",
+                    f"returned to normal while suppressed: {alert.suppressed_by}",
+                    why=alert.suppressed_by,
+                )
                 self._change(alert, Action.CLOSE, by, why)
                 return alert
             self._close_if_done(alert, by)
@@ -256,7 +287,7 @@ class AlertBook:
             self._acknowledge(alert, by, note)
             return alert
 
-    def _acknowledge(self, alert: Alert, by: str, note: str) -> None:
+    def _acknowledge(self, alert: Alert, by: str, note: str | Note) -> None:
         if not alert.acknowledged and alert.is_open:
             alert.acknowledged, alert.acknowledged_at, alert.acknowledged_by = True, self.clock.now(), by
             alert.escalate_at = None
@@ -272,23 +303,28 @@ class AlertBook:
     def shelve(self, alert_id: int, by: str, minutes: float, reason: str) -> Alert:
         with self.lock:
             alert = self._by_id(alert_id)
-            span = timedelta(minutes=minutes)
-            if not timedelta(0) < span <= self.policy.max_shelve:
-                raise AlertError(f"shelve for more than 0 and at most {self.policy.max_shelve} (one shift)")
+            span, policy = timedelta(minutes=minutes), self.policy_for(alert.estate)
+            if not timedelta(0) < span <= policy.max_shelve:
+                raise AlertError(f"shelve for more than 0 and at most {policy.max_shelve} (one shift)")
             if not reason.strip():
                 raise AlertError("shelving needs a reason")
             now = self.clock.now()
             since = _shelved_since(alert, now)
-            if since is not None and now + span - since > self.policy.max_shelve:
+            if since is not None and now + span - since > policy.max_shelve:
                 # Shelving again while shelved extends the same shelving: at most one shift in all.
-                left = max(timedelta(0), since + self.policy.max_shelve - now)
+                left = max(timedelta(0), since + policy.max_shelve - now)
                 raise AlertError(
-                    f"shelved since {since.isoformat()}: at most {self.policy.max_shelve} in all "
+                    f"shelved since {since.isoformat()}: at most {policy.max_shelve} in all "
                     f"({int(left.total_seconds() // 60)} min left); unshelve it to look at it first"
                 )
             alert.shelved_until, alert.shelve_reason = now + span, reason
             self._at(alert.shelved_until, alert.key)
-            self._change(alert, Action.SHELVE, by, f"{minutes:g} min: {reason}")
+            self._change(
+                alert,
+                Action.SHELVE,
+                by,
+                coded("shelved", f"{minutes:g} min: {reason}", n=minutes, reason=reason),
+            )
             return alert
 
     def unshelve(self, alert_id: int, by: str, note: str = "") -> Alert:
@@ -305,7 +341,7 @@ class AlertBook:
             alert = self._open.get(key)
             if alert is not None and alert.suppressed_by != reason:
                 alert.suppressed_by = reason
-                self._change(alert, Action.SUPPRESS, note=reason)
+                self._change(alert, Action.SUPPRESS, note=coded("suppressed", reason, why=reason))
 
     def unsuppress(self, key: str, reason: str | None = None) -> None:
         """Lift suppression (only if it was for ``reason``, when given)."""
@@ -316,7 +352,7 @@ class AlertBook:
             if reason is not None and alert.suppressed_by != reason:
                 return
             note, alert.suppressed_by = alert.suppressed_by, None
-            self._change(alert, Action.UNSUPPRESS, note=note)
+            self._change(alert, Action.UNSUPPRESS, note=coded("unsuppressed", note, why=note))
             self._rearm(alert, self.clock.now())
 
     def upgrade(self, key: str, severity: Severity, note: str) -> None:
@@ -325,15 +361,27 @@ class AlertBook:
             alert = self._open.get(key)
             if alert is not None and alert.active and RANK[severity] > RANK[alert.severity]:
                 alert.severity = severity
-                self._change(alert, Action.SEVERITY, note=f"{severity.value}: {note}")
+                why = coded("severityRaised", f"{severity.value}: {note}", severity=severity.value, why=note)
+                self._change(alert, Action.SEVERITY, note=why)
                 self._arm_escalation(alert, self.clock.now())
 
-    def set_work_order(self, alert: Alert, work_order: int, by: str, note: str = "") -> None:
+    def set_work_order(self, alert: Alert, work_order: int, by: str, note: str | Note = "") -> None:
         with self.lock:
             alert.work_order = work_order
-            self._change(alert, Action.DISPATCH, by, note or f"work order {work_order}")
+            said = note or coded("workOrder", f"work order {work_order}", id=work_order)
+            self._change(alert, Action.DISPATCH, by, said)
 
-    def auto_ack(self, alert: Alert, by: str, note: str) -> None:
+    def unlink_work_order(self, work_order: int, by: str, note: str | Note) -> list[Alert]:
+        """The open alerts that name ``work_order`` forget it (it was cancelled): they can be
+        dispatched again, and the console no longer shows an order that is gone."""
+        with self.lock:
+            found = [a for a in self._open.values() if a.work_order == work_order]
+            for alert in found:
+                alert.work_order = None
+                self._change(alert, Action.DISPATCH, by, note)
+            return found
+
+    def auto_ack(self, alert: Alert, by: str, note: str | Note) -> None:
         """Acknowledge on the operators' behalf (a work order already covers it): no paging."""
         with self.lock:
             self._acknowledge(alert, by, note)
@@ -344,22 +392,30 @@ class AlertBook:
         heapq.heappush(self._due, (due, self._due_seq, key))
 
     def _arm_escalation(self, alert: Alert, now: datetime) -> None:
-        after = self.policy.escalate_after.get(alert.severity)
+        after = self.policy_for(alert.estate).escalate_after.get(alert.severity)
         if after is not None and not alert.acknowledged and not alert.escalated:
             alert.escalate_at = now + after
             self._at(alert.escalate_at, alert.key)
 
     def _chatter(self, alert: Alert, now: datetime) -> None:
-        times = self._activations[alert.key]
+        times, policy = self._activations[alert.key], self.policy_for(alert.estate)
         times.append(now)
-        while times and now - times[0] > self.policy.chatter_window:
+        while times and now - times[0] > policy.chatter_window:
             times.popleft()
-        if len(times) >= self.policy.chatter_count and not alert.chattering:
+        if len(times) >= policy.chatter_count and not alert.chattering:
             alert.chattering = True
+            on_delay = int(policy.chatter_on_delay.total_seconds())
+            window = policy.chatter_window.seconds
             self._change(
                 alert,
                 Action.CHATTERING,
-                note=f"{len(times)} activations in {self.policy.chatter_window.seconds} s",
+                note=coded(
+                    "chattering",
+                    f"{len(times)} activations in {window} s; on-delay {on_delay} s",
+                    n=len(times),
+                    window=window,
+                    delay=on_delay,
+                ),
             )
 
     def _annunciate(self, alert: Alert, now: datetime) -> None:
@@ -367,18 +423,19 @@ class AlertBook:
             return
         window = self._annunciated[alert.estate]
         window.append(now)
-        self._trim(window, now)
-        if len(window) > self.policy.flood_start and alert.estate not in self.flooding:
+        self._trim(window, now, alert.estate)
+        if len(window) > self.policy_for(alert.estate).flood_start and alert.estate not in self.flooding:
             self._flood_on(alert.estate, now, len(window))
 
-    def _trim(self, window: deque[datetime], now: datetime) -> None:
-        while window and now - window[0] > self.policy.flood_window:
+    def _trim(self, window: deque[datetime], now: datetime, estate: str) -> None:
+        flood_window = self.policy_for(estate).flood_window
+        while window and now - window[0] > flood_window:
             window.popleft()
 
     def _flood_on(self, estate: str, now: datetime, count: int) -> None:
         self.flooding.add(estate)
         self.store.flood_started(estate, now)
-        minutes = self.policy.flood_window.seconds // 60
+        minutes = self.policy_for(estate).flood_window.seconds // 60
         self.raise_(
             Raise(
                 estate,
@@ -400,7 +457,7 @@ class AlertBook:
             self.unsuppress(key, FLOOD)
 
     def tick(self) -> None:
-        """Apply what time has made due: escalations, shelve expiries, delayed clears, flood end."""
+        """Apply what time has made due: escalations, shelve expiries, on-delays, flood end."""
         with self.lock:
             now = self.clock.now()
             while self._due and self._due[0][0] <= now:
@@ -408,13 +465,17 @@ class AlertBook:
                 alert = self._open.get(key)
                 if alert is not None:  # closed since, or a stale entry: nothing to do
                     self._expire(alert, now)
-            for key, due in list(self._clear_due.items()):
-                if now >= due:
-                    self.clear(key, by="off-delay")
+            for key, (due, r) in list(self._raise_due.items()):
+                alert = self._open.get(key)
+                if alert is None:  # closed by a person meanwhile: nothing is held for it
+                    del self._raise_due[key]
+                elif now >= due:
+                    del self._raise_due[key]
+                    self._again(alert, r, now)  # the cause lasted the on-delay: it is back
             for estate in list(self.flooding):
                 window = self._annunciated[estate]
-                self._trim(window, now)
-                if len(window) < self.policy.flood_end:
+                self._trim(window, now, estate)
+                if len(window) < self.policy_for(estate).flood_end:
                     self._flood_off(estate, now)
             for extension in self.extensions:
                 extension.tick(now)
@@ -425,10 +486,12 @@ class AlertBook:
                 alert.escalate_at = None  # paged now; the clock starts again when that ends
             else:
                 alert.escalate_at, alert.escalated = None, True
-                self._change(alert, Action.ESCALATE, note="unacknowledged: duty manager notified")
+                self._change(
+                    alert, Action.ESCALATE, note=coded("escalated", "unacknowledged: duty manager notified")
+                )
         if alert.shelved_until is not None and now >= alert.shelved_until:
             alert.shelved_until, alert.shelve_reason = None, None
-            self._change(alert, Action.UNSHELVE, note="shelving expired")
+            self._change(alert, Action.UNSHELVE, note=coded("shelveExpired", "shelving expired"))
             self._rearm(alert, now)
 
     def _rearm(self, alert: Alert, now: datetime) -> None:
@@ -452,7 +515,8 @@ class AlertBook:
             writes: list[Callable[[Connection], None]] = [e.write for e in self.extensions]
             if self.outbox is not None:  # the alerts' messages first: an order follows its alarm
                 writes.insert(0, self._outbox_write(notes))
-            self.store.save(list(self._dirty.values()), self._history, self.pending, writes)
+            history = [(alert_id, entry.stored()) for alert_id, entry in self._history]
+            self.store.save(list(self._dirty.values()), history, self.pending, writes)
             self._dirty, self._history, self._events, self.pending = {}, [], [], {}
             self._observed = 0
             after = [extension.committed() for extension in self.extensions]

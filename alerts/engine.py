@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import heapq
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
 from alerts.book import RANK
-from alerts.engine_core import DAY_END, DAY_START, LAMP_OUT_RULE, MemKey
+from alerts.engine_core import DAY_END, DAY_START, LAMP_OUT_RULE, EventHook, MemKey
 from alerts.estate_checks import EstateChecks
 from alerts.evaluate import EMPTY, NOTHING, Context, Outcome, RuleMemory, Verdict, evaluate, on_time
 from alerts.feed import FeedWatch
@@ -30,7 +30,15 @@ from alerts.rules import (
     Rule,
 )
 from alerts.store import MaintenanceWindow
-from alerts.topology import FEED_LOST_RULE, POWER_LOSS_RULE, SPECIAL_MODE_RULE, offline_rule
+from alerts.topology import (
+    FEED_LOST_RULE,
+    OUT_OF_SERVICE_RULE,
+    POWER_LOSS_RULE,
+    SPECIAL_MODE_RULE,
+    STOPPING_FAULTS,
+    offline_rule,
+    stopped_by,
+)
 from devices.base import Channel, Kind, Reading, Severity
 from devices.clock import to_ns
 from devices.inventory import DeviceConfig, Estate
@@ -59,6 +67,25 @@ class AlarmEngine(OfflineWatch, EstateChecks, PatrolWatch, FeedWatch):
                 for config in estate.devices:
                     self._arm_staleness(estate.id, config, now)
             self._compliance_next = now
+
+    def hook_events(self, events: Collection[str], hook: EventHook) -> None:
+        """Hand device events of these types to ``hook`` as they are handled (the ledger's records)."""
+        self._hooked_events, self._event_hook = frozenset(events), hook
+
+    def note_record(self, estate: str, device: str, event: str, at: datetime) -> None:
+        """A ledger record of work a compliance rule counts from (assets/desk.py, under the book's
+        lock): the rule's clock moves on as if the device had sent ``event`` at ``at``, and its
+        alarm clears now rather than at the next hourly pass."""
+        known, at_ns = self._events[(estate, device)], to_ns(at)
+        config = self.inventory.device(estate, device)
+        if config is None or known.get(event, 0) >= at_ns:
+            return
+        known[event] = at_ns
+        self.book.store.set_facts([(estate, device, event, at_ns)])
+        self._compliance_now = self.clock.now()
+        for rule in self.rules[estate].compliance.get(config.kind.value, ()):
+            if rule.event == event:
+                self._comply(estate, config, rule)
 
     def _restore(self, estate: str, device: str | None, rule: str, active: bool) -> None:
         if device is None and rule == FEED_LOST_RULE and active:
@@ -125,6 +152,8 @@ class AlarmEngine(OfflineWatch, EstateChecks, PatrolWatch, FeedWatch):
             self._events[(estate.id, config.id)][reading.event] = to_ns(now)
             if reading.event in self._compliance_events:
                 self.book.store.set_facts([(estate.id, config.id, reading.event, to_ns(now))])
+            if reading.event in self._hooked_events and self._event_hook is not None:
+                self._event_hook(estate.id, config.id, reading.event, reading.fields, now)
         kind = config.kind  # a StrEnum: it is its own value as a key or in a comparison (no .value)
         fields, event, ctx = reading.fields, reading.event, None
         for rule, on_fields, on_events in self.rules[estate.id].triggered.get(kind, ()):
@@ -159,6 +188,8 @@ class AlarmEngine(OfflineWatch, EstateChecks, PatrolWatch, FeedWatch):
     def _apply(
         self, estate: str, config: DeviceConfig, rule: DeviceRule, reading: Reading | None, ctx: Context
     ) -> None:
+        if rule.disinfectant is not None and rule.disinfectant is not config.disinfectant_used:
+            return  # a limit of the other disinfection (a chloramine tank's total chlorine ≤ 3 mg/L)
         key = (estate, config.id, rule.id)
         before = self._memory.get(key, EMPTY)
         after, outcome = evaluate(rule, before, reading, ctx) if reading else on_time(rule, before, ctx)
@@ -193,10 +224,34 @@ class AlarmEngine(OfflineWatch, EstateChecks, PatrolWatch, FeedWatch):
                 self.topology.special[estate].add(config.id)
             if rule.id == POWER_LOSS_RULE:
                 self.topology.power_loss_at[(estate, config.building or "")] = self.clock.now()
+            if rule.id in STOPPING_FAULTS:
+                self._hold_out_of_service(estate, config.id, rule.id)
         elif outcome.verdict is Verdict.CLEAR:
             self.book.clear(key)
             if rule.id == SPECIAL_MODE_RULE:
                 self.topology.special[estate].discard(config.id)
+            if rule.id in STOPPING_FAULTS:
+                self._release_out_of_service(estate, config.id, rule.id)
+
+    def _hold_out_of_service(self, estate: str, device: str, fault: str) -> None:
+        """A fault that stops the lift: its out-of-service alarm, if shown, is held under it."""
+        alert = self.book.open_alert(alert_key(estate, device, OUT_OF_SERVICE_RULE))
+        if alert is not None and alert.active and alert.suppressed_by is None:
+            self.book.suppress(alert.key, stopped_by(device, fault))
+
+    def _release_out_of_service(self, estate: str, device: str, fault: str) -> None:
+        """The lift's last stopping fault cleared: an out-of-service alarm held under the faults
+        ends, and the mode starts its on-delay again — a lift put back in service soon after the
+        repair never raises it; one still out of service after the on-delay does, on its own."""
+        key = alert_key(estate, device, OUT_OF_SERVICE_RULE)
+        held = self.book.open_alert(key)
+        if self._stopping_fault(estate, device, but=fault) is not None:
+            return
+        if held is not None and (held.suppressed_by or "").startswith(f"lift {device} out of service by"):
+            self.book.clear(key, note=f"its fault {fault} cleared")
+        memory = self._memory.pop((estate, device, OUT_OF_SERVICE_RULE), None)
+        if memory is not None and memory.since_ns is not None:  # nor may a restart resume it
+            self.book.pending["/".join((estate, device, OUT_OF_SERVICE_RULE))] = None
 
     def _worsen_dependents(self, estate: str, config: DeviceConfig, raised: str) -> None:
         """An alert already active whose rule escalates with the one just raised gets worse now."""

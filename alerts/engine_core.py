@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from alerts.book import AlertBook, Raise
 from alerts.code_words import code_words
 from alerts.evaluate import RuleMemory, triggers
+from alerts.model import alert_key
 from alerts.patrol import PatrolTracker
 from alerts.rules import (
     ComplianceRule,
@@ -28,7 +29,7 @@ from alerts.rules import (
     apply_overrides,
 )
 from alerts.staleness import DeadlineWheel
-from alerts.topology import Topology
+from alerts.topology import OUT_OF_SERVICE_RULE, STOPPING_FAULTS, Topology, stopped_by
 from devices.base import FieldValue, Reading, Severity
 from devices.clock import Clock
 from devices.inventory import DeviceConfig, Inventory
@@ -43,6 +44,7 @@ DevKey = tuple[str, str]
 #: A device rule with the reading fields and event types that can move it (``evaluate.triggers``).
 Triggered = tuple[DeviceRule, frozenset[str], frozenset[str]]
 MemKey = tuple[str, str, str]
+EventHook = Callable[[str, str, str, Mapping[str, FieldValue], datetime], None]
 DAY_START, DAY_END = 6, 18  # local hours of daytime (the guard-tour plans' default day/night split)
 MONITORED_SINCE = "monitored_since"  # compliance baseline for a device with no record yet
 LAMP_OUT_RULE = "light.lamp_out"
@@ -132,6 +134,10 @@ class EngineCore:
             r.event for rules in self.rules.values() for group in rules.compliance.values() for r in group
         }
         self._compliance_next: datetime | None = None
+        #: Told of device events that are records of the equipment ledger (assets/desk.py), under
+        #: the book's lock: (estate, device, event, fields, now). Set with ``hook_events``.
+        self._event_hook: EventHook | None = None
+        self._hooked_events: frozenset[str] = frozenset()
         #: The compliance pass under way, a device a step (alerts/estate_checks.py), and how many
         #: devices a tick takes of it: all at once held one tick 1.25 s at 200k devices, and a
         #: device falling silent then was flagged that late.
@@ -151,6 +157,14 @@ class EngineCore:
     def rule(self, estate: str, rule_id: str) -> RuleBase | None:
         """The rule as it applies in ``estate`` (after the estate's overrides)."""
         return self._rule(estate, rule_id)
+
+    def _stopping_fault(self, estate: str, device: str, but: str | None = None) -> str | None:
+        """An active fault alarm of the lift that stops it (other than ``but``), or None."""
+        for rule in sorted(STOPPING_FAULTS - {but}):
+            alert = self.book.open_alert(alert_key(estate, device, rule))
+            if alert is not None and alert.active:
+                return rule
+        return None
 
     def _raise(
         self,
@@ -177,6 +191,9 @@ class EngineCore:
         }
         zh, en = code_words(fields.get("code"))  # 困人, not entrapment (alerts/code_words.py)
         reason = self.topology.reason(estate, building, device, rule.id, self.clock.now())
+        if reason is None and rule.id == OUT_OF_SERVICE_RULE and device is not None:
+            fault = self._stopping_fault(estate, device)
+            reason = stopped_by(device, fault) if fault else None
         kind = config.kind.value if config else (rule.kind.value if rule.kind else None)
         self.book.raise_(
             Raise(

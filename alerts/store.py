@@ -406,9 +406,12 @@ class AlertStore:
         values["severity"] = Severity(values["severity"])
         return Alert(**values)
 
-    def open_alerts(self) -> list[Alert]:
+    def open_alerts(self, estate: str | None = None, with_history: bool = True) -> list[Alert]:
+        """Alerts not closed (of one estate, or all): a read that never waits for the alarm engine."""
         stmt = self._mine(select(alerts_t).where(alerts_t.c.closed_at.is_(None)), alerts_t.c.estate)
-        return self._alerts(stmt, with_history=True)
+        if estate is not None:
+            stmt = stmt.where(alerts_t.c.estate == estate)
+        return self._alerts(stmt, with_history=with_history)
 
     def get(self, alert_id: int) -> Alert | None:
         stmt = self._mine(select(alerts_t).where(alerts_t.c.id == alert_id), alerts_t.c.estate)

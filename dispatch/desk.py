@@ -8,6 +8,9 @@ alert book's lock and every action ends with the book's ``flush``.
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from alerts.model import coded
 from devices.base import Severity, Trade
 from dispatch.desk_core import (
     BREACH_RULE,
@@ -21,6 +24,9 @@ from dispatch.desk_core import (
 )
 from dispatch.model import STEP_STATE, OrderAction, OrderState, Source, Step, WorkOrder
 from dispatch.routing import trade_for
+
+#: The category of planned orders: an SLA policy may name it (``category: maintenance``).
+MAINTENANCE = "maintenance"
 
 __all__ = [
     "BREACH_RULE",
@@ -120,6 +126,53 @@ class Dispatcher(DeskCore):
         self.book.flush()
         return order
 
+    # -- planned maintenance (assets/): under the book's lock, the caller flushes ------------------
+    def plan(
+        self,
+        *,
+        estate: str,
+        building: str | None,
+        device: str | None,
+        trade: Trade,
+        title: str,
+        description: str,
+        due: datetime,
+        by: str = BY,
+    ) -> WorkOrder:
+        """A planned (preventive) order, its resolve deadline the plan's due time, routed to the
+        on-duty crew of ``trade``."""
+        order = self._create(
+            estate=estate,
+            building=building,
+            device=device,
+            trade=trade,
+            severity=Severity.MINOR,
+            title=title,
+            description=description,
+            source=Source.PLAN,
+            by=by,
+            category=MAINTENANCE,
+        )
+        order.set_due(Step.RESOLVE, due)
+        self._arm(order)
+        return order
+
+    def complete_planned(self, order_id: int, by: str, note: str) -> WorkOrder:
+        """A planned order done (its maintenance record stored): every step done now, closed."""
+        order = self._get(order_id)
+        if order.source is not Source.PLAN:
+            raise OrderConflict(f"work order {order_id} is not a planned maintenance order")
+        now = self.clock.now()
+        for step in Step:
+            if order.done_at(step) is None:
+                order.set_done(step, now)
+            done = coded("orderStep", f"work order {order.id}: recorded", id=order.id, step="recorded")
+            self.book.clear(self._breach_key(order, step), by, done)
+        order.state = OrderState.RESOLVED
+        self._change(order, OrderAction.RESOLVE, by, note)
+        self._close(order, coded("maintenanceRecorded", "保养记录已登记 / maintenance recorded"))
+        return order
+
     def dispatch_alert(self, alert_id: int, by: str, crew: str | None = None) -> WorkOrder:
         """An operator sends an alert to a crew (the on-duty one unless named)."""
         with self.book.lock:
@@ -130,10 +183,20 @@ class Dispatcher(DeskCore):
                 raise OrderConflict(f"alert {alert_id} is closed")
             if alert.work_order is not None and alert.work_order in self.live:
                 raise OrderConflict(f"alert {alert_id} already has work order {alert.work_order}")
+            if alert.rule == BREACH_RULE:
+                raise OrderConflict(f"alert {alert_id} is about work order {alert.subject}: act on it")
             self._check_crew(alert.estate, crew)
             order = self._from_alert(alert, Source.OPERATOR, by, crew)
         self.book.flush()
         return order
+
+    def _other_trade(self, crew: str, trade: Trade) -> str:
+        """A note when the crew lacks the order's trade (a lift order to the electricians): allowed
+        (a crew may be the only one at hand), but said in the history as the console warned."""
+        found = next((c for c in self.inventory.crews if c.id == crew), None)
+        if found is None or trade in found.trades:
+            return ""
+        return f" — 不同工种 / not a {trade.value} crew"
 
     def _check_crew(self, estate: str, crew: str | None) -> None:
         if crew is None:
@@ -166,10 +229,16 @@ class Dispatcher(DeskCore):
                 note = f"{note}; 等待设备遥测确认恢复 / waiting for the device's telemetry".lstrip("; ")
             self._change(order, OrderAction(step.value), by, note)
             for done in Step if step is Step.RESOLVE else (step,):
-                self.book.clear(self._breach_key(order, done), by, f"work order {order.id}: {step.value}")
+                said = coded(
+                    "orderStep", f"work order {order.id}: {step.value}", id=order.id, step=step.value
+                )
+                self.book.clear(self._breach_key(order, done), by, said)
             if step is Step.RESOLVE and not waiting:
                 self._close(
-                    order, "已修复 / repaired" if alert is None else "设备已恢复 / the device had recovered"
+                    order,
+                    coded("repaired", "已修复 / repaired")
+                    if alert is None
+                    else coded("deviceRecovered", "设备已恢复 / the device had recovered"),
                 )
         self.book.flush()
         return order
@@ -190,7 +259,10 @@ class Dispatcher(DeskCore):
             self._untrack(order)
             self._change(order, OrderAction.CANCEL, by, note)
             for step in Step:
-                self.book.clear(self._breach_key(order, step), by, f"work order {order.id} cancelled")
+                cancelled = coded("orderCancelled", f"work order {order.id} cancelled", id=order.id)
+                self.book.clear(self._breach_key(order, step), by, cancelled)
+            text = f"工单 {order.id} 已撤销 / work order {order.id} cancelled; {note}"
+            self.book.unlink_work_order(order.id, by, coded("orderCancelledWhy", text, id=order.id, why=note))
         self.book.flush()
         return order
 
@@ -203,15 +275,27 @@ class Dispatcher(DeskCore):
                 raise OrderConflict(f"work order {order_id} is resolved: waiting for the device, not a crew")
             self._check_crew(order.estate, crew)
             previous = order.crew
+            other = self._other_trade(crew, order.trade)
             order.crew, order.state = crew, OrderState.ASSIGNED
             order.crews_tried.append(crew)
             order.accepted_at = order.arrived_at = None
             clocks = self._clocks(order, self.clock.now(), (Step.ACCEPT,))
+            text = f"{previous or '-'} → {crew}{other}"
+            text += f"{'; ' + clocks if clocks else ''}{'; ' + note if note else ''}"
+            said = coded(
+                "reassigned",
+                text,
+                previous=previous or "-",
+                crew=crew,
+                otherTrade=order.trade.value if other else "",
+                clocks=clocks,
+                why=note,
+            )
             self._change(
                 order,
                 OrderAction.REASSIGN,
                 by,
-                f"{previous or '-'} → {crew}{'; ' + clocks if clocks else ''}{'; ' + note if note else ''}",
+                said,
                 crews=tuple(c for c in (previous, crew) if c),
             )
         self.book.flush()

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection
 
 from alerts.book import RANK, AlertBook, Raise
-from alerts.model import Action, Alert, alert_key
+from alerts.model import Action, Alert, Note, alert_key, coded
 from alerts.outbox import order_event
 from alerts.rules import RuleBase
 from alerts.store import Ids
@@ -131,7 +131,9 @@ class DeskCore:
         elif action in _CLEARING and alert.work_order is not None:
             order = self.live.get(alert.work_order)
             if order is not None and order.alert == alert.id and order.state is OrderState.RESOLVED:
-                self._close(order, "设备遥测确认已恢复 / telemetry confirms recovery")
+                self._close(
+                    order, coded("telemetryRecovered", "设备遥测确认已恢复 / telemetry confirms recovery")
+                )
 
     def _on_raise(self, alert: Alert, since: datetime | None = None) -> None:
         now = self.clock.now()
@@ -156,17 +158,20 @@ class DeskCore:
     def _link(self, order: WorkOrder, alert: Alert) -> None:
         """Another alarm of a device under repair joins its order; unless critical, it does not
         page again (acknowledged on the desk's behalf)."""
-        self.book.set_work_order(alert, order.id, BY, f"work order {order.id} already open for the device")
-        self._change(order, OrderAction.LINK, BY, f"alert {alert.id} {alert.rule}")
+        said = coded("alreadyOpen", f"work order {order.id} already open for the device", id=order.id)
+        self.book.set_work_order(alert, order.id, BY, said)
+        linked = coded("alertLinked", f"alert {alert.id} {alert.rule}", id=alert.id, rule=alert.rule)
+        self._change(order, OrderAction.LINK, BY, linked)
         if RANK[alert.severity] > RANK[order.severity]:
             order.severity = alert.severity
             pending = [step for step in Step if order.done_at(step) is None]
             clocks = self._clocks(order, self.clock.now(), pending, tighten=True)
-            self._change(
-                order, OrderAction.SEVERITY, BY, f"{alert.severity.value}; clocks: {clocks or 'as they were'}"
-            )
+            text = f"{alert.severity.value}; clocks: {clocks or 'as they were'}"
+            said = coded("orderSeverity", text, severity=alert.severity.value, clocks=clocks)
+            self._change(order, OrderAction.SEVERITY, BY, said)
         if alert.severity is not Severity.CRITICAL:
-            self.book.auto_ack(alert, BY, f"covered by work order {order.id}: not paged again")
+            covered = coded("covered", f"covered by work order {order.id}: not paged again", id=order.id)
+            self.book.auto_ack(alert, BY, covered)
 
     def _remember_closed(self, key: str, order_id: int, closed_at: datetime) -> None:
         self._closed[key] = (order_id, closed_at)
@@ -188,7 +193,8 @@ class DeskCore:
         return bool(self._dirty)
 
     def write(self, conn: Connection) -> None:
-        self.store.write(conn, list(self._dirty.values()), self._history)
+        history = [(order_id, entry.stored()) for order_id, entry in self._history]
+        self.store.write(conn, list(self._dirty.values()), history)
         # Each order's JSON once: the outbox's messages (in this transaction) and the stream's.
         self._written = [(o.to_json(), a, c) for o, a, c in self._events]
         outbox = self.book.outbox
@@ -208,7 +214,13 @@ class DeskCore:
 
     # -- changes -------------------------------------------------------------------------------
     def _change(
-        self, order: WorkOrder, action: OrderAction, by: str, note: str = "", *, crews: tuple[str, ...] = ()
+        self,
+        order: WorkOrder,
+        action: OrderAction,
+        by: str,
+        note: str | Note = "",
+        *,
+        crews: tuple[str, ...] = (),
     ) -> None:
         self._history.append((order.id, order.record(self.clock.now(), by, action, note)))
         self._dirty[order.id] = order
@@ -226,8 +238,10 @@ class DeskCore:
     ) -> str:
         """Set the order's deadlines for ``steps`` from ``start`` (``tighten``: only where that
         is sooner than the deadline it has); returns what was set, for history."""
+        own = self.inventory.estate(order.estate)
         clocks = select_clocks(
             self.inventory.sla_policies,
+            estate=own.sla_policies if own is not None else (),
             defaults=DEFAULT_POLICIES,
             rule=order.rule,
             trade=order.trade,
@@ -281,8 +295,10 @@ class DeskCore:
             now,
         )
         self._track(order)
+        clocks = self._clocks(order, now)
+        text = f"{source.value}; clocks: {clocks or 'none'}"
         self._change(
-            order, OrderAction.CREATE, by, f"{source.value}; clocks: {self._clocks(order, now) or 'none'}"
+            order, OrderAction.CREATE, by, coded("created", text, source=source.value, clocks=clocks)
         )
         if alert is not None:
             self.book.set_work_order(alert, order.id, by)
@@ -315,13 +331,18 @@ class DeskCore:
                     order,
                     OrderAction.ESCALATE,
                     by,
-                    f"no crew of trade {order.trade} serves {order.estate}: an operator must assign one",
+                    coded(
+                        "noCrew",
+                        f"no crew of trade {order.trade} serves {order.estate}: an operator must assign one",
+                        trade=order.trade.value,
+                        estate=order.estate,
+                    ),
                 )
                 return
             crew = found[0].id
         order.crew, order.state = crew, OrderState.ASSIGNED
         order.crews_tried.append(crew)
-        self._change(order, OrderAction.ASSIGN, by, crew)
+        self._change(order, OrderAction.ASSIGN, by, coded("assigned", crew, crew=crew))
 
     def _reopen(self, order_id: int, alert: Alert) -> None:
         order = self.store.get(order_id)
@@ -335,15 +356,19 @@ class DeskCore:
         for step in Step:
             order.set_done(step, None)
         clocks = self._clocks(order, now)
-        self.book.set_work_order(alert, order.id, BY, f"fault returned: work order {order.id} reopened")
+        said = coded("reopened", f"fault returned: work order {order.id} reopened", id=order.id)
+        self.book.set_work_order(alert, order.id, BY, said)
+        within = self.policy.reopen_within
+        text = f"alert {alert.id}: the fault returned within {within}; clocks: {clocks}"
+        minutes = int(within.total_seconds() // 60)
         self._change(
             order,
             OrderAction.REOPEN,
             BY,
-            f"alert {alert.id}: the fault returned within {self.policy.reopen_within}; clocks: {clocks}",
+            coded("orderReopened", text, id=alert.id, minutes=minutes, clocks=clocks),
         )
 
-    def _close(self, order: WorkOrder, note: str) -> None:
+    def _close(self, order: WorkOrder, note: str | Note) -> None:
         order.state, order.closed_at = OrderState.CLOSED, self.clock.now()
         self._untrack(order)
         if order.alert_key:
@@ -359,7 +384,12 @@ class DeskCore:
         local = due.astimezone(self._tz(order)).strftime("%m-%d %H:%M") if due else ""
         if step not in order.breached:
             order.breached.append(step)
-            self._change(order, OrderAction.BREACH, BY, f"{step.value} deadline {local} missed")
+            missed = coded(
+                "deadlineMissed", f"{step.value} deadline {local} missed", step=step.value, time=local
+            )
+            self._change(order, OrderAction.BREACH, BY, missed)
+            if order.source is Source.PLAN and step is Step.RESOLVE:
+                return  # a late planned task's alarm is the ledger's maintenance.overdue: one, not two
             where = order.device or order.building or order.estate
             self.book.raise_(
                 Raise(
@@ -391,12 +421,18 @@ class DeskCore:
                     order,
                     OrderAction.ESCALATE,
                     BY,
-                    f"not accepted in time by {previous}: reassigned to {crew.id}; {clocks}",
+                    coded(
+                        "escalatedCrew",
+                        f"not accepted in time by {previous}: reassigned to {crew.id}; {clocks}",
+                        previous=previous or "-",
+                        crew=crew.id,
+                        clocks=clocks,
+                    ),
                     crews=tuple(c for c in (previous, crew.id) if c),
                 )
                 return
         if not _with_the_manager(order):  # a restart re-arms the passed clock: say it once
-            self._change(order, OrderAction.ESCALATE, BY, TO_MANAGER)
+            self._change(order, OrderAction.ESCALATE, BY, coded("toManager", TO_MANAGER))
 
     def _tz(self, order: WorkOrder) -> ZoneInfo:
         estate = self.inventory.estate(order.estate)

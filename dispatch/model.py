@@ -13,6 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from alerts.model import Note, Noted, NoteParam, note_fields
 from devices.base import Severity, Trade
 
 
@@ -68,17 +69,27 @@ class Source(StrEnum):
     ALERT = "alert"  # created automatically by the rule's dispatch policy
     OPERATOR = "operator"  # an operator dispatched an alert
     REPORT = "report"  # a manual report, e.g. a resident's 报修 entered by staff
+    PLAN = "plan"  # planned (preventive) maintenance from the equipment ledger (assets/)
+
+
+class OrderKind(StrEnum):
+    """Preventive maintenance is shown apart from breakdowns (the board, the crew page)."""
+
+    BREAKDOWN = "breakdown"
+    MAINTENANCE = "maintenance"
 
 
 @dataclass(frozen=True)
-class OrderEntry:
+class OrderEntry(Noted):
     at: datetime
     by: str
     action: OrderAction
     note: str = ""
+    code: str = ""
+    params: dict[str, NoteParam] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"at": self.at.isoformat(), "by": self.by, "action": self.action.value, "note": self.note}
+        return {"at": self.at.isoformat(), "by": self.by, "action": self.action.value, **self.note_json()}
 
 
 @dataclass
@@ -117,6 +128,10 @@ class WorkOrder:
     def live(self) -> bool:
         return self.state in LIVE_STATES
 
+    @property
+    def kind(self) -> OrderKind:
+        return OrderKind.MAINTENANCE if self.source is Source.PLAN else OrderKind.BREAKDOWN
+
     def due(self, step: Step) -> datetime | None:
         return {Step.ACCEPT: self.accept_due, Step.ARRIVE: self.arrive_due, Step.RESOLVE: self.resolve_due}[
             step
@@ -134,8 +149,8 @@ class WorkOrder:
         done = {Step.ACCEPT: "accepted_at", Step.ARRIVE: "arrived_at", Step.RESOLVE: "resolved_at"}[step]
         setattr(self, done, when)
 
-    def record(self, at: datetime, by: str, action: OrderAction, note: str = "") -> OrderEntry:
-        entry = OrderEntry(at, by, action, note)
+    def record(self, at: datetime, by: str, action: OrderAction, note: str | Note = "") -> OrderEntry:
+        entry = OrderEntry(at, by, action, *note_fields(note))
         self.history.append(entry)
         return entry
 
@@ -153,8 +168,12 @@ class WorkOrder:
             "severity": self.severity.value,
             "state": self.state.value,
             "title": self.title,
+            # An order from an alert is titled with the alert's zh-CN message and described by
+            # its English one: the English page shows that as the title.
+            "title_en": self.title if self.source is Source.REPORT else self.description or self.title,
             "description": self.description,
             "source": self.source.value,
+            "kind": self.kind.value,
             "category": self.category,
             "created_at": self.created_at.isoformat(),
             "deadlines": {step.value: _iso(self.due(step)) for step in Step},
