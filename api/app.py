@@ -17,9 +17,15 @@ from api.auth import TokenBook
 from api.errors import document
 from api.routes import (
     alerts,
+    assets,
     deadletters,
     devices,
     estates,
+    handovers,
+    ingest,
+    journal,
+    kpis,
+    me,
     notifications,
     pages,
     patrols,
@@ -58,10 +64,16 @@ def create_app(gateway: Gateway, tokens: TokenBook, *, manage_lifecycle: bool = 
     app.include_router(devices.router)
     app.include_router(deadletters.router)
     app.include_router(alerts.router)
+    app.include_router(kpis.router)
     app.include_router(stream.router)
     app.include_router(patrols.router)
     app.include_router(workorders.router)
+    app.include_router(assets.router)
     app.include_router(notifications.router)
+    app.include_router(ingest.router)
+    app.include_router(me.router)
+    app.include_router(journal.router)
+    app.include_router(handovers.router)
     pages.mount(app)
     _map_errors(app)
     document(app)

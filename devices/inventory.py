@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import date, time, timedelta
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated, NamedTuple, Protocol
+from typing import Annotated, Literal, NamedTuple, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -25,9 +25,14 @@ from pydantic import (
     model_validator,
 )
 
+from devices import workdays as workdays_
+from devices.alarm_figures import AlarmFigures
 from devices.base import IdStr, Kind, Severity, Trade
+from devices.kinds.water_tank import Disinfectant
+from devices.ledger import AssetConfig, PlanSetting
 from devices.notifications import Notifications, notification_issues
 from devices.registry import spec
+from profiles.config import VENDOR_ID_PATTERN, ModbusParams, UserProfile, profile_issues
 
 #: The estate service standard: no shift (control room, crews) longer than 8 h.
 MAX_SHIFT = timedelta(hours=8)
@@ -108,6 +113,15 @@ class Region(_Config):
     children: list[Region] = Field(default_factory=list, description="Sub-regions, any depth")
 
 
+class OperatorPosition(_Config):
+    """A control-room desk (ISA-18.2 "operator position"): the estates one operator watches. Alarm
+    load and floods are counted per position; an estate in no position is a position of its own."""
+
+    id: IdStr = Field(description="Position id, e.g. desk-1")
+    name: str | None = Field(None, description="Display name, e.g. 一号席位")
+    estates: list[IdStr] = Field(min_length=1, description="Estates this desk watches")
+
+
 class DeviceConfig(_Config):
     id: IdStr = Field(description="Device id as in its MQTT topic; unique in the estate")
     kind: Kind = Field(description="Device kind: selects its payload models, rules and trade")
@@ -116,6 +130,31 @@ class DeviceConfig(_Config):
     heartbeat_s: int | None = Field(None, gt=0, description="Reporting interval, s; default per kind")
     key: bool = Field(False, description="Key device (gate, lift car, pump room, perimeter camera)")
     parent: IdStr | None = Field(None, description="Upstream device of the same estate (camera → NVR)")
+    profile: str | None = Field(
+        None, description="Vendor payload profile: hikvision-isapi, dahua-event, modbus-rtu or a user's"
+    )
+    vendor_id: str | None = Field(
+        None, pattern=VENDOR_ID_PATTERN, description="Its id on its profile's own topic (a DTU's IMEI)"
+    )
+    modbus: ModbusParams | None = Field(None, description="modbus-rtu: unit and register map")
+    ingest_token_sha256: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$", description="SHA-256 of its token for POST /api/ingest (?token=)"
+    )
+    disinfectant: Disinfectant | None = Field(
+        None,
+        description="water_tank: chlorine (free chlorine ≤ 2 mg/L, default) or chloramine (total "
+        "chlorine ≤ 3 mg/L, GB 5749-2022)",
+    )
+
+    @model_validator(mode="after")
+    def _disinfectant_of_a_tank(self) -> DeviceConfig:
+        if self.disinfectant is not None and self.kind is not Kind.WATER_TANK:
+            raise ValueError(f"disinfectant is a water_tank setting, not one of a {self.kind.value}")
+        return self
+
+    @property
+    def disinfectant_used(self) -> Disinfectant:
+        return self.disinfectant or Disinfectant.CHLORINE
 
     def effective_heartbeat_s(self) -> int | None:
         """The configured interval, else the kind's default (None: not expected on a clock)."""
@@ -142,6 +181,10 @@ class PatrolWindow(_Config):
 
 class PatrolPlan(_Config):
     id: IdStr = Field(description="Plan id, unique in the estate")
+    name: str | None = Field(
+        None, max_length=100, description="Display name (zh-CN), e.g. 夜间巡更; none: the id"
+    )
+    name_en: str | None = Field(None, max_length=100, description="Display name in English; none: the id")
     route: list[IdStr] = Field(min_length=1, description="Checkpoint ids in the order to visit them")
     grace_min: int = Field(10, ge=0, le=1440, description="Minutes a checkpoint may be late")
     windows: list[PatrolWindow] = Field(min_length=1, description="Time windows with their rounds")
@@ -152,7 +195,17 @@ class Guard(_Config):
     name: str = Field(min_length=1, description="Guard's name")
 
 
+class CalendarSource(StrEnum):
+    CHINESE_CALENDAR = "chinese-calendar"  # the chinesecalendar package (devices/workdays.py)
+    NONE = "none"  # Monday to Friday, and the lists
+
+
 class HolidayCalendar(_Config):
+    source: CalendarSource = Field(
+        CalendarSource.CHINESE_CALENDAR,
+        description="Where official holidays come from: chinese-calendar (the package, default) or none "
+        "(Monday to Friday); the lists below override it day by day",
+    )
     holidays: list[date] = Field(default_factory=list, description="Days off, including weekdays")
     workdays: list[date] = Field(default_factory=list, description="Make-up working days (调休)")
 
@@ -167,9 +220,43 @@ class HolidayCalendar(_Config):
         return frozenset(self.holidays), frozenset(self.workdays)
 
     def is_working_day(self, day: date) -> bool:
-        """Monday to Friday unless a holiday; a listed make-up workday always is one."""
+        """A listed holiday or make-up workday as listed; else the source's answer (a year the
+        package does not cover conservatively: devices/workdays.py), or Monday to Friday."""
         holidays, workdays = self._days
-        return day in workdays or (day.weekday() < 5 and day not in holidays)
+        if day in workdays or day in holidays:
+            return day in workdays
+        if self.source is CalendarSource.CHINESE_CALENDAR and day.year not in self._own_years:
+            return workdays_.package_working_day(day)
+        return day.weekday() < 5
+
+    @cached_property
+    def _own_years(self) -> frozenset[int]:
+        """Years whose holidays the lists give: the lists are that year's schedule, not the package."""
+        return frozenset(d.year for d in self.holidays if not workdays_.package_covers(d.year))
+
+    def coverage_end(self, today: date) -> date | None:
+        """The last day with a known schedule (None: today's year has none); with source none,
+        nothing is expected of the calendar beyond the lists (None too, see ``needs_schedule``)."""
+        return workdays_.coverage_end(self._own_years, today)
+
+    @property
+    def needs_schedule(self) -> bool:
+        """Whether an uncovered year matters (the package is the source)."""
+        return self.source is CalendarSource.CHINESE_CALENDAR
+
+
+#: The daily KPIs with a target (reports/daily.py ``TARGETS``), which an estate may set for itself.
+KpiName = Literal[
+    "lamp_intact_pct",
+    "camera_online_pct",
+    "lift_availability_pct",
+    "repair_timely_pct",
+    "patrol_compliance_pct",
+    "position_per_10min",
+    "flood_pct",
+    "stale",
+    "chattering",
+]
 
 
 class Estate(_Config):
@@ -186,6 +273,23 @@ class Estate(_Config):
         default_factory=dict, description="Rule overrides: rule name → setting → value (read by alerts)"
     )
     holidays: HolidayCalendar | None = Field(None, description="Replaces the inventory's calendar")
+    kpi_targets: dict[KpiName, Annotated[float, Field(ge=0, le=100)]] = Field(
+        default_factory=dict,
+        description="KPI targets replacing the defaults (docs/contract.md §8.1), e.g. lamp_intact_pct: 90",
+    )
+    assets: list[AssetConfig] = Field(
+        default_factory=list,
+        description="Equipment ledger: assets without telemetry, ledger facts of devices",
+    )
+    maintenance: list[PlanSetting] = Field(
+        default_factory=list, description="Changes to the default maintenance plans for this estate"
+    )
+    sla_policies: list[SlaPolicy] = Field(
+        default_factory=list, description="Work-order deadlines of this estate, ahead of the inventory's"
+    )
+    alarm_management: AlarmFigures | None = Field(
+        None, description="This estate's alarm-management figures, over the inventory's"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -240,6 +344,7 @@ class Shift(_Config):
 class Crew(_Config):
     id: IdStr = Field(description="Crew id, as in crew/{crew}/orders")
     name: str | None = Field(None, description="Display name")
+    name_en: str | None = Field(None, max_length=100, description="Display name in English; none: the id")
     trades: list[Trade] = Field(min_length=1, description="Trades the crew repairs")
     estates: list[IdStr] = Field(min_length=1, description="Estates the crew serves")
     members: list[str] = Field(default_factory=list, description="Names of the crew's members")
@@ -264,6 +369,9 @@ class SlaPolicy(_Config):
 
 class Inventory(_Config):
     regions: list[Region] = Field(default_factory=list, description="Region tree above the estates")
+    positions: list[OperatorPosition] = Field(
+        default_factory=list, description="Operator positions (control-room desks); default: one per estate"
+    )
     estates: list[Estate] = Field(description="The estates monitored")
     crews: list[Crew] = Field(default_factory=list, description="Maintenance crews")
     calendar: HolidayCalendar = Field(
@@ -272,6 +380,16 @@ class Inventory(_Config):
     sla_policies: list[SlaPolicy] = Field(default_factory=list, description="Work-order deadlines")
     notifications: Notifications = Field(
         default_factory=Notifications, description="Who is paged, through which channels (notify/)"
+    )
+    profiles: list[UserProfile] = Field(
+        default_factory=list, description="User-defined vendor payload profiles (docs/contract.md §3.6)"
+    )
+    maintenance: list[PlanSetting] = Field(
+        default_factory=list, description="Changes to the default maintenance plans for every estate"
+    )
+    alarm_management: AlarmFigures = Field(
+        default_factory=AlarmFigures,
+        description="Alarm-management figures (escalation, chattering, flood, shelving, patrol severities)",
     )
 
     @cached_property
@@ -370,6 +488,8 @@ def _estate_issues(estate: Estate, loc: Loc, regions: set[str]) -> Iterator[RefI
     )
     for name, items in groups:
         yield from _duplicates(_ids(items, (*loc, name)), f"{name[:-1]} id")
+    yield from _duplicates(_ids(estate.assets, (*loc, "assets")), "asset id")
+    yield from _asset_issues(estate, loc)
     yield from _placement_issues(estate, loc)
     yield from _topology_issues(estate, loc)
     yield from _route_issues(estate, loc)
@@ -385,6 +505,21 @@ def _placement_issues(estate: Estate, loc: Loc) -> Iterator[RefIssue]:
         for i, item in enumerate(items):
             if item.building is not None and item.building not in buildings:
                 yield RefIssue((*loc, name, i, "building"), f"building {item.building!r} is not in buildings")
+
+
+def _asset_issues(estate: Estate, loc: Loc) -> Iterator[RefIssue]:
+    buildings = set(estate.buildings)
+    for i, asset in enumerate(estate.assets):
+        device = estate.device(asset.id)
+        if device is None and asset.kind is None:
+            yield RefIssue((*loc, "assets", i, "kind"), f"asset {asset.id!r} is not a device: give its kind")
+        elif device is not None and asset.kind is not None and asset.kind.value != device.kind.value:
+            why = f"asset {asset.id!r} is device of kind {device.kind.value}, not {asset.kind.value}"
+            yield RefIssue((*loc, "assets", i, "kind"), why)
+        if asset.building is not None and asset.building not in buildings:
+            yield RefIssue(
+                (*loc, "assets", i, "building"), f"building {asset.building!r} is not in buildings"
+            )
 
 
 def _route_issues(estate: Estate, loc: Loc) -> Iterator[RefIssue]:
@@ -432,4 +567,6 @@ def check_references(inventory: Inventory) -> list[RefIssue]:
     crew_ids = {crew.id for crew in inventory.crews}
     notifications = notification_issues(inventory.notifications, estate_ids, region_ids, crew_ids)
     issues += (RefIssue(loc, why) for loc, why in notifications)
+    devices = [(estate.id, estate.devices) for estate in inventory.estates]
+    issues += (RefIssue(loc, why) for loc, why in profile_issues(inventory.profiles, devices))
     return issues

@@ -1,17 +1,21 @@
-"""``estate-gateway``: run, check-config, demo, rules (docs/contract.md §10)."""
+"""``estate-gateway``: run, check-config, demo, rules, profile test, rollup (docs/contract.md §10)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import secrets
 import socket
 import sys
 import tempfile
 import threading
+import time
 from collections import Counter
+from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 from pydantic import ValidationError
@@ -21,13 +25,18 @@ from alerts.patrol_plan import PatrolRule
 from alerts.rules import override_issues
 from api.app import create_app
 from api.auth import Principal, Role, TokenBook, TokensFile, token_book, token_issues
-from devices.inventory import Inventory, RefIssue
+from assets.plans import plan_issues
+from devices.inventory import Inventory, RefIssue, SlaPolicy
 from devices.loader import InventoryError, check_inventory, load_inventory, load_yaml_model
+from devices.workdays import WARN_BEFORE
 from gateway import rules_doc
 from gateway.broker import EmbeddedBroker, free_port
+from gateway.ingest import Rejection, decode_vendor
 from gateway.mqtt import redacted
 from gateway.service import Gateway, build_gateway
 from gateway.settings import Settings, load_settings
+from profiles.route import VendorRouter
+from reports import cli as rollup_cli
 from simulators.simple import DEMO_INCIDENTS, SimpleSimulator
 
 log = logging.getLogger("estate-gateway")
@@ -46,15 +55,18 @@ def rule_checks(inventory: Inventory) -> list[RefIssue]:
 def sla_checks(inventory: Inventory) -> list[RefIssue]:
     """SLA policies naming rules that do not exist would silently never apply."""
     known = {rule.id for rule in DEFAULT_RULES} | {rule.value for rule in PatrolRule}
+    lists: list[tuple[tuple[str | int, ...], list[SlaPolicy]]] = [(("sla_policies",), inventory.sla_policies)]
+    lists += [(("estates", k, "sla_policies"), e.sla_policies) for k, e in enumerate(inventory.estates)]
     return [
-        RefIssue(("sla_policies", i, "rules", j), f"no alarm rule {rule!r}")
-        for i, policy in enumerate(inventory.sla_policies)
+        RefIssue((*loc, i, "rules", j), f"no alarm rule {rule!r}")
+        for loc, policies in lists
+        for i, policy in enumerate(policies)
         for j, rule in enumerate(policy.rules)
         if rule not in known
     ]
 
 
-CHECKS = (rule_checks, sla_checks)
+CHECKS = (rule_checks, sla_checks, plan_issues)
 
 
 def _load_inventory_or_exit(path: Path) -> Inventory:
@@ -89,7 +101,28 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     devices = sum(len(e.devices) for e in inventory.estates)
     estates, crews = len(inventory.estates), len(inventory.crews)
     print(f"{args.file}: ok — {estates} estate(s), {devices} device(s), {crews} crew(s)")
+    for warning in calendar_warnings(inventory, date.today()):
+        print(f"{args.file}: warning: {warning}", file=sys.stderr)
     return 0
+
+
+def calendar_warnings(inventory: Inventory, today: date) -> list[str]:
+    """A working-day calendar that does not cover this year, or ends within 60 days (devices/workdays.py)."""
+    calendars = [("calendar", inventory.calendar)]
+    calendars += [
+        (f"estates {e.id} holidays", e.holidays) for e in inventory.estates if e.holidays is not None
+    ]
+    out = []
+    for where, calendar in calendars:
+        end = calendar.coverage_end(today)
+        if calendar.needs_schedule and (end is None or today >= end - WARN_BEFORE):
+            until = f"ends on {end}" if end else f"does not cover {today.year}"
+            out.append(
+                f"{where}: the holiday schedule (chinesecalendar, and the lists) {until}; working-day "
+                "deadlines after it are computed conservatively (Monday to Friday, "
+                "past years' holidays off): update chinesecalendar or list the holidays"
+            )
+    return out
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
@@ -98,12 +131,28 @@ def cmd_rules(args: argparse.Namespace) -> int:
     return 0
 
 
+class _StreamClosingServer(uvicorn.Server):
+    """Ends the event streams as soon as a stop is asked for (Ctrl-C, SIGTERM): uvicorn waits for
+    open responses before shutting down, and an event stream never ends by itself."""
+
+    def __init__(self, config: uvicorn.Config, gateway: Gateway) -> None:
+        super().__init__(config)
+        self._gateway = gateway
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._gateway.events.close()
+        super().handle_exit(sig, frame)
+
+
 def _serve(
     gateway: Gateway, tokens: TokenBook, host: str, port: int, on_ready: threading.Event | None = None
 ) -> None:
     app = create_app(gateway, tokens)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
+    # A bound on a graceful shutdown: a client that keeps a connection open cannot hold the exit.
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=5
+    )
+    server = _StreamClosingServer(config, gateway)
     if on_ready is not None:
 
         def watch() -> None:
@@ -254,6 +303,37 @@ def _report_progress(gateway: Gateway, every_s: float = 15.0) -> None:
         )
 
 
+def cmd_profile(args: argparse.Namespace) -> int:
+    """``profile test``: what a vendor sample becomes for a device of the inventory (docs/contract.md
+    §3.6), exactly as the gateway would take it now: readings and events, or the dead letter."""
+    inventory = _load_inventory_or_exit(Path(args.inventory))
+    found = [
+        (e.id, d)
+        for e in inventory.estates
+        for d in e.devices
+        if d.id == args.device and args.estate in (None, e.id)
+    ]
+    if len(found) != 1:
+        where = "no such device" if not found else "in several estates: give --estate"
+        print(f"{args.inventory}: device {args.device!r}: {where}", file=sys.stderr)
+        return 2
+    estate, config = found[0]
+    if config.profile is None:
+        print(f"{estate}/{config.id} has no profile: it publishes canonical JSON", file=sys.stderr)
+        return 2
+    payload = sys.stdin.buffer.read() if args.sample == "-" else Path(args.sample).read_bytes()
+    topic = f"estate/{estate}/{config.kind.value}/{config.id}/raw"
+    result = decode_vendor(topic, payload, time.time_ns(), VendorRouter(inventory))
+    if isinstance(result, Rejection):
+        print(f"dead letter {result.reason.value}: {result.detail}")
+        return 1
+    for reading in result or ():
+        when = datetime.fromtimestamp(reading.time_ns / 1e9, UTC).isoformat(timespec="milliseconds")
+        fields = json.dumps(dict(reading.fields), ensure_ascii=False)
+        print(f"{reading.channel.value:<9} {when}  {fields if reading.fields else '(a sign of life)'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="estate-gateway", description="Estate facility monitoring gateway")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -274,6 +354,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--markdown", action="store_true", help="print docs/rules.md (rules --markdown > docs/rules.md)"
     )
     rules.set_defaults(func=cmd_rules)
+    profile = sub.add_parser("profile", help="profile test: what a vendor device's sample payload becomes")
+    profile.add_argument("action", choices=["test"])
+    profile.add_argument("--inventory", required=True, help="the inventory YAML naming the device's profile")
+    profile.add_argument("--device", required=True, help="the device id")
+    profile.add_argument("--estate", default=None, help="its estate, if the id is in several")
+    profile.add_argument("sample", help="a file holding the payload as the device sends it (- for stdin)")
+    profile.set_defaults(func=cmd_profile)
+    rollup_cli.add_parser(sub)  # rollup --estate E --date YYYY-MM-DD [--to …]: past days' KPIs
     return parser
 
 

@@ -17,12 +17,18 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from alerts.alarm_policy import alarm_policy
 from alerts.book import AlertBook
 from alerts.catalogue import DEFAULT_RULES
 from alerts.engine import AlarmEngine
+from alerts.handovers import HandoverBook
 from alerts.outbox import Outbox
+from alerts.patrol_records import PatrolRecords
 from alerts.store import AlertStore
 from alerts.stream import EventHub
+from assets.desk import MaintenanceDesk
+from assets.plans import RECORD_EVENTS
+from assets.store import LedgerStore
 from devices.base import Reading
 from devices.clock import Clock, DrivenClock, ScaledClock, SystemClock, to_ns
 from devices.inventory import Inventory
@@ -59,6 +65,9 @@ from gateway.state import DeviceRegistry
 from notify.build import build_notifier
 from notify.notifier import CONSUMER as NOTIFY
 from notify.notifier import Notifier
+from profiles.route import VendorRouter
+from reports.rollup import RollupJob, Rollups
+from reports.store import RollupStore
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +97,20 @@ class Gateway:
     #: A device's reading history, from the store that holds it (SQL or InfluxDB).
     history: History | None = field(default=None)
     notifier: Notifier | None = field(default=None)
+    #: Daily KPI rollups (reports/) and the patrol record they and the patrol routes read.
+    reports: Rollups | None = field(default=None)
+    #: Shift handovers (交接班) and the missing-handover check (alerts/handovers.py).
+    handovers: HandoverBook | None = field(default=None)
+    rollup_job: RollupJob | None = field(default=None)
+    #: The equipment ledger and planned maintenance (assets/).
+    ledger: MaintenanceDesk | None = field(default=None)
 
     def start(self) -> None:
+        self.events.open()  # a gateway stopped and started again in one process streams again
         self.alarms.start()  # open alerts and their timers first: readings may raise at once
         self.dispatcher.start()  # live work orders and their clocks
+        if self.ledger is not None:
+            self.ledger.start()  # the maintenance schedule (after the orders it refers to)
         # What start-up built (inventory, rules, open alerts and orders) lives as long as the
         # gateway: out of the cyclic collector's sight, its full collections (every few seconds
         # under load, every thread stopped) no longer walk it. Reference counting still frees it.
@@ -104,6 +123,8 @@ class Gateway:
         if self.notifier is not None:
             self.notifier.start()
         self.housekeeping.start()
+        if self.rollup_job is not None:
+            self.rollup_job.start()
         if self.broker_watch is not None:
             self.broker_watch.start()
         if self.ticker is not None:
@@ -113,11 +134,16 @@ class Gateway:
         self.started = True
 
     def stop(self) -> None:
+        # The event streams end first, started or not: the web server serving this gateway (in
+        # process, or the CLI's) then has no response that waits for browsers to hang up.
+        self.events.close()
         if not self.started:
             return
         if self.reporter is not None:
             self.reporter.stop()
         self.housekeeping.stop()
+        if self.rollup_job is not None:
+            self.rollup_job.stop()
         if self.broker_watch is not None:
             self.broker_watch.stop()
         if self.ticker is not None:
@@ -135,6 +161,15 @@ class Gateway:
 
     def now_ns(self) -> int:
         return to_ns(self.clock.now())
+
+    def push_raw(self, topic: str, payload: bytes, timeout_s: float) -> bool:
+        """A payload a device pushed over HTTP (``POST /api/ingest``), published QoS 1 on its ``raw``
+        topic; True once the broker acknowledged it (durably queued for the pipeline), False when
+        the broker is not connected or did not answer in ``timeout_s``."""
+        if not self.mqtt.connected:
+            return False
+        self.mqtt.publish(topic, payload, qos=1)
+        return self.mqtt.sync(timeout_s)
 
     def _broker_health(self) -> dict[str, Any]:
         """Connected, and not dropping messages it accepted (gateway.broker_watch)."""
@@ -242,6 +277,9 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
     Raises ValueError for an owned estate that is not in the inventory."""
     clock = clock or settings_clock(settings)
     owned = settings.owned_estates
+    # Vendor devices (docs/contract.md §3.6): from the whole inventory, so that a profile topic's
+    # message from another instance's estate is let go rather than dead-lettered.
+    vendor = VendorRouter(inventory, owned)
     if owned is not None:
         inventory = inventory.only(owned)
     engine = make_engine(settings.resolved_database_url)
@@ -250,6 +288,7 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
     dead_letters = DeadLetterStore(engine, owned)
     sink = build_sink(settings, engine, dead_letters, clock)
     topics = [DEVICE_TOPIC_FILTER] if owned is None else [estate_topic_filter(e) for e in sorted(owned)]
+    topics += vendor.subscriptions()
     receiver = ProcessReceiver if settings.mqtt_receiver == "process" else MqttClient
     mqtt = receiver(
         BrokerAddress.from_settings(settings),
@@ -263,7 +302,10 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
     events = EventHub()
     pages = bool(inventory.notifications.channels)
     outbox = Outbox(engine, settings.instance, (CONSUMER, NOTIFY) if pages else (CONSUMER,))
-    book = AlertBook(AlertStore(engine, owned), clock, [events], outbox=outbox)
+    # The inventory's alarm-management figures, and each estate's own (alerts/alarm_policy.py).
+    book = AlertBook(
+        AlertStore(engine, owned), clock, [events], policy=alarm_policy(inventory), outbox=outbox
+    )
 
     def keep(topic: str, reason: Reason, why: str, shown: str = "") -> None:
         """A dead letter the rules found (not the pipeline): stored and counted at once."""
@@ -301,6 +343,16 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
         [StreamOrders(events)],
         DispatchPolicy(reopen_within=timedelta(hours=settings.reopen_within_h)),
     )
+    ledger = MaintenanceDesk(
+        inventory,
+        book,
+        dispatcher,
+        LedgerStore(engine, owned),
+        clock,
+        alarm_rule=alarms.rule,  # a compliance rule that is a plan's overdue alarm (assets/plans.py)
+        on_record=alarms.note_record,
+    )
+    alarms.hook_events(RECORD_EVENTS, ledger.on_event)
     driven = clock if isinstance(clock, DrivenClock) and settings.clock_topic else None
     follower = ClockFollower(settings.clock_topic, driven, alarms.tick) if driven else None
     limits = Limits(settings.max_payload_bytes, settings.max_future_s, settings.max_past_s)
@@ -319,6 +371,7 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
         stages=stages,
         store_unregistered=settings.store_unregistered,
         checkpoints={e.id: frozenset(c.id for c in e.checkpoints) for e in inventory.estates if e.patrols},
+        vendor=vendor,
     )
     spool = getattr(sink, "spool", None)
     metrics.bind_gauges(
@@ -343,6 +396,9 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
         )
         watch = BrokerWatch(BrokerAddress.from_settings(settings), settings.instance, counter)
         metrics.broker_dropping.set_function(lambda: 1.0 if counter.dropping else 0.0)
+    patrol_records = PatrolRecords(engine, owned)
+    rollup_store = RollupStore(engine, owned)
+    reports = Rollups(inventory, book.store, dispatcher.store, patrol_records, rollup_store, clock)
     return Gateway(
         settings,
         inventory,
@@ -364,10 +420,16 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
             [
                 ("dead letters", _dead_letter_retention(dead_letters, settings, clock)),
                 ("unregistered devices", _unregistered_expiry(registry, settings, clock)),
+                ("patrol record", _patrol_retention(patrol_records, settings, clock)),
+                ("shift handover", (handovers := _handovers(engine, book, inventory, clock, settings)).check),
             ],
             stages,
         ),
         broker_watch=watch,
+        reports=reports,
+        handovers=handovers,
+        rollup_job=RollupJob(reports.catch_up, stages),
+        ledger=ledger,
         history=_history(settings, sink),
         notifier=build_notifier(
             inventory,
@@ -393,6 +455,21 @@ def _dead_letter_retention(store: DeadLetterStore, settings: Settings, clock: Cl
     def prune() -> int:
         before = to_ns(clock.now()) - int(settings.dead_letter_days * 86_400 * 1_000_000_000)
         return store.prune(before, settings.dead_letter_max_rows)
+
+    return prune
+
+
+def _handovers(
+    engine: Engine, book: AlertBook, inventory: Inventory, clock: Clock, settings: Settings
+) -> HandoverBook:
+    """The shift-handover book with the settings' shift length and grace."""
+    shift, grace = timedelta(hours=settings.handover_shift_h), timedelta(minutes=settings.handover_grace_min)
+    return HandoverBook(engine, book, inventory, clock, shift=shift, grace=grace)
+
+
+def _patrol_retention(records: PatrolRecords, settings: Settings, clock: Clock) -> Callable[[], int]:
+    def prune() -> int:
+        return records.prune(clock.now().date() - timedelta(days=settings.patrol_keep_days))
 
     return prune
 

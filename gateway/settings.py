@@ -123,6 +123,19 @@ class Settings(BaseSettings):
     unregistered_days: float = Field(
         7.0, gt=0, description="An unregistered device silent this many days is forgotten."
     )
+    handover_shift_h: float = Field(
+        8.0,
+        gt=0,
+        le=24,
+        description="A control-room shift: no handover signed for this long (plus the grace) raises "
+        "console.handover_missing.",
+    )
+    handover_grace_min: float = Field(
+        30.0, ge=0, le=600, description="Minutes past a shift before the missing handover is raised."
+    )
+    patrol_keep_days: int = Field(
+        400, ge=3, le=3660, description="Patrol rounds and scans are kept this many days (printable record)."
+    )
     store_unregistered: bool = Field(
         False,
         description="Store the readings of unregistered devices too (each made-up id would be a new "

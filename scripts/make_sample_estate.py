@@ -50,6 +50,8 @@ GROUND_CHECKPOINTS = [
     ("CP-GARAGE", "地下车库"),
     ("CP-PLAY", "儿童乐园"),
 ]
+#: The equipment rooms' own checkpoints (配电室, 排污泵), apart from the grounds round's.
+PLANT_CHECKPOINTS = [("CP-PR-POWER", "配电室配电柜"), ("CP-PR-SEWAGE", "排污泵控制箱")]
 GUARDS = ["张伟", "李强", "王磊", "刘洋", "陈杰", "杨勇", "赵军", "黄涛"]
 
 
@@ -136,7 +138,7 @@ def handsets() -> list[Item]:
 
 
 def checkpoints() -> list[Item]:
-    out = [{"id": cp, "location": where} for cp, where in GROUND_CHECKPOINTS]
+    out = [{"id": cp, "location": where} for cp, where in GROUND_CHECKPOINTS + PLANT_CHECKPOINTS]
     for b in BUILDINGS:
         out.append({"id": f"CP-{b}-1F", "building": b, "location": f"{b}栋一楼大堂"})
         out.append({"id": f"CP-{b}-RF", "building": b, "location": f"{b}栋屋顶天台门"})
@@ -158,6 +160,13 @@ def patrols() -> list[Item]:
             window("night", "18:00", "06:00", rounds=4, min_guards=2),
         ],
     }
+    # Estate service standard (seed): power room and sewage pumps inspected ≥ 2 times a day.
+    plant_rooms: Item = {
+        "id": "plant-rooms",
+        "route": [cp for cp, _ in PLANT_CHECKPOINTS],
+        "grace_min": 15,
+        "windows": [window("day", "08:00", "20:00", rounds=2, min_guards=1)],
+    }
     buildings = [
         {
             "id": f"building-{b}",
@@ -167,7 +176,39 @@ def patrols() -> list[Item]:
         }
         for b in BUILDINGS
     ]
-    return [grounds, *buildings]
+    return [grounds, plant_rooms, *buildings]
+
+
+def assets() -> list[Item]:
+    """The equipment ledger: the lifts' inspection certificates, and assets without telemetry."""
+    out: list[Item] = [
+        {
+            "id": f"L-{b}-{car}",
+            "maker": "奥的斯",
+            "model": "GeN2",
+            "installed": date(2019, 6, 1),
+            "owner": "业主大会",
+            "responsible": "王师傅",
+            "certificates": [Line(kind="inspection", number=f"TS-{b}{car}-2026", expires=date(2027, 5, 31))],
+        }
+        for b in BUILDINGS
+        for car in (1, 2)
+    ]
+    for b in BUILDINGS:
+        out.append(
+            {"id": f"FE-{b}", "kind": "fire_extinguisher", "building": b, "location": f"{b}栋各层灭火器"}
+        )
+        out.append({"id": f"HB-{b}", "kind": "hose_box", "building": b, "location": f"{b}栋各层消火栓箱"})
+    out += [
+        {"id": "SEPTIC-1", "kind": "septic_tank", "location": "北区化粪池", "owner": "业主大会"},
+        {"id": "WELL-RAIN", "kind": "well", "location": "小区雨水井", "responsible": "周师傅"},
+        {"id": "WELL-SEWAGE", "kind": "well", "location": "小区污水井", "responsible": "周师傅"},
+        {"id": "DRAIN-1", "kind": "drain", "location": "小区排水管网"},
+        {"id": "LPS-1", "kind": "lightning_rod", "location": "各楼屋顶防雷装置", "responsible": "郑师傅"},
+        {"id": "PUMP-ROOM", "kind": "pump_room", "building": "B1", "location": "地下水泵房"},
+        {"id": "POWER-ROOM", "kind": "power_room", "location": "配电房", "owner": "供电局"},
+    ]
+    return out
 
 
 def crew(id_: str, name: str, trades: list[str], members: list[str], shifts: list[Item]) -> Item:
@@ -273,6 +314,7 @@ def inventory() -> Item:
         "checkpoints": checkpoints(),
         "patrols": patrols(),
         "guards": [{"id": f"G{n:02d}", "name": name} for n, name in enumerate(GUARDS, start=1)],
+        "assets": assets(),
     }
     street = {"id": "heping-street", "name": "和平街道"}
     return {
