@@ -57,7 +57,8 @@ class World:
                     continue  # a duplicate id (check-config refuses it): the first one stands
                 rng = random.Random(f"{seed}/{estate.id}/{config.id}")
                 children = tuple(estate.children(config.id))
-                setup = Setup(estate, config, rng, self.now, children, duties.get(config.id, ()))
+                duty, profiles = duties.get(config.id, ()), tuple(inventory.profiles)
+                setup = Setup(estate, config, rng, self.now, children, duty, profiles)
                 self._sims[key] = SIMS[config.kind](setup)
                 self._queue(key)
 

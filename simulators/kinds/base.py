@@ -19,7 +19,9 @@ from typing import Any, ClassVar
 from devices.base import Channel, Kind
 from devices.inventory import DeviceConfig, Estate, PatrolPlan
 from devices.registry import REGISTRY
+from profiles.config import UserProfile
 from simulators.faults import FAULTS
+from simulators.vendor import VendorVoice, voice_for
 
 Params = Mapping[str, object]
 Fields = dict[str, Any]
@@ -78,6 +80,8 @@ class Setup:
     start: datetime
     children: tuple[DeviceConfig, ...] = ()
     duties: tuple[Duty, ...] = field(default=())
+    #: The inventory's user-defined profiles (a vendor device's own topic may be in one).
+    profiles: tuple[UserProfile, ...] = ()
 
 
 class DeviceSim:
@@ -101,6 +105,8 @@ class DeviceSim:
         spec = REGISTRY[self.kind]
         self._report_model = spec.telemetry if self.report_channel is Channel.TELEMETRY else spec.heartbeat
         self._heartbeat = self.config.effective_heartbeat_s()
+        #: A vendor device (a built-in profile) speaks its vendor's payloads (simulators.vendor).
+        self.voice = voice_for(self.estate, self.config, setup.profiles)
         self.at("online", setup.start + timedelta(milliseconds=self.rng.randint(1, 2000)), self._online)
 
     # -- timers -----------------------------------------------------------------------------------
@@ -132,9 +138,26 @@ class DeviceSim:
     def publish(self, at: datetime, channel: Channel, payload: bytes, retain: bool = False) -> None:
         if self.muted:
             return
+        if self.voice is not None:
+            self._speak(self.voice, at, channel, payload)
+            return
         self._out.append(Message(at, self._topics[channel], payload, retain))
         if channel is not Channel.STATUS:
             self._arm_report(at)  # any message is a sign of life: the next report is a period on
+
+    def _speak(self, voice: VendorVoice, at: datetime, channel: Channel, payload: bytes) -> None:
+        """A vendor device: the canonical message said its vendor's way (no status: it has none)."""
+        if channel is Channel.STATUS:
+            return
+        try:
+            body = json.loads(payload)
+        except ValueError:
+            return  # a deliberately broken payload (malformed, oversized): not in the vendor's voice
+        event = channel is Channel.EVENT
+        said = voice.event(str(body.get("type")), at) if event else voice.report(body, at)
+        if said is not None:
+            self._out.append(Message(at, voice.topic, said))
+        self._arm_report(at)
 
     def status(self, at: datetime, value: str) -> None:
         self.publish(at, Channel.STATUS, value.encode(), retain=True)

@@ -65,6 +65,8 @@ _STOPPED: dict[str, Fields] = {
     "door_close_failure": car(zone=True, door="open", passenger=False),
     "position_lost": car(zone=True, door="closed", passenger=False),
     "power_loss": car(zone=True, door="closed", passenger=False, power="outage"),
+    "motor_runtime_limiter": car(zone=True, door="closed", passenger=False),
+    "restart_prevented": car(zone=True, door="closed", passenger=False),
 }
 
 

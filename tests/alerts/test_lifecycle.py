@@ -4,6 +4,7 @@ chattering, escalation, flood, topology suppression, and the exact alert JSON (d
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -35,6 +36,11 @@ KEY_FIELDS = {
     "acknowledged_at",
     "acknowledged_by",
     "work_order",
+    "unacknowledged",
+    "closed_at",
+    "shelved_until",
+    "shelve_reason",
+    "subject",
 }
 
 
@@ -161,23 +167,53 @@ def test_an_alert_back_to_normal_while_suppressed_closes_unseen_and_a_new_fault_
     assert again is not None and again.id != hidden.id and again.state is AlertState.ACTIVE
 
 
-def test_chattering_is_marked_and_its_clear_is_delayed(h: Harness) -> None:
+def chatter(h: Harness) -> Alert:
     for _ in range(3):  # three activations within a minute
         h.event("L1", "fault", code="door_open_failure")
         h.event("L1", "fault_cleared", code="door_open_failure")
         h.advance(5, keep_alive=[])
     alert = h.alert("L1", "lift.door_failure")
-    assert alert is not None
+    assert alert is not None and alert.chattering
     assert Action.CHATTERING in [e.action for e in alert.history]
+    return alert
+
+
+def reactivations(alert: Alert) -> int:
+    return sum(1 for e in alert.history if e.action is Action.REACTIVATE)
+
+
+def test_chattering_adds_an_on_delay_a_blip_does_not_bring_it_back(h: Harness) -> None:
+    # ISA-18.2: chattering → mark and add an on-delay (not an off-delay that kept it lit).
+    alert = chatter(h)
+    before = reactivations(alert)
+    assert alert.state is not AlertState.ACTIVE  # the clear is not delayed: it shows the truth
     h.event("L1", "fault", code="door_open_failure")
-    h.event("L1", "fault_cleared", code="door_open_failure")
-    assert alert.state is AlertState.ACTIVE  # off-delay: the clear waits
-    reactivations = sum(1 for e in alert.history if e.action is Action.REACTIVATE)
-    h.event("L1", "fault", code="door_open_failure")  # a toggle inside the off-delay: no new activation
-    assert sum(1 for e in alert.history if e.action is Action.REACTIVATE) == reactivations
-    h.event("L1", "fault_cleared", code="door_open_failure")
-    h.advance(61, keep_alive=None)
-    assert alert.state is AlertState.CLEARED
+    assert not alert.active  # held: the cause has not lasted the on-delay yet
+    h.advance(30, keep_alive=[])
+    h.event("L1", "fault_cleared", code="door_open_failure")  # gone within the on-delay
+    h.advance(120, keep_alive=None)
+    assert not alert.active and reactivations(alert) == before
+
+
+def test_a_chattering_alert_whose_cause_lasts_the_on_delay_comes_back(h: Harness) -> None:
+    alert = chatter(h)
+    before, count = reactivations(alert), alert.count
+    h.event("L1", "fault", code="door_open_failure")
+    h.advance(59, keep_alive=None)
+    assert not alert.active
+    h.advance(2, keep_alive=None)
+    assert alert.active and reactivations(alert) == before + 1 and alert.count == count + 1
+
+
+def test_the_on_delay_is_a_per_estate_figure(h: Harness) -> None:
+    own = replace(h.book.policy, chatter_on_delay=timedelta(seconds=300))
+    h.book.policy = replace(h.book.policy, estates={"sunrise": own})
+    alert = chatter(h)
+    h.event("L1", "fault", code="door_open_failure")
+    h.advance(120, keep_alive=None)
+    assert not alert.active  # the default 60 s would have brought it back
+    h.advance(200, keep_alive=None)
+    assert alert.active
 
 
 @pytest.mark.parametrize(

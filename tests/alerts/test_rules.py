@@ -25,7 +25,7 @@ from alerts.model import Alert, AlertState
 from devices.base import Severity
 from devices.inventory import Inventory
 from devices.kinds.lift import LiftFaultCode
-from devices.loader import load_inventory
+from devices.loader import InventoryError, load_inventory
 from tests.alerts.harness import Harness
 
 C, MJ, MN, INFO = Severity.CRITICAL, Severity.MAJOR, Severity.MINOR, Severity.INFO
@@ -333,6 +333,84 @@ def special_mode(h: Harness) -> Alert:
     return raised(h, "L1", "lift.special_mode", MJ, "fire")
 
 
+def emergency_power(h: Harness) -> Alert:
+    lift(h)
+    lift(h, floor=1, mode="emergency_power")
+    return raised(h, "L1", "lift.emergency_power", MJ, "L1")
+
+
+def out_of_service(h: Harness) -> Alert:
+    lift(h)
+    lift(h, floor=1, mode="out_of_service")
+    h.advance(10 * MIN - 1, step=MIN - 1)
+    quiet(h, "L1", "lift.out_of_service")
+    h.advance(1)
+    alert = raised(h, "L1", "lift.out_of_service", MN, "L1")
+    assert alert.suppressed_by is None  # no fault explains it: shown
+    return alert
+
+
+def stopping_fault(h: Harness) -> Alert:
+    h.event("L1", "fault", code="restart_prevented")
+    return raised(h, "L1", "lift.restart_prevented", MJ)
+
+
+def test_out_of_service_under_an_active_fault_is_held_not_a_second_alarm(
+    make: Callable[..., Harness],
+) -> None:
+    h = make()
+    stopping_fault(h)
+    alert = out_of_service_held(h)
+    assert alert.suppressed_by == "lift L1 out of service by its fault lift.restart_prevented"
+    assert [a.rule for a in h.book.open_alerts() if a.annunciated] == ["lift.restart_prevented"]
+
+
+def out_of_service_held(h: Harness) -> Alert:
+    lift(h, floor=1, mode="out_of_service")
+    h.advance(10 * MIN, step=MIN)
+    alert = h.alert("L1", "lift.out_of_service")
+    assert alert is not None and alert.active and not alert.annunciated
+    return alert
+
+
+def test_back_in_service_soon_after_the_repair_never_shows_the_mode(make: Callable[..., Harness]) -> None:
+    h = make()
+    stopping_fault(h)
+    held = out_of_service_held(h)
+    h.event("L1", "fault_cleared", code="restart_prevented")
+    assert held.closed_at is not None and h.alert("L1", "lift.out_of_service") is None
+    lift(h, floor=1, mode="out_of_service")  # the technician tests it a few minutes more
+    h.advance(5 * MIN, step=MIN)
+    lift(h, floor=1)  # back in service
+    h.advance(20 * MIN, step=MIN)
+    assert h.alert("L1", "lift.out_of_service") is None
+
+
+def test_still_out_of_service_after_the_repair_raises_it_on_its_own(make: Callable[..., Harness]) -> None:
+    h = make()
+    stopping_fault(h)
+    out_of_service_held(h)
+    h.event("L1", "fault_cleared", code="restart_prevented")
+    lift(h, floor=1, mode="out_of_service")
+    h.advance(10 * MIN - 1, step=MIN - 1)
+    quiet(h, "L1", "lift.out_of_service")  # a new on-delay from the repair
+    h.advance(1)
+    alert = raised(h, "L1", "lift.out_of_service", MN, "L1")
+    assert alert.suppressed_by is None and alert.annunciated
+
+
+def test_a_fault_after_the_mode_alarm_holds_it_until_the_fault_clears(make: Callable[..., Harness]) -> None:
+    h = make()
+    alert = out_of_service(h)
+    stopping_fault(h)
+    assert alert.suppressed_by == "lift L1 out of service by its fault lift.restart_prevented"
+    h.event("L1", "fault", code="door_close_failure")  # a second fault of the same lift
+    h.event("L1", "fault_cleared", code="restart_prevented")
+    assert alert.active and alert.suppressed_by is not None  # the door fault still explains it
+    h.event("L1", "fault_cleared", code="door_close_failure")
+    assert not alert.active  # the last fault cleared: the mode starts its on-delay again
+
+
 def inspection_long(h: Harness) -> Alert:
     lift(h, mode="inspection", floor=12)
     h.advance(4 * HOUR - MIN, step=2 * MIN)
@@ -380,6 +458,36 @@ def chlorine_prealarm_clears(h: Harness) -> None:
 def chlorine_high(h: Harness) -> Alert:
     tank(h, chlorine_mg_l=2.4)
     return raised(h, "T1", "water.chlorine_high", MJ, "2.4")
+
+
+#: A chloramine-disinfected supply (GB 5749-2022): total chlorine, limit 3 mg/L, not 2.
+CHLORAMINE: Devices = [{"id": "T1", "kind": "water_tank", "building": "B1", "disinfectant": "chloramine"}]
+
+
+def total_chlorine_high(h: Harness) -> Alert:
+    tank(h, chlorine_mg_l=2.6)  # above free chlorine's 2 mg/L, within chloramine's 3
+    quiet(h, "T1", "water.chlorine_high")
+    quiet(h, "T1", "water.total_chlorine_high")
+    tank(h, chlorine_mg_l=3.2)
+    quiet(h, "T1", "water.chlorine_high")
+    return raised(h, "T1", "water.total_chlorine_high", MJ, "3.2")
+
+
+def test_a_free_chlorine_tank_does_not_use_the_chloramine_limit(make: Callable[..., Harness]) -> None:
+    h = make()
+    tank(h, chlorine_mg_l=3.2)
+    raised(h, "T1", "water.chlorine_high", MJ, "3.2")
+    quiet(h, "T1", "water.total_chlorine_high")
+
+
+def test_a_chloramine_tank_keeps_the_low_residual_alarm(make: Callable[..., Harness]) -> None:
+    h = make(CHLORAMINE)
+    chlorine_low(h)
+
+
+def test_disinfectant_is_a_tank_setting(tmp_path: Path) -> None:
+    with pytest.raises(InventoryError, match="disinfectant is a water_tank setting"):
+        estate(tmp_path, [{"id": "L9", "kind": "lift", "building": "B1", "disinfectant": "chloramine"}])
 
 
 def turbidity(h: Harness) -> Alert:
@@ -489,9 +597,9 @@ def forced(h: Harness) -> Alert:
 
 def denied_burst(h: Harness) -> Alert:
     door(h)
-    for _ in range(4):
+    for _ in range(4):  # consecutive, minutes apart: GB 50396 sets no time window (was 5 in 60 s)
         h.event("D1", "denied", card=CARD)
-        h.advance(5)
+        h.advance(10 * MIN, step=60)
     quiet(h, "D1", "access.denied_burst")
     h.event("D1", "denied", card=CARD)
     return raised(h, "D1", "access.denied_burst", MN, "D1")
@@ -594,6 +702,10 @@ CASES: dict[str, Case] = {
     "lift.door_failure": fault_case("lift.door_failure", "door_open_failure", MN, "door_open_failure"),
     "lift.power_loss": then_clear(power_loss, "L1", "lift.power_loss", lambda h: lift(h, floor=3)),
     "lift.special_mode": then_clear(special_mode, "L1", "lift.special_mode", lambda h: lift(h, floor=1)),
+    "lift.emergency_power": then_clear(emergency_power, "L1", "lift.emergency_power", lift),
+    "lift.out_of_service": then_clear(out_of_service, "L1", "lift.out_of_service", lift),
+    "lift.runtime_limiter": fault_case("lift.runtime_limiter", "motor_runtime_limiter", MJ, "L1"),
+    "lift.restart_prevented": fault_case("lift.restart_prevented", "restart_prevented", MJ, "L1"),
     "lift.inspection_long": then_clear(inspection_long, "L1", "lift.inspection_long", lift),
     "lift.maintenance_overdue": then_clear(
         maintenance_overdue, "L1", "lift.maintenance_overdue", maintained_again
@@ -603,6 +715,13 @@ CASES: dict[str, Case] = {
         chlorine_low, "T1", "water.chlorine_low", lambda h: tank(h, chlorine_mg_l=0.12)
     ),
     "water.chlorine_prealarm": Case(chlorine_prealarm, chlorine_prealarm_clears),
+    "water.total_chlorine_high": then_clear(
+        total_chlorine_high,
+        "T1",
+        "water.total_chlorine_high",
+        lambda h: tank(h, chlorine_mg_l=1.5),
+        CHLORAMINE,
+    ),
     "water.chlorine_high": then_clear(
         chlorine_high, "T1", "water.chlorine_high", lambda h: tank(h, chlorine_mg_l=0.8)
     ),
@@ -665,7 +784,7 @@ CASES: dict[str, Case] = {
         denied_burst,
         "D1",
         "access.denied_burst",
-        lambda h: h.advance(MIN),  # the 60 s window passes
+        lambda h: h.event("D1", "granted"),  # an accepted card ends the run
     ),
     "access.tamper": latched_case(tamper, "D1", "access.tamper", door),
     "access.held_open": then_clear(held_open, "D1", "access.held_open", door),
@@ -731,6 +850,8 @@ FAULTS = {
     "door_close_failure": ("lift.door_failure", MN),
     "position_lost": ("lift.position_lost", MJ),
     "power_loss": ("lift.power_loss", MJ),
+    "motor_runtime_limiter": ("lift.runtime_limiter", MJ),  # GB/T 24476 code 06
+    "restart_prevented": ("lift.restart_prevented", MJ),  # GB/T 24476 code 08
 }
 
 
@@ -864,6 +985,24 @@ def test_a_granted_card_resets_the_denied_count(make: Callable[..., Harness]) ->
     for event in ["denied"] * 4 + ["granted"] + ["denied"] * 4:
         h.event("D1", event, card=CARD)
         h.advance(3)
+    quiet(h, "D1", "access.denied_burst")
+
+
+def test_consecutive_denials_need_no_time_window_and_stay_raised_until_a_grant(
+    make: Callable[..., Harness],
+) -> None:
+    h = make()
+    door(h)
+    for _ in range(5):  # one denial every 2 h: five in a row all the same (a 60 s window saw none)
+        h.event("D1", "denied", card=CARD)
+        h.advance(2 * 3600, step=600)
+    alert = raised(h, "D1", "access.denied_burst", MN, "D1")
+    h.event("D1", "denied", card=CARD)  # more denials: the same alert, no new raise or clear
+    assert alert.active and h.alert("D1", "access.denied_burst") is alert
+    h.event("D1", "granted")
+    quiet(h, "D1", "access.denied_burst")
+    for _ in range(4):  # the grant started the count again
+        h.event("D1", "denied", card=CARD)
     quiet(h, "D1", "access.denied_burst")
 
 

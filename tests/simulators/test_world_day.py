@@ -46,7 +46,7 @@ def test_a_day_of_the_sample_estate(tmp_path: Path) -> None:
     # Patrols: every round of the day (3 + 4 of the grounds, 2 per building) completed, in time.
     tracker = feed.engine.patrols[estate.id]
     rounds = tracker.rounds_report(DAY)
-    assert len(rounds) == 7 + 6 * 2
+    assert len(rounds) == 7 + 2 + 6 * 2  # grounds, the equipment rooms (配电室/排污泵), the buildings
     assert {r["status"] for r in rounds} == {"completed"} and all(r["watched"] for r in rounds)
     assert all(cp["on_time"] for r in rounds for cp in r["checkpoints"])
     assert tracker.compliance(DAY) == 1.0
