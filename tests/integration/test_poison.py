@@ -87,11 +87,11 @@ def test_a_store_failing_on_a_flush_loses_nothing_and_health_says_so(
     settings = gateway_settings(tmp_path, mosquitto.url, stage_alarm_after=1)
     gateway = build_gateway(settings, load_inventory(SPEC_EXAMPLE))
     store = gateway.alarms.book.store
-    failing = FailingOnce(store, fail_at=1)
-    monkeypatch.setattr(store, "save", failing)
     alarms = Listener(mosquitto, f"gateway/{settings.instance}/alarm", "self-alarm-listener")
     publisher = Publisher(mosquitto.host, mosquitto.port)
-    gateway.start()
+    gateway.start()  # its start-up flushes (the ledger's schedule) go through
+    failing = FailingOnce(store, fail_at=1)  # the first flush after: the first batch's
+    monkeypatch.setattr(store, "save", failing)
     try:
         assert gateway.mqtt.wait_connected(10) and alarms.subscribed.wait(10)
         publisher.send("estate/sunrise/lift/L1/event", ENTRAPMENT)

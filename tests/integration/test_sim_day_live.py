@@ -103,7 +103,13 @@ def test_a_simulated_day_against_a_live_gateway(tmp_path: Path, mosquitto: Mosqu
                         code = sim.wait(timeout=30)
                         break
                     except subprocess.TimeoutExpired:
-                        alerts = gateway.api("/api/alerts", limit=50)
+                        # No device, round or order alarm on a clean day. Nobody plays the
+                        # control room, so no shift handover is signed: that info alarm is due.
+                        alerts = [
+                            a
+                            for a in gateway.api("/api/alerts", limit=50)
+                            if a["rule"] != "console.handover_missing"
+                        ]
                         assert not alerts, [(a["device"], a["rule"], a["raised_at"]) for a in alerts]
             finally:
                 if sim.poll() is None:
