@@ -424,6 +424,19 @@ export function startCountdowns() {
 
 /** Coalesces bursts of calls (e.g. a flood of stream events) into one call a few milliseconds later.
  *  A timer rather than requestAnimationFrame: a page in a background tab still keeps up. */
+/** Play a short run of tones, ``[[start s, Hz], …]``, on a running AudioContext. */
+export function tones(audio, notes, { volume = 0.15, length = 0.18 } = {}) {
+  for (const [start, freq] of notes) {
+    const osc = audio.createOscillator();
+    const gain = audio.createGain();
+    osc.frequency.value = freq;
+    gain.gain.value = volume;
+    osc.connect(gain).connect(audio.destination);
+    osc.start(audio.currentTime + start);
+    osc.stop(audio.currentTime + start + length);
+  }
+}
+
 export function throttled(fn, ms = 30) {
   let pending = false;
   return () => {

@@ -4,8 +4,9 @@
 import { alarmView, alarmsView, awaitingAck, isCritical } from "./alarms.js";
 import {
   DEFAULT_TZ, api, getToken, h, langSwitch, logout, openStream, requireLogin, startCountdowns, streamStatus,
-  watchHealth,
+  tones,
   translateStatic,
+  watchHealth,
 } from "./common.js";
 import { getLang, setCrewLabel, t, tv } from "./i18n.js";
 import { handoverView, handoversView } from "./handover.js";
@@ -170,15 +171,7 @@ function wakeAudio() {
 
 function beep() {
   if (!soundOn() || !audio || audio.state !== "running") return;
-  for (const [start, freq] of [[0, 880], [0.25, 660], [0.5, 880]]) {
-    const osc = audio.createOscillator();
-    const gain = audio.createGain();
-    osc.frequency.value = freq;
-    gain.gain.value = 0.15;
-    osc.connect(gain).connect(audio.destination);
-    osc.start(audio.currentTime + start);
-    osc.stop(audio.currentTime + start + 0.18);
-  }
+  tones(audio, [[0, 880], [0.25, 660], [0.5, 880]]);
 }
 
 function visibleAlerts() {

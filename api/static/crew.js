@@ -3,7 +3,7 @@
 // token receives for its own crew only.
 import {
   DEFAULT_TZ, api, getToken, h, langSwitch, localDate, logout, notify, openStream, requireLogin, startCountdowns,
-  streamStatus, throttled, translateStatic,
+  streamStatus, throttled, tones, translateStatic,
 } from "./common.js";
 import { getLang, setCrewLabel, t } from "./i18n.js";
 import { FINISHED, IN_HAND, orderCard, orderTitle, replaceCards } from "./workorder.js";
@@ -132,15 +132,7 @@ function wakeAudio() {
 function beep() {
   window.crewBeeps = (window.crewBeeps || 0) + 1; // counted, so a test can tell it sounded
   if (!soundOn() || !audio || audio.state !== "running") return;
-  for (const [start, freq] of [[0, 988], [0.3, 784], [0.6, 988], [0.9, 784]]) {
-    const osc = audio.createOscillator();
-    const gain = audio.createGain();
-    osc.frequency.value = freq;
-    gain.gain.value = 0.2;
-    osc.connect(gain).connect(audio.destination);
-    osc.start(audio.currentTime + start);
-    osc.stop(audio.currentTime + start + 0.2);
-  }
+  tones(audio, [[0, 988], [0.3, 784], [0.6, 988], [0.9, 784]], { volume: 0.2, length: 0.2 });
 }
 
 function soundToggle() {
