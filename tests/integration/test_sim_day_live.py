@@ -130,9 +130,10 @@ def test_a_simulated_day_against_a_live_gateway(tmp_path: Path, mosquitto: Mosqu
         gateway.kill()
         lamps.close()
 
-    # Patrols: every round of the day (3 + 4 of the grounds, 2 per building) completed, watched, on time.
+    # Patrols: every round of the day (3 + 4 of the grounds, 2 of the equipment rooms 配电室/排污泵, 2 per
+    # building) completed, watched, on time.
     rounds = record["rounds"]
-    assert len(rounds) == 7 + 6 * 2
+    assert len(rounds) == 7 + 2 + 6 * 2
     assert {r["status"] for r in rounds} == {"completed"} and all(r["watched"] for r in rounds)
     assert all(cp["on_time"] for r in rounds for cp in r["checkpoints"])
     assert record["compliance_pct"] == 100.0
