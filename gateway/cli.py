@@ -18,7 +18,6 @@ from pathlib import Path
 from types import FrameType
 
 import uvicorn
-from pydantic import ValidationError
 
 from alerts.catalogue import DEFAULT_RULES
 from alerts.patrol_plan import PatrolRule
@@ -34,7 +33,7 @@ from gateway.broker import EmbeddedBroker, free_port
 from gateway.ingest import Rejection, decode_vendor
 from gateway.mqtt import redacted
 from gateway.service import Gateway, build_gateway
-from gateway.settings import Settings, load_settings
+from gateway.settings import Settings, command_settings
 from profiles.route import VendorRouter
 from reports import cli as rollup_cli
 from simulators.simple import DEMO_INCIDENTS, SimpleSimulator
@@ -165,15 +164,10 @@ def _serve(
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings(Path(args.settings) if args.settings else None)
-    except ValidationError as exc:
-        print(f"settings: {exc}", file=sys.stderr)
+    found = command_settings(args.settings, args.config)
+    if found is None:
         return 2
-    inventory_path = Path(args.config) if args.config else settings.inventory
-    if inventory_path is None:
-        print("no inventory: set ESTATE_INVENTORY or pass --config FILE", file=sys.stderr)
-        return 2
+    settings, inventory_path = found
     inventory = _load_inventory_or_exit(inventory_path)
     tokens = _load_tokens_or_exit(settings.tokens_file, inventory) if settings.tokens_file else TokenBook()
     admin = settings.admin_token.get_secret_value()

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import socket
 import ssl
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
+from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -232,3 +233,18 @@ def _check_tls_files(ca: Path | None, cert: Path | None, key: Path | None) -> No
 def load_settings(env_file: Path | None = None) -> Settings:
     """Settings from the environment; ``env_file`` (KEY=value lines) adds to it."""
     return Settings(_env_file=env_file)
+
+
+def command_settings(settings_file: str | None, config: str | None) -> tuple[Settings, Path] | None:
+    """The settings and the inventory's path a command (``run``, ``rollup``) works with, from its
+    ``--settings`` and ``--config``; None when there are none, the reason said on stderr."""
+    try:
+        settings = load_settings(Path(settings_file) if settings_file else None)
+    except ValidationError as exc:
+        print(f"settings: {exc}", file=sys.stderr)
+        return None
+    path = Path(config) if config else settings.inventory
+    if path is None:
+        print("no inventory: set ESTATE_INVENTORY or pass --config FILE", file=sys.stderr)
+        return None
+    return settings, path

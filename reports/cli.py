@@ -8,17 +8,15 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any, TextIO
 
-from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from devices.clock import Clock, SystemClock
 from devices.inventory import Inventory
 from devices.loader import InventoryError, load_inventory
 from gateway.db import make_engine
-from gateway.settings import load_settings
+from gateway.settings import command_settings
 from reports.rollup import MAX_DAYS, Rollups
 
 #: The figures printed per day: (column, label).
@@ -119,15 +117,10 @@ def rollup(
 
 
 def cmd_rollup(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings(Path(args.settings) if args.settings else None)
-    except ValidationError as exc:
-        print(f"settings: {exc}", file=sys.stderr)
+    found = command_settings(args.settings, args.config)
+    if found is None:
         return 2
-    path = Path(args.config) if args.config else settings.inventory
-    if path is None:
-        print("no inventory: set ESTATE_INVENTORY or pass --config FILE", file=sys.stderr)
-        return 2
+    settings, path = found
     try:
         inventory = load_inventory(path)
     except InventoryError as exc:
