@@ -9,20 +9,17 @@ languages) are saved under ``artifacts/screenshots/``.
 
 from __future__ import annotations
 
-import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
+from tests.api.browser import browser, needs_chromium
 from tests.support.gateway import REPO, GatewayProcess, Publisher
 from tests.support.servers import MosquittoServer, wait_until
 
-CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = REPO / "artifacts" / "screenshots"
 OPERATOR, CREW = "operator-token-for-the-console", "crew-token-for-the-lift-team"
 TOKENS = f"""\
@@ -32,31 +29,9 @@ tokens:
 """
 DOOR_FAULT = ("estate/sunrise/lift/L1/event", {"type": "fault", "code": "door_open_failure"})
 DOOR_CLEARED = ("estate/sunrise/lift/L1/event", {"type": "fault_cleared", "code": "door_open_failure"})
-#: As the machine's probe found: without these, Chromium tries the network at every start.
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 # Locally a machine without chromium skips this; in CI (scripts/check.sh installs it) it must run.
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists() and not os.environ.get("CI"), reason="Debian's chromium is not installed"
-)
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+pytestmark = needs_chromium
+__all__ = ["browser"]  # the fixture: Debian's chromium with the flags it needs offline
 
 
 def _login(page: Page, url: str, token: str, errors: list[str]) -> None:
