@@ -12,7 +12,6 @@ to the alert's history; ``flush`` stores a batch of changes in one transaction, 
 from __future__ import annotations
 
 import heapq
-import threading
 from collections import defaultdict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from sqlalchemy import Connection
 
 from alerts.model import SYSTEM, Action, Alert, HistoryEntry, Note, alert_key, coded
 from alerts.outbox import Outbox, alert_event
+from alerts.owner import OwnerGuard
 from alerts.store import AlertStore, Ids
 from devices.base import Severity
 from devices.clock import Clock
@@ -43,7 +43,7 @@ class Extension(Protocol):
 
     ``observe`` sees each change before the batch is stored and may change alerts in turn;
     ``write`` stores the extension's own changes in the same transaction; ``committed`` runs after
-    it and returns the notifications to send once the lock is released.
+    it and returns the notifications to send after the commit.
     """
 
     def observe(self, alert: Alert, action: Action) -> None: ...
@@ -125,7 +125,8 @@ class AlertBook:
         #: ``notifiers`` (the event stream) are told after the commit, from memory.
         self.outbox = outbox
         self.extensions: list[Extension] = []
-        self.lock = threading.RLock()
+        #: Not a lock: the owner's guard (alerts/owner.py). The state is the owner thread's alone.
+        self.guard = OwnerGuard()
         self._open: dict[str, Alert] = {}
         self._ids = Ids(1)
         self._dirty: dict[int, Alert] = {}
@@ -146,7 +147,7 @@ class AlertBook:
         self._due_seq = 0
 
     def load(self) -> None:
-        with self.lock:
+        with self.guard:
             self._open = {a.key: a for a in self.store.open_alerts()}
             self._ids = self.store.ids()
             self.flooding = {a.estate for a in self._open.values() if a.rule == FLOOD_RULE and a.active}
@@ -160,12 +161,12 @@ class AlertBook:
         return self._open.get(key)
 
     def open_alerts(self) -> list[Alert]:
-        with self.lock:
+        with self.guard:
             return list(self._open.values())
 
     def find(self, alert_id: int) -> Alert | None:
         """The alert, open (from memory, always current) or closed (from the store)."""
-        with self.lock:
+        with self.guard:
             for alert in self._open.values():
                 if alert.id == alert_id:
                     return alert
@@ -189,7 +190,7 @@ class AlertBook:
         self._events.append((alert, action))
 
     def raise_(self, r: Raise) -> Alert:
-        with self.lock:
+        with self.guard:
             now = self.clock.now()
             key = alert_key(r.estate, r.device, r.rule, r.subject)
             r.severity = self.policy_for(r.estate).severities.get(r.rule, r.severity)
@@ -259,7 +260,7 @@ class AlertBook:
         return alert
 
     def clear(self, key: str, by: str = SYSTEM, note: str | Note = "") -> Alert | None:
-        with self.lock:
+        with self.guard:
             alert = self._open.get(key)
             if self._raise_due.pop(key, None) is not None or alert is None or not alert.active:
                 return alert  # a chattering alert's cause ended within its on-delay: it never came back
@@ -282,7 +283,7 @@ class AlertBook:
             return alert
 
     def ack(self, alert_id: int, by: str, note: str = "") -> Alert:
-        with self.lock:
+        with self.guard:
             alert = self._by_id(alert_id)
             self._acknowledge(alert, by, note)
             return alert
@@ -301,7 +302,7 @@ class AlertBook:
             self._change(alert, Action.CLOSE, by)
 
     def shelve(self, alert_id: int, by: str, minutes: float, reason: str) -> Alert:
-        with self.lock:
+        with self.guard:
             alert = self._by_id(alert_id)
             span, policy = timedelta(minutes=minutes), self.policy_for(alert.estate)
             if not timedelta(0) < span <= policy.max_shelve:
@@ -328,7 +329,7 @@ class AlertBook:
             return alert
 
     def unshelve(self, alert_id: int, by: str, note: str = "") -> Alert:
-        with self.lock:
+        with self.guard:
             alert = self._by_id(alert_id)
             if alert.shelved_until is not None:
                 alert.shelved_until, alert.shelve_reason = None, None
@@ -337,7 +338,7 @@ class AlertBook:
             return alert
 
     def suppress(self, key: str, reason: str) -> None:
-        with self.lock:
+        with self.guard:
             alert = self._open.get(key)
             if alert is not None and alert.suppressed_by != reason:
                 alert.suppressed_by = reason
@@ -345,7 +346,7 @@ class AlertBook:
 
     def unsuppress(self, key: str, reason: str | None = None) -> None:
         """Lift suppression (only if it was for ``reason``, when given)."""
-        with self.lock:
+        with self.guard:
             alert = self._open.get(key)
             if alert is None or alert.suppressed_by is None:
                 return
@@ -357,7 +358,7 @@ class AlertBook:
 
     def upgrade(self, key: str, severity: Severity, note: str) -> None:
         """Raise an open, active alert's severity (a related condition made it worse)."""
-        with self.lock:
+        with self.guard:
             alert = self._open.get(key)
             if alert is not None and alert.active and RANK[severity] > RANK[alert.severity]:
                 alert.severity = severity
@@ -366,7 +367,7 @@ class AlertBook:
                 self._arm_escalation(alert, self.clock.now())
 
     def set_work_order(self, alert: Alert, work_order: int, by: str, note: str | Note = "") -> None:
-        with self.lock:
+        with self.guard:
             alert.work_order = work_order
             said = note or coded("workOrder", f"work order {work_order}", id=work_order)
             self._change(alert, Action.DISPATCH, by, said)
@@ -374,7 +375,7 @@ class AlertBook:
     def unlink_work_order(self, work_order: int, by: str, note: str | Note) -> list[Alert]:
         """The open alerts that name ``work_order`` forget it (it was cancelled): they can be
         dispatched again, and the console no longer shows an order that is gone."""
-        with self.lock:
+        with self.guard:
             found = [a for a in self._open.values() if a.work_order == work_order]
             for alert in found:
                 alert.work_order = None
@@ -383,7 +384,7 @@ class AlertBook:
 
     def auto_ack(self, alert: Alert, by: str, note: str | Note) -> None:
         """Acknowledge on the operators' behalf (a work order already covers it): no paging."""
-        with self.lock:
+        with self.guard:
             self._acknowledge(alert, by, note)
 
     # -- timers --------------------------------------------------------------------------------
@@ -458,7 +459,7 @@ class AlertBook:
 
     def tick(self) -> None:
         """Apply what time has made due: escalations, shelve expiries, on-delays, flood end."""
-        with self.lock:
+        with self.guard:
             now = self.clock.now()
             while self._due and self._due[0][0] <= now:
                 _, _, key = heapq.heappop(self._due)
@@ -502,7 +503,7 @@ class AlertBook:
 
     def flush(self) -> list[tuple[Alert, Action]]:
         """Store this batch's changes in one transaction, then notify. Returns what changed."""
-        with self.lock:
+        with self.guard:
             while self._observed < len(self._events):  # an extension may change alerts in turn
                 alert, action = self._events[self._observed]
                 self._observed += 1

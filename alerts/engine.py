@@ -3,7 +3,8 @@
 ``consume`` runs the device rules of each reading (pure evaluation in ``alerts.evaluate``) and
 keeps every device's offline deadline in a timing wheel; ``tick`` (once a second) applies what
 time made due: silent devices, on-delays, windows, maintenance windows, compliance, escalation.
-Both hold the book's lock and end with one ``flush``: one transaction and the notifications.
+Both run on the alarm core's thread (alerts/owner.py) and end with one ``flush``: one
+transaction and the notifications.
 The parts live beside it: offline and groups (alerts/offline.py), lamps and compliance
 (alerts/estate_checks.py), patrols (alerts/patrol_watch.py), shared state (alerts/engine_core.py).
 """
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 class AlarmEngine(OfflineWatch, EstateChecks, PatrolWatch, FeedWatch):
     def start(self) -> None:
         """Load open alerts and pending on-delays; every device gets a fresh offline deadline."""
-        with self.book.lock:
+        with self.book.guard:
             now = self.clock.now()
             self.book.load()
             self.topology.windows = self.book.store.windows(now)
@@ -103,7 +104,7 @@ class AlarmEngine(OfflineWatch, EstateChecks, PatrolWatch, FeedWatch):
             self.topology.special[estate].add(device)
 
     def consume(self, readings: Sequence[Reading]) -> None:
-        with self.book.lock:
+        with self.book.guard:
             now = self.clock.now()
             self._hear(readings, now)
             start = 0
@@ -281,7 +282,7 @@ class AlarmEngine(OfflineWatch, EstateChecks, PatrolWatch, FeedWatch):
             heapq.heappush(self._timers, (due_ns, self._seq, key))
 
     def tick(self) -> None:
-        with self.book.lock:
+        with self.book.guard:
             now = self.clock.now()
             held = self._feeds(now)
             self._sweep(now, held)
@@ -320,7 +321,7 @@ class AlarmEngine(OfflineWatch, EstateChecks, PatrolWatch, FeedWatch):
             self._arm(due_ns, key)
 
     def add_window(self, window: MaintenanceWindow) -> MaintenanceWindow:
-        with self.book.lock:
+        with self.book.guard:
             stored = self.book.store.add_window(window)
             self.topology.windows.append(stored)
             self._maintenance(self.clock.now())

@@ -135,7 +135,7 @@ class EngineCore:
         }
         self._compliance_next: datetime | None = None
         #: Told of device events that are records of the equipment ledger (assets/desk.py), under
-        #: the book's lock: (estate, device, event, fields, now). Set with ``hook_events``.
+        #: the owner's thread: (estate, device, event, fields, now). Set with ``hook_events``.
         self._event_hook: EventHook | None = None
         self._hooked_events: frozenset[str] = frozenset()
         #: The compliance pass under way, a device a step (alerts/estate_checks.py), and how many

@@ -18,6 +18,7 @@ from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, i
 
 from alerts.book import AlertBook, Raise
 from alerts.model import alert_key
+from alerts.owner import Owner
 from alerts.store import as_utc, create_tables, ts_column
 from devices.base import Severity
 from devices.clock import Clock
@@ -104,9 +105,12 @@ class HandoverBook:
         *,
         shift: timedelta = SHIFT,
         grace: timedelta = GRACE,
+        owner: Owner | None = None,
     ) -> None:
-        """``shift`` and ``grace``: the settings ``handover_shift_h`` and ``handover_grace_min``."""
+        """``shift`` and ``grace``: the settings ``handover_shift_h`` and ``handover_grace_min``;
+        ``owner``: the alarm core's (alerts/owner.py), which raises and clears the alarm."""
         self.engine, self.book, self.inventory, self.clock = engine, book, inventory, clock
+        self.owner = owner
         self.shift, self.grace = shift, grace
         create_tables(engine, metadata)
         #: Shifts are counted from the gateway's start when nothing was ever signed.
@@ -174,8 +178,15 @@ class HandoverBook:
         """Raise the missing-handover alarm for every estate when no handover was signed in the
         last shift (``shift`` and ``grace``, 8 h and 30 min by default), or clear it. A
         housekeeping job: returns 0 (drops nothing)."""
+        since = self.last_signed() or self.started  # read here; the alarm is the owner's
+        if self.owner is None:
+            self._alarm(since)
+        else:
+            self.owner.call(lambda: self._alarm(since))
+        return 0
+
+    def _alarm(self, since: datetime) -> None:
         now = self.clock.now()
-        since = self.last_signed() or self.started
         missing = now - since > self.shift + self.grace
         hours = f"{self.shift.total_seconds() / 3600:g}"
         for estate in self.inventory.estates:
@@ -199,4 +210,3 @@ class HandoverBook:
             elif not missing and open_ is not None and open_.active:
                 self.book.clear(key, note="交接班已签署 / handover signed")
         self.book.flush()
-        return 0

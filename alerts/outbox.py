@@ -51,7 +51,7 @@ outbox_t = Table(
     Column("topic", String(300), nullable=False),
     Column("payload", LargeBinary, nullable=False),
     # Never reuse an id (SQLite would after the table was pruned empty, and a new row would hide
-    # behind the cursor). One instance's rows commit in id order: the alert book's lock serialises
+    # behind the cursor). One instance's rows commit in id order: the alarm core's one thread serialises
     # its flushes, and each instance relays only its own rows.
     sqlite_autoincrement=True,
 )

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from alerts.book import AlertClosed, AlertError, AlertNotFound
+from alerts.owner import OwnerBusy
 from alerts.rules import RuleOverrideError
 from api.auth import TokenBook
 from api.errors import document
@@ -94,12 +95,19 @@ _STATUS: list[tuple[type[Exception], int]] = [
 
 def _map_errors(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(OwnerBusy, _busy)
     for error, code in _STATUS:
 
         async def handler(_request: Request, exc: Exception, code: int = code) -> JSONResponse:
             return JSONResponse({"detail": str(exc)}, status_code=code)
 
         app.add_exception_handler(error, handler)
+
+
+async def _busy(_request: Request, exc: Exception) -> JSONResponse:
+    """The alarm core did not take the action in time (alerts/owner.py): nothing was lost, the
+    operator tries again."""
+    return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
 
 
 async def _invalid(_request: Request, exc: Exception) -> JSONResponse:

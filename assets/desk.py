@@ -1,7 +1,7 @@
 """The maintenance desk: planned work orders from the ledger's plans, records that close them, and
 the ledger's alarms (a plan overdue, a certificate expiring or expired, the calendar running out).
 
-One of the alert book's extensions, so it runs under the book's lock on the alarm side's thread:
+One of the alert book's extensions, so it runs on the alarm core's thread (alerts/owner.py):
 ``tick`` (from the engine's tick) looks at the schedule at most every ``check_every``; a record
 (from a crew, or a device's own ``maintenance`` / ``cleaned`` / ``sampled`` event) moves the plan
 on; ``write`` stores the changes in the book's transaction.
@@ -90,7 +90,7 @@ class MaintenanceDesk:
     def start(self) -> None:
         """Load the schedule; a plan never seen before counts from today (or a later install date)."""
         stored = {s.key: s for s in self.store.states()}
-        with self.book.lock:
+        with self.book.guard:
             now = self.clock.now()
             for asset in self.assets.values():
                 today = self._today(asset.estate, now)
@@ -108,12 +108,17 @@ class MaintenanceDesk:
         self.book.flush()
 
     def snapshot(self, estate: str, asset: str) -> list[PlanState]:
-        with self.book.lock:
+        with self.book.guard:
             return [PlanState(**vars(s)) for (e, a, _), s in self.states.items() if (e, a) == (estate, asset)]
+
+    def plan_states(self) -> list[PlanState]:
+        """Copies of every plan's state (they leave the owner's thread)."""
+        with self.book.guard:
+            return [PlanState(**vars(s)) for s in self.states.values()]
 
     def next_dues(self) -> dict[AssetKey, date]:
         """Each asset's earliest next due date (for the ledger's list)."""
-        with self.book.lock:
+        with self.book.guard:
             dues: dict[AssetKey, date] = {}
             for (estate, asset, _), state in self.states.items():
                 current = dues.get((estate, asset))
@@ -285,9 +290,9 @@ class MaintenanceDesk:
         note: str = "",
         source: str = "crew",
     ) -> Record:
-        """A record of work done (with the book's lock held by the caller or taken here); the
+        """A record of work done (on the alarm core's thread); the
         plan moves on from the record's date, its order is closed, its overdue alarm cleared."""
-        with self.book.lock:
+        with self.book.guard:
             asset = self.assets.get((estate, asset_id))
             if asset is None:
                 raise LedgerNotFound(f"no asset {asset_id!r} in estate {estate!r}")
@@ -359,7 +364,7 @@ class MaintenanceDesk:
         self, estate: str, device: str, event: str, fields: Mapping[str, FieldValue], now: datetime
     ) -> None:
         """A device's ``maintenance``, ``cleaned`` or ``sampled`` event is a record (engine hook,
-        under the book's lock)."""
+        on the alarm core's thread)."""
         if event not in RECORD_EVENTS or (estate, device) not in self.assets:
             return
         plan_id = RECORD_EVENTS[event]
@@ -383,5 +388,5 @@ class MaintenanceDesk:
 
     def order_plan(self, order_id: int) -> PlanKey | None:
         """The plan a planned order was made for (a crew records against its order)."""
-        with self.book.lock:
+        with self.book.guard:
             return next((k for k, s in self.states.items() if s.order == order_id), None)

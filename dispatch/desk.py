@@ -2,8 +2,8 @@
 deadline clocks, escalation, closing on telemetry and reopening when the fault returns.
 
 This module holds start-up, queries and people's actions; the automatic side (the alert book's
-extension, clocks, escalation) is :class:`dispatch.desk_core.DeskCore`. All work runs under the
-alert book's lock and every action ends with the book's ``flush``.
+extension, clocks, escalation) is :class:`dispatch.desk_core.DeskCore`. All work runs on the
+alarm core's thread (alerts/owner.py) and every action ends with the book's ``flush``.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class Dispatcher(DeskCore):
     def start(self) -> None:
         """Load live orders and arm their clocks (a deadline passed while down fires at the next
         tick); orders for alerts raised before a crash that stored no order are made now."""
-        with self.book.lock:
+        with self.book.guard:
             now = self.clock.now()
             self._ids = self.store.ids()
             for order in self.store.live():
@@ -65,7 +65,7 @@ class Dispatcher(DeskCore):
 
     # -- queries ---------------------------------------------------------------------------------
     def find(self, order_id: int) -> WorkOrder | None:
-        with self.book.lock:
+        with self.book.guard:
             order = self.live.get(order_id)
         return order if order is not None else self.store.get(order_id)
 
@@ -95,7 +95,7 @@ class Dispatcher(DeskCore):
     ) -> WorkOrder:
         """A manual report (a resident's 报修 entered by staff). With a device, the trade and the
         building default to the device's."""
-        with self.book.lock:
+        with self.book.guard:
             found = self.inventory.estate(estate)
             if found is None:
                 raise OrderError(f"no estate {estate!r}")
@@ -126,7 +126,7 @@ class Dispatcher(DeskCore):
         self.book.flush()
         return order
 
-    # -- planned maintenance (assets/): under the book's lock, the caller flushes ------------------
+    # -- planned maintenance (assets/): on the owner's thread, the caller flushes ------------------
     def plan(
         self,
         *,
@@ -175,7 +175,7 @@ class Dispatcher(DeskCore):
 
     def dispatch_alert(self, alert_id: int, by: str, crew: str | None = None) -> WorkOrder:
         """An operator sends an alert to a crew (the on-duty one unless named)."""
-        with self.book.lock:
+        with self.book.guard:
             alert = self.book.find(alert_id)
             if alert is None:
                 raise OrderNotFound(f"no alert {alert_id}")
@@ -208,7 +208,7 @@ class Dispatcher(DeskCore):
             raise OrderError(f"crew {crew!r} does not serve estate {estate!r}")
 
     def _step(self, order_id: int, step: Step, by: str, note: str) -> WorkOrder:
-        with self.book.lock:
+        with self.book.guard:
             order = self._get(order_id)
             allowed = {
                 Step.ACCEPT: (OrderState.ASSIGNED,),
@@ -253,7 +253,7 @@ class Dispatcher(DeskCore):
         return self._step(order_id, Step.RESOLVE, by, note)
 
     def cancel(self, order_id: int, by: str, note: str) -> WorkOrder:
-        with self.book.lock:
+        with self.book.guard:
             order = self._get(order_id)
             order.state, order.closed_at = OrderState.CANCELLED, self.clock.now()
             self._untrack(order)
@@ -269,7 +269,7 @@ class Dispatcher(DeskCore):
     def reassign(self, order_id: int, crew: str, by: str, note: str = "") -> WorkOrder:
         """To another crew: it must accept anew (its accept clock restarts); arrival and
         resolution keep their deadlines."""
-        with self.book.lock:
+        with self.book.guard:
             order = self._get(order_id)
             if order.state is OrderState.RESOLVED:
                 raise OrderConflict(f"work order {order_id} is resolved: waiting for the device, not a crew")

@@ -4,7 +4,7 @@ People's actions (reports, dispatching, the crew's steps) are in dispatch/desk.p
 
 The desk is an extension of the alert book: it sees every alert change inside the book's batch
 (``observe``), keeps its clocks on the book's tick, and stores its orders in the same transaction
-as the alert changes. All its work runs under the book's lock; every public action ends with the
+as the alert changes. All its work runs on the alarm core's thread; every public action ends with the
 book's ``flush`` (storage, then MQTT ``crew/{crew}/orders`` and the event stream).
 """
 

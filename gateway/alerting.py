@@ -10,11 +10,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from alerts.engine import AlarmEngine
 from alerts.stream import EventHub
 from dispatch.model import OrderAction
 
@@ -33,8 +32,13 @@ class StreamOrders:
         )
 
 
+class Ticks(Protocol):
+    def tick(self) -> None: ...
+
+
 class Ticker:
-    """Calls ``engine.tick`` every ``interval_s``; an exception is logged, never kills the job.
+    """Calls ``engine.tick`` (a command to the alarm core's owner: gateway/core.py) every
+    ``interval_s``; an exception is logged, never kills the job.
 
     The engine's timers (offline deadlines, on-delays such as a door held open) must not outrun
     the messages that would stop them, so a tick waits in two cases:
@@ -53,7 +57,7 @@ class Ticker:
 
     def __init__(
         self,
-        engine: AlarmEngine,
+        engine: Ticks,
         interval_s: float = 1.0,
         *,
         late_s: float = 0.5,

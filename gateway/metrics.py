@@ -60,6 +60,16 @@ class GatewayMetrics:
         self.mqtt_connected = Gauge(
             "estate_mqtt_connected", "1 while connected to the MQTT broker", registry=self.registry
         )
+        self.core_queue_depth = Gauge(
+            "estate_core_queue_depth",
+            "Commands (batches, ticks, operator actions) waiting for the alarm core's thread",
+            registry=self.registry,
+        )
+        self.core_busy_seconds = Gauge(
+            "estate_core_busy_seconds",
+            "How long the alarm core's command under way has waited and run (0 when idle)",
+            registry=self.registry,
+        )
         # Pre-create label sets so every series is visible at 0 before the first event.
         for kind in Kind:
             for outcome in ("stored", "rejected", "unregistered"):
@@ -81,6 +91,11 @@ class GatewayMetrics:
         self.spool_points.set_function(spool_points)
         self.devices.set_function(devices)
         self.mqtt_connected.set_function(connected)
+
+    def bind_core(self, depth: Callable[[], float], busy_s: Callable[[], float]) -> None:
+        """The alarm core's queue and its command under way (alerts/owner.py)."""
+        self.core_queue_depth.set_function(depth)
+        self.core_busy_seconds.set_function(busy_s)
 
     def bind_stages(
         self,

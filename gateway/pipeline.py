@@ -397,7 +397,7 @@ class Pipeline:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="pipeline", daemon=True)
         self.stages.stage("pipeline", self._thread)
-        self.stages.stage("rules", self._thread)
+        # "rules" is the alarm core's stage: its thread is the owner's (gateway/service.py).
         self._thread.start()
 
     def stop(self) -> None:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine
@@ -23,6 +24,7 @@ from alerts.catalogue import DEFAULT_RULES
 from alerts.engine import AlarmEngine
 from alerts.handovers import HandoverBook
 from alerts.outbox import Outbox
+from alerts.owner import Owner
 from alerts.patrol_records import PatrolRecords
 from alerts.store import AlertStore
 from alerts.stream import EventHub
@@ -36,6 +38,7 @@ from dispatch.desk import Dispatcher, DispatchPolicy
 from dispatch.store import OrderStore
 from gateway.alerting import StreamOrders, Ticker
 from gateway.broker_watch import BrokerWatch, DropCounter
+from gateway.core import AlarmCore, OwnedRules
 from gateway.db import make_engine, ping
 from gateway.deadletters import DeadLetterStore
 from gateway.driven import ClockFollower
@@ -91,6 +94,8 @@ class Gateway:
     stages: Stages
     relay: OutboxRelay
     housekeeping: Housekeeping
+    #: The alarm state's one owner (alerts/owner.py) and the API's door to it.
+    core: AlarmCore
     started: bool = field(default=False)
     reporter: HealthReporter | None = field(default=None)
     broker_watch: BrokerWatch | None = field(default=None)
@@ -107,10 +112,13 @@ class Gateway:
 
     def start(self) -> None:
         self.events.open()  # a gateway stopped and started again in one process streams again
-        self.alarms.start()  # open alerts and their timers first: readings may raise at once
-        self.dispatcher.start()  # live work orders and their clocks
+        owner = self.core.owner
+        owner.start()
+        self.stages.stage("rules", owner.thread)  # the rules run on the owner's thread
+        owner.call(self.alarms.start)  # open alerts and their timers first: readings may raise at once
+        owner.call(self.dispatcher.start)  # live work orders and their clocks
         if self.ledger is not None:
-            self.ledger.start()  # the maintenance schedule (after the orders it refers to)
+            owner.call(self.ledger.start)  # the maintenance schedule (after the orders it refers to)
         # What start-up built (inventory, rules, open alerts and orders) lives as long as the
         # gateway: out of the cyclic collector's sight, its full collections (every few seconds
         # under load, every thread stopped) no longer walk it. Reference counting still frees it.
@@ -153,6 +161,7 @@ class Gateway:
         self.relay.stop()  # what it has not delivered stays in the outbox for the next start
         self.mqtt.stop()
         self.pipeline.stop()
+        self.core.owner.stop()  # after the pipeline and the ticks: what they sent is done first
         self.sink.close()
         if self.history is not None:
             self.history.close()
@@ -202,6 +211,13 @@ class Gateway:
                 "depth": self.mqtt.depth,
                 # How far the rules are behind the messages (wall seconds); past health_lag_s: 503.
                 "behind_s": round(behind, 3),
+                "bound_s": self.settings.health_lag_s,
+            },
+            "core": {
+                # The alarm core's thread (alerts/owner.py): alive, and not stuck on one command.
+                "ok": (self.core.owner.running or not self.started)
+                and self.core.owner.busy_s() <= self.settings.health_lag_s,
+                **self.core.owner.facts(),
                 "bound_s": self.settings.health_lag_s,
             },
             "outbox": {
@@ -353,10 +369,15 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
         on_record=alarms.note_record,
     )
     alarms.hook_events(RECORD_EVENTS, ledger.on_event)
-    driven = clock if isinstance(clock, DrivenClock) and settings.clock_topic else None
-    follower = ClockFollower(settings.clock_topic, driven, alarms.tick) if driven else None
-    limits = Limits(settings.max_payload_bytes, settings.max_future_s, settings.max_past_s)
     stages = Stages(settings.instance, alarm_after=settings.stage_alarm_after)
+    # One thread owns the alarm state (alerts/owner.py): batches, ticks and operator actions are
+    # its commands; a posted command that fails counts against the rules stage.
+    owned_rules = OwnedRules(
+        owner := Owner(book.guard, maxsize=settings.core_queue, on_failure=partial(stages.failed, "rules")),
+        alarms,
+    )
+    follower = _follower(settings, clock, owned_rules)
+    limits = Limits(settings.max_payload_bytes, settings.max_future_s, settings.max_past_s)
     stages.attach(mqtt, events)
     pipeline = Pipeline(
         mqtt,
@@ -366,7 +387,7 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
         metrics,
         limits=limits,
         batch_size=settings.batch_size,
-        consumers=[alarms],
+        consumers=[owned_rules],
         follower=follower,
         stages=stages,
         store_unregistered=settings.store_unregistered,
@@ -381,6 +402,7 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
         devices=lambda: len(registry),
         connected=lambda: 1.0 if mqtt.connected else 0.0,
     )
+    metrics.bind_core(lambda: owner.depth, owner.busy_s)
     metrics.bind_stages(
         stages.snapshot,
         lambda: _behind_s(pipeline, clock, settings.clock_speed),
@@ -397,8 +419,9 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
         watch = BrokerWatch(BrokerAddress.from_settings(settings), settings.instance, counter)
         metrics.broker_dropping.set_function(lambda: 1.0 if counter.dropping else 0.0)
     patrol_records = PatrolRecords(engine, owned)
-    rollup_store = RollupStore(engine, owned)
-    reports = Rollups(inventory, book.store, dispatcher.store, patrol_records, rollup_store, clock)
+    reports = Rollups(
+        inventory, book.store, dispatcher.store, patrol_records, RollupStore(engine, owned), clock
+    )
     return Gateway(
         settings,
         inventory,
@@ -412,7 +435,7 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
         pipeline,
         alarms,
         dispatcher,
-        None if follower else _ticker(alarms, pipeline, clock, settings.clock_speed),
+        None if follower else _ticker(owned_rules, pipeline, clock, settings.clock_speed),
         events,
         stages,
         OutboxRelay(outbox, mqtt, stages),
@@ -421,10 +444,11 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
                 ("dead letters", _dead_letter_retention(dead_letters, settings, clock)),
                 ("unregistered devices", _unregistered_expiry(registry, settings, clock)),
                 ("patrol record", _patrol_retention(patrol_records, settings, clock)),
-                ("shift handover", (handovers := _handovers(engine, book, inventory, clock, settings)).check),
+                ("shift handover", (handovers := _handovers(engine, owner, book, inventory, settings)).check),
             ],
             stages,
         ),
+        AlarmCore(owner, alarms, dispatcher, ledger, timeout_s=settings.core_timeout_s),
         broker_watch=watch,
         reports=reports,
         handovers=handovers,
@@ -446,7 +470,14 @@ def build_gateway(settings: Settings, inventory: Inventory, clock: Clock | None 
     )
 
 
-def _ticker(alarms: AlarmEngine, pipeline: Pipeline, clock: Clock, speed: float) -> Ticker:
+def _follower(settings: Settings, clock: Clock, rules: OwnedRules) -> ClockFollower | None:
+    """Lock-step time (gateway/driven.py): the clock messages move the clock and tick the rules."""
+    if isinstance(clock, DrivenClock) and settings.clock_topic:
+        return ClockFollower(settings.clock_topic, clock, rules.tick)
+    return None
+
+
+def _ticker(alarms: OwnedRules, pipeline: Pipeline, clock: Clock, speed: float) -> Ticker:
     # In simulated time the tick keeps about a simulated second (at most 20 a wall second).
     return Ticker(alarms, interval_s=max(0.05, 1.0 / speed), behind=lambda: _behind_s(pipeline, clock, speed))
 
@@ -460,11 +491,11 @@ def _dead_letter_retention(store: DeadLetterStore, settings: Settings, clock: Cl
 
 
 def _handovers(
-    engine: Engine, book: AlertBook, inventory: Inventory, clock: Clock, settings: Settings
+    engine: Engine, owner: Owner, book: AlertBook, inventory: Inventory, settings: Settings
 ) -> HandoverBook:
     """The shift-handover book with the settings' shift length and grace."""
     shift, grace = timedelta(hours=settings.handover_shift_h), timedelta(minutes=settings.handover_grace_min)
-    return HandoverBook(engine, book, inventory, clock, shift=shift, grace=grace)
+    return HandoverBook(engine, book, inventory, book.clock, shift=shift, grace=grace, owner=owner)
 
 
 def _patrol_retention(records: PatrolRecords, settings: Settings, clock: Clock) -> Callable[[], int]:

@@ -107,6 +107,18 @@ class Settings(BaseSettings):
     dead_letter_max_rows: int = Field(
         100_000, ge=1, description="At most this many dead letters are kept (the oldest go first)."
     )
+    core_queue: int = Field(
+        256,
+        ge=1,
+        le=100_000,
+        description="Commands (batches, ticks, operator actions) that may wait for the alarm core's thread.",
+    )
+    core_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="An operator action waiting this long for the alarm core gets 503 (try again).",
+    )
     stage_alarm_after: int = Field(
         3, ge=1, description="Failures in a row of a stage before the self-alarm gateway.stage_failed."
     )

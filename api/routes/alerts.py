@@ -58,7 +58,7 @@ class WindowBody(BaseModel):
 
 
 def _visible(gateway: GatewayDep, principal: Principal, alert_id: int) -> Alert:
-    alert = gateway.alarms.book.find(alert_id)
+    alert = gateway.core.alert(alert_id)
     if alert is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id}")
     check_estate(principal, alert.estate)
@@ -77,7 +77,7 @@ def list_alerts(
 ) -> list[dict[str, Any]]:
     if estate is not None:
         check_estate(principal, estate)
-    found = gateway.alarms.book.store.query(
+    found = gateway.core.alerts.query(
         estate,
         state.value if state else None,
         severity.value if severity else None,
@@ -105,7 +105,7 @@ def thresholds(
     the estate's overrides: where a chart draws its threshold lines. With ``device``, only the rules
     the engine applies to it (a tank's disinfectant selects its chlorine rules)."""
     check_estate(principal, estate)
-    rules = gateway.alarms.rules.get(estate)
+    rules = gateway.core.rules(estate)
     found = gateway.inventory.estate(estate)
     if rules is None or found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no estate {estate!r}")
@@ -150,9 +150,7 @@ def ack(
     alert_id: AlertId, gateway: GatewayDep, principal: CurrentPrincipal, body: AckBody | None = None
 ) -> dict[str, Any]:
     _visible(gateway, principal, alert_id)
-    alert = gateway.alarms.book.ack(alert_id, principal.name, (body or AckBody()).note)
-    gateway.alarms.book.flush()
-    return alert.to_json(with_history=True)
+    return gateway.core.ack(alert_id, principal.name, (body or AckBody()).note)
 
 
 @router.post(
@@ -165,9 +163,7 @@ def shelve(
     alert_id: AlertId, body: ShelveBody, gateway: GatewayDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     _visible(gateway, principal, alert_id)
-    alert = gateway.alarms.book.shelve(alert_id, principal.name, body.minutes, body.reason)
-    gateway.alarms.book.flush()
-    return alert.to_json(with_history=True)
+    return gateway.core.shelve(alert_id, principal.name, body.minutes, body.reason)
 
 
 @router.post(
@@ -177,9 +173,7 @@ def unshelve(
     alert_id: AlertId, gateway: GatewayDep, principal: CurrentPrincipal, body: UnshelveBody | None = None
 ) -> dict[str, Any]:
     _visible(gateway, principal, alert_id)
-    alert = gateway.alarms.book.unshelve(alert_id, principal.name, (body or UnshelveBody()).note)
-    gateway.alarms.book.flush()
-    return alert.to_json(with_history=True)
+    return gateway.core.unshelve(alert_id, principal.name, (body or UnshelveBody()).note)
 
 
 @router.get(
@@ -192,7 +186,7 @@ def list_windows(
 ) -> list[dict[str, Any]]:
     if estate is not None:
         check_estate(principal, estate)
-    found = gateway.alarms.book.store.windows(gateway.clock.now())
+    found = gateway.core.alerts.windows(gateway.clock.now())
     return [
         {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in vars(w).items()}
         for w in sorted(found, key=lambda w: (w.start, w.id))
@@ -216,7 +210,7 @@ def add_window(body: WindowBody, gateway: GatewayDep, principal: CurrentPrincipa
         raise HTTPException(422, f"no device {body.device!r} in estate {body.estate!r}")
     if body.building is not None and body.building not in estate.buildings:
         raise HTTPException(422, f"no building {body.building!r} in estate {body.estate!r}")
-    window = gateway.alarms.add_window(
+    window = gateway.core.add_window(
         MaintenanceWindow(
             0, body.estate, body.building, body.device, body.start, body.end, body.reason, principal.name
         )

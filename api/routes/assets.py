@@ -25,7 +25,7 @@ from api.errors import errors
 from api.params import MAX_PAGE, OrderId
 from assets.desk import LedgerError, LedgerNotFound, MaintenanceDesk
 from assets.ledger import Asset
-from assets.model import PlanState, Record
+from assets.model import PlanState
 from assets.photos import MAX_PHOTO_BYTES, PHOTO_TYPES, PhotoError, PhotoStore
 from devices.base import IdStr
 from devices.ledger import AssetKind
@@ -98,8 +98,8 @@ def list_assets(
     offset: int = Query(0, ge=0, le=10**9),
 ) -> list[dict[str, Any]]:
     desk = _desk(gateway)
-    dues = desk.next_dues()
-    overdue = {(s.estate, s.asset) for s in _states(desk) if s.overdue}
+    dues = gateway.core.ledger(lambda d: d.next_dues())
+    overdue = {(s.estate, s.asset) for s in _states(gateway) if s.overdue}
     out = []
     for asset in _assets(desk, principal, estate, kind)[offset : offset + limit]:
         due = dues.get(asset.key)
@@ -109,9 +109,9 @@ def list_assets(
     return out
 
 
-def _states(desk: MaintenanceDesk) -> list[PlanState]:
-    with desk.book.lock:
-        return [PlanState(**vars(s)) for s in desk.states.values()]
+def _states(gateway: Gateway) -> list[PlanState]:
+    """Copies of the schedule's states, made on the alarm core's thread, which keeps them."""
+    return gateway.core.ledger(lambda d: d.plan_states())
 
 
 def _csv(rows: list[list[Any]], filename: str) -> Response:
@@ -161,7 +161,7 @@ def ledger_csv(
     kind: AssetKind | None = None,
 ) -> Response:
     desk = _desk(gateway)
-    dues = desk.next_dues()
+    dues = gateway.core.ledger(lambda d: d.next_dues())
     rows: list[list[Any]] = [_LEDGER_HEAD]
     for a in _assets(desk, principal, estate, kind):
         certs = "; ".join(f"{c.kind} {c.number} → {c.expires}" for c in a.certificates)
@@ -252,7 +252,7 @@ def planned_orders(
         check_estate(principal, estate)
     if principal.role is Role.CREW:
         crew = principal.crew
-    orders = gateway.dispatcher.store.query(estate, state.value if state else None, crew, limit=MAX_PAGE)
+    orders = gateway.core.orders.query(estate, state.value if state else None, crew, limit=MAX_PAGE)
     planned = [o for o in orders if o.kind is OrderKind.MAINTENANCE and principal.sees(o.estate)]
     return [o.to_json(with_history=False) for o in planned[:limit]]
 
@@ -267,7 +267,7 @@ def get_asset(
 ) -> dict[str, Any]:
     desk = _desk(gateway)
     asset = _find(desk, principal, asset_id, estate)
-    states = {s.plan: s for s in desk.snapshot(asset.estate, asset.id)}
+    states = {s.plan: s for s in gateway.core.ledger(lambda d: d.snapshot(asset.estate, asset.id))}
     plans = []
     for plan in asset.plans:
         state = states.get(plan.id)
@@ -289,11 +289,6 @@ def get_asset(
     return asset.to_json() | {"plans": plans, "records": [r.to_json() for r in found]}
 
 
-def _recorded(gateway: Gateway, record: Record) -> dict[str, Any]:
-    gateway.alarms.book.flush()
-    return record.to_json()
-
-
 @router.post(
     "/assets/{asset_id}/records",
     dependencies=[_RECORD],
@@ -311,21 +306,11 @@ def add_record(
     desk = _desk(gateway)
     asset = _find(desk, principal, asset_id, estate)
     try:
-        record = desk.record(
-            asset.estate,
-            asset.id,
-            by=principal.name,
-            plan_id=body.plan,
-            task=body.task,
-            done_on=body.done_on,
-            readings=body.readings,
-            note=body.note,
-        )
+        return _record(gateway, principal, (asset.estate, asset.id, body.plan), body)
     except LedgerNotFound as exc:
         raise HTTPException(404, str(exc)) from None
     except LedgerError as exc:
         raise HTTPException(422, str(exc)) from None
-    return _recorded(gateway, record)
 
 
 @router.post(
@@ -338,29 +323,41 @@ def add_record(
 def record_order(
     gateway: GatewayDep, principal: CurrentPrincipal, order_id: OrderId, body: OrderRecordBody
 ) -> dict[str, Any]:
-    desk = _desk(gateway)
-    order = gateway.dispatcher.find(order_id)
+    _desk(gateway)
+    order = gateway.core.order(order_id)
     if order is None or not principal.sees(order.estate):
         raise HTTPException(404, f"no work order {order_id}")
     if principal.role is Role.CREW and order.crew != principal.crew:
         raise HTTPException(403, f"work order {order_id} is not your crew's")
-    key = desk.order_plan(order_id)
+    key = gateway.core.ledger(lambda d: d.order_plan(order_id))
     if key is None:
         raise HTTPException(409, f"work order {order_id} is not an open planned maintenance order")
     try:
-        record = desk.record(
-            key[0],
-            key[1],
+        return _record(gateway, principal, key, body)
+    except LedgerError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+def _record(
+    gateway: Gateway,
+    principal: Principal,
+    plan: tuple[str, str, str | None],
+    body: RecordBody | OrderRecordBody,
+) -> dict[str, Any]:
+    """The record, made on the alarm core's thread (it moves the plan on, closes its order)."""
+    estate, asset_id, plan_id = plan
+    return gateway.core.ledger(
+        lambda d: d.record(
+            estate,
+            asset_id,
             by=principal.name,
-            plan_id=key[2],
+            plan_id=plan_id,
             task=body.task,
             done_on=body.done_on,
             readings=body.readings,
             note=body.note,
-        )
-    except LedgerError as exc:
-        raise HTTPException(422, str(exc)) from None
-    return _recorded(gateway, record)
+        ).to_json()
+    )
 
 
 def _photos(gateway: Gateway) -> PhotoStore:

@@ -63,7 +63,7 @@ def summary(estate: str, gateway: GatewayDep, principal: CurrentPrincipal) -> di
         value = state.status(now_ns).value
         by_kind[state.kind.value][value] += 1
         status[state.id] = value
-    alerts = gateway.alarms.book.store.open_alerts(estate, with_history=False)
+    alerts = gateway.core.alerts.open_alerts(estate, with_history=False)
     lamps = lamp_intact(
         [d.id for d in found.devices if d.kind is Kind.LIGHT and d.parent is not None],
         [a.device for a in alerts if a.rule == LAMP_OUT_RULE and a.active and a.device],
@@ -73,7 +73,7 @@ def summary(estate: str, gateway: GatewayDep, principal: CurrentPrincipal) -> di
     cameras = [d.id for d in found.devices if d.kind is Kind.CCTV and d.id not in parents]
     online = sum(1 for c in cameras if status.get(c) == "online")
     orders = [
-        o for state in LIVE_STATES for o in gateway.dispatcher.store.query(estate, state.value, limit=100_000)
+        o for state in LIVE_STATES for o in gateway.core.orders.query(estate, state.value, limit=100_000)
     ]
     return {
         **_estate_json(found),
@@ -87,7 +87,7 @@ def summary(estate: str, gateway: GatewayDep, principal: CurrentPrincipal) -> di
             "active": sum(1 for a in alerts if a.active),
             "unacknowledged": sum(1 for a in alerts if a.unacknowledged),  # as the list and the badge count
             "by_severity": dict(Counter(a.severity.value for a in alerts if a.active)),
-            "flooding": estate in gateway.alarms.book.flooding,
+            "flooding": gateway.core.flooding(estate),
         },
         "workorders": {
             "live": len(orders),

@@ -48,9 +48,8 @@ def _snapshot(gateway: GatewayDep, principal: Principal, estates: list[str]) -> 
     """What the next shift takes over, as it stands: open and shelved alarms, overdue orders and
     the patrol exceptions (open patrol alarms)."""
     wanted = (lambda e: e in estates) if estates else principal.sees
-    with gateway.alarms.book.lock:
-        alerts = [a for a in gateway.alarms.book.open_alerts() if wanted(a.estate)]
-        orders = [o for o in gateway.dispatcher.live.values() if wanted(o.estate)]
+    alerts = [a for a in gateway.core.alerts.open_alerts(with_history=False) if wanted(a.estate)]
+    orders = [o for o in gateway.core.orders.live() if wanted(o.estate)]
     alerts.sort(key=lambda a: a.id)
     shown = [AlertState.ACTIVE, AlertState.ACKNOWLEDGED, AlertState.CLEARED]
 

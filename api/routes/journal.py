@@ -136,9 +136,9 @@ def journal(
         check_estate(principal, estate)
     start, stop = period(start, stop, gateway.clock.now() + timedelta(seconds=1))  # stop is exclusive
     scope = principal.estates or None
-    alerts = gateway.alarms.book.store.overlapping(estate, start, stop, estates=scope, limit=limit * 4)
+    alerts = gateway.core.alerts.overlapping(estate, start, stop, estates=scope, limit=limit * 4)
     done = [a for a in alerts if _in(a.cleared_at, start, stop) or _in(a.closed_at, start, stop)]
-    orders = gateway.dispatcher.store.query(estate, estates=scope, created_to=stop, limit=limit * 4)
+    orders = gateway.core.orders.query(estate, estates=scope, created_to=stop, limit=limit * 4)
     finished = [o for o in orders if _in(o.closed_at, start, stop)]
     rows = [_alert_row(a, lang) for a in done[:limit]] + [_order_row(o, lang) for o in finished[:limit]]
     rows = [r for r in rows if _matches(r, q)]

@@ -3,10 +3,11 @@ and quarter summaries of an estate or a region of the tree (``/kpis/summary``), 
 days (``POST /kpis/rollups``, admin).
 
 Every read here goes to the SQL stores (alerts with their history, work orders, the patrol record,
-``kpi_daily``): none takes the alarm engine's lock, so no KPI request, however long, holds up an
-alarm (issue 20). Periods are bounded: at most 400 days, start before stop, a 422 otherwise.
+``kpi_daily``): none waits for the alarm core's thread (alerts/owner.py), so no KPI request,
+however long, holds up an alarm (issue 20). Periods are bounded: at most 400 days, start before
+stop, a 422 otherwise.
 
-Without the lock, what is left to share is the CPU (and Python's GIL): ten 400-day requests at
+What is left to share is the CPU (and Python's GIL): ten 400-day requests at
 once, each building thousands of alerts, delayed alarms by 1.5 s (measured). So the heavy KPI work
 runs :data:`AT_ONCE` request at a time; the others wait their turn without using the CPU (a 503
 after :data:`WAIT_S`), and the alarms keep their share (docs/benchmarks.md).

@@ -59,7 +59,7 @@ class ReportBody(BaseModel):
 
 
 def _visible(gateway: GatewayDep, principal: Principal, order_id: int) -> WorkOrder:
-    order = gateway.dispatcher.find(order_id)
+    order = gateway.core.order(order_id)
     if order is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no work order {order_id}")
     check_estate(principal, order.estate)
@@ -133,7 +133,7 @@ def list_orders(
                 status.HTTP_403_FORBIDDEN, f"a {principal.crew} token sees its own orders only"
             )
         crew = principal.crew
-    found = gateway.dispatcher.store.query(
+    found = gateway.core.orders.query(
         estate,
         state.value if state else None,
         crew,
@@ -162,8 +162,7 @@ def get_order(order_id: OrderId, gateway: GatewayDep, principal: CurrentPrincipa
 )
 def report(body: ReportBody, gateway: GatewayDep, principal: CurrentPrincipal) -> dict[str, Any]:
     check_estate(principal, body.estate)
-    order = gateway.dispatcher.report(by=principal.name, **body.model_dump())
-    return order.to_json()
+    return gateway.core.report(by=principal.name, **body.model_dump())
 
 
 @router.post(
@@ -176,7 +175,7 @@ def accept(
     order_id: OrderId, gateway: GatewayDep, principal: CurrentPrincipal, body: NoteBody | None = None
 ) -> dict[str, Any]:
     _visible(gateway, principal, order_id)
-    return gateway.dispatcher.accept(order_id, principal.name, (body or NoteBody()).note).to_json()
+    return gateway.core.step("accept", order_id, principal.name, (body or NoteBody()).note)
 
 
 @router.post(
@@ -186,7 +185,7 @@ def arrive(
     order_id: OrderId, gateway: GatewayDep, principal: CurrentPrincipal, body: NoteBody | None = None
 ) -> dict[str, Any]:
     _visible(gateway, principal, order_id)
-    return gateway.dispatcher.arrive(order_id, principal.name, (body or NoteBody()).note).to_json()
+    return gateway.core.step("arrive", order_id, principal.name, (body or NoteBody()).note)
 
 
 @router.post(
@@ -199,7 +198,7 @@ def resolve(
     order_id: OrderId, gateway: GatewayDep, principal: CurrentPrincipal, body: NoteBody | None = None
 ) -> dict[str, Any]:
     _visible(gateway, principal, order_id)
-    return gateway.dispatcher.resolve(order_id, principal.name, (body or NoteBody()).note).to_json()
+    return gateway.core.step("resolve", order_id, principal.name, (body or NoteBody()).note)
 
 
 @router.post(
@@ -212,7 +211,7 @@ def cancel(
     order_id: OrderId, body: CancelBody, gateway: GatewayDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     _visible(gateway, principal, order_id)
-    return gateway.dispatcher.cancel(order_id, principal.name, body.note).to_json()
+    return gateway.core.step("cancel", order_id, principal.name, body.note)
 
 
 @router.post(
@@ -225,7 +224,7 @@ def reassign(
     order_id: OrderId, body: ReassignBody, gateway: GatewayDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     _visible(gateway, principal, order_id)
-    return gateway.dispatcher.reassign(order_id, body.crew, principal.name, body.note).to_json()
+    return gateway.core.reassign(order_id, body.crew, principal.name, body.note)
 
 
 @router.post(
@@ -238,10 +237,8 @@ def reassign(
 def dispatch_alert(
     alert_id: AlertId, gateway: GatewayDep, principal: CurrentPrincipal, body: DispatchBody | None = None
 ) -> dict[str, Any]:
-    alert = gateway.alarms.book.find(alert_id)
+    alert = gateway.core.alert(alert_id)
     if alert is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id}")
     check_estate(principal, alert.estate)
-    return gateway.dispatcher.dispatch_alert(
-        alert_id, principal.name, (body or DispatchBody()).crew
-    ).to_json()
+    return gateway.core.dispatch_alert(alert_id, principal.name, (body or DispatchBody()).crew)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from alerts.model import Alert
 from api.app import create_app
 from api.auth import Principal, Role, TokenBook
 from devices.clock import ManualClock
@@ -35,15 +36,21 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def gateway(tmp_path: Path, clock: ManualClock) -> Gateway:
+def gateway(tmp_path: Path, clock: ManualClock) -> Iterator[Gateway]:
     # The thread receiver: its hand-off queue is where these tests put messages (gateway.mqtt.put).
     settings = Settings(
         mqtt_url="mqtt://127.0.0.1:9", data_dir=tmp_path, instance="api-test", mqtt_receiver="thread"
     )
     gw = build_gateway(settings, load_inventory(SPEC_EXAMPLE), clock=clock)
-    gw.alarms.start()  # the alarm engine and dispatch without the MQTT loop or the ticker
-    gw.dispatcher.start()
-    return gw
+    # The alarm core on its own thread, as Gateway.start runs it (alerts/owner.py): every action
+    # and batch of these tests goes through it, and the test's thread may not touch its state.
+    # Without the MQTT loop or the ticker: the tests tick (``tick``) and feed (``feed``) it.
+    owner = gw.core.owner
+    owner.start()
+    owner.call(gw.alarms.start)
+    owner.call(gw.dispatcher.start)
+    yield gw
+    owner.stop()
 
 
 @pytest.fixture
@@ -65,3 +72,13 @@ def feed(gateway: Gateway, *messages: tuple[str, dict[str, object] | bytes]) -> 
 
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def tick(gateway: Gateway) -> None:
+    """The alarm core's tick, on its thread (as the ticker sends it)."""
+    gateway.core.owner.call(gateway.alarms.tick)
+
+
+def open_alerts(gateway: Gateway) -> list[Alert]:
+    """The open alerts as the book holds them now (read on the core's thread)."""
+    return gateway.core.owner.call(gateway.alarms.book.open_alerts)

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from devices.clock import ManualClock
 from gateway.service import Gateway
-from tests.api.conftest import auth, feed
+from tests.api.conftest import auth, feed, tick
 
 TRAPPED = ("estate/sunrise/lift/L1/event", {"type": "fault", "code": "entrapment"})
 
@@ -134,7 +134,7 @@ def test_patrol_day_report_kpi_and_printable_page(
         )
         clock.advance(timedelta(minutes=20))
     clock.advance(timedelta(hours=11, minutes=5))  # 06:15 next morning: the night window has closed
-    gateway.alarms.tick()
+    tick(gateway)
     op = auth("operator")
     [day] = client.get("/api/patrols", params={"estate": "sunrise", "date": "2026-01-05"}, headers=op).json()
     night_one = next(r for r in day["rounds"] if r["id"] == "grounds/2026-01-05/night/1")

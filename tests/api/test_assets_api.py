@@ -13,15 +13,16 @@ from fastapi.testclient import TestClient
 
 from devices.clock import ManualClock
 from gateway.service import Gateway
-from tests.api.conftest import auth
+from tests.api.conftest import auth, tick
 
 
 @pytest.fixture
 def ledger(gateway: Gateway, clock: ManualClock) -> Gateway:
     assert gateway.ledger is not None
-    gateway.ledger.start()
+    assert gateway.ledger is not None
+    gateway.core.owner.call(gateway.ledger.start)
     clock.advance(timedelta(days=13))  # the lift's first planned order (15 days, 3 days' lead)
-    gateway.alarms.tick()
+    tick(gateway)
     return gateway
 
 

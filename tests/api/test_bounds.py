@@ -88,7 +88,7 @@ def test_the_work_order_limit_is_checked_not_quietly_clamped(client: TestClient,
 def test_a_kpi_request_never_takes_the_alarm_lock(client: TestClient, gateway: Gateway) -> None:
     """/api/kpis (patrols included) reads the SQL stores only: the rules never wait behind a
     request (they waited 32 s behind one, issue 20)."""
-    lock = gateway.alarms.book.lock
+    lock = gateway.alarms.book.guard
     holds = [0]
 
     class Counting:
@@ -99,12 +99,12 @@ def test_a_kpi_request_never_takes_the_alarm_lock(client: TestClient, gateway: G
         def __exit__(self, *_: object) -> None:
             lock.release()
 
-    gateway.alarms.book.lock = Counting()  # type: ignore[assignment]
+    gateway.alarms.book.guard = Counting()  # type: ignore[assignment]
     try:
         params = {"estate": "sunrise", "start": "2025-01-01T00:00:00Z", "stop": "2026-02-05T00:00:00Z"}
         assert client.get("/api/kpis", params=params, headers=auth("operator")).status_code == 200
     finally:
-        gateway.alarms.book.lock = lock
+        gateway.alarms.book.guard = lock
     assert holds[0] == 0
 
 

@@ -17,7 +17,7 @@ from alerts.handovers import Handover, HandoverBook, HandoverError
 from alerts.stream import EventHub
 from devices.clock import ManualClock
 from gateway.service import Gateway
-from tests.api.conftest import auth, feed
+from tests.api.conftest import auth, feed, tick
 
 DOOR = ("estate/sunrise/lift/L1/event", {"type": "fault", "code": "door_open_failure"})
 DOOR_CLEARED = ("estate/sunrise/lift/L1/event", {"type": "fault_cleared", "code": "door_open_failure"})
@@ -106,7 +106,7 @@ def test_the_overdue_order_alarm_is_not_dispatched(
     feed(gateway, ("estate/sunrise/lift/L1/event", {"type": "fault", "code": "entrapment"}))
     [order] = client.get("/api/workorders", headers=auth("operator")).json()
     clock.advance(timedelta(hours=2))
-    gateway.alarms.tick()
+    tick(gateway)
     breaches = [
         a
         for a in client.get("/api/alerts", headers=auth("operator")).json()

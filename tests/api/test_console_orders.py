@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, expect
 from devices.clock import ManualClock
 from gateway.service import Gateway
 from tests.api.browser import Served, browser, needs_chromium, open_page, served, shot, wall_clock
-from tests.api.conftest import feed
+from tests.api.conftest import feed, tick
 
 __all__ = ["browser", "served"]
 pytestmark = needs_chromium
@@ -66,7 +66,7 @@ def test_the_overdue_order_alarm_names_the_device_links_the_order_and_offers_no_
     order = _order(served, gateway)
     accept_due = datetime.fromisoformat(str(order["deadlines"]["accept"]))  # type: ignore[index]
     clock.set(accept_due + timedelta(seconds=1))
-    gateway.alarms.tick()
+    tick(gateway)
     [breach] = [a for a in served.call("GET", "/api/alerts") if a["rule"] == "workorder.overdue"]
     assert breach["subject"] == f"WO{order['id']}/accept"
     page = open_page(browser, served.url, "operator")

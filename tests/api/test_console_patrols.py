@@ -13,6 +13,7 @@ from playwright.sync_api import Browser, expect
 from devices.clock import ManualClock
 from gateway.service import Gateway
 from tests.api.browser import Served, browser, needs_chromium, open_page, served, shot
+from tests.api.conftest import tick
 
 __all__ = ["browser", "served"]
 pytestmark = needs_chromium
@@ -29,9 +30,9 @@ def clock() -> ManualClock:
 def test_a_round_under_way_with_a_missed_checkpoint_says_so(
     served: Served, gateway: Gateway, clock: ManualClock, browser: Browser
 ) -> None:
-    gateway.alarms.tick()  # the tracker watches from 05:25
+    tick(gateway)  # the tracker watches from 05:25
     clock.set(AT)
-    gateway.alarms.tick()
+    tick(gateway)
     page = open_page(browser, served.url, "operator", live=False)
     page.clock.install(time=AT)
     page.goto(f"{served.url}/#/patrols")

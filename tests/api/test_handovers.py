@@ -14,7 +14,7 @@ from devices.clock import ManualClock
 from devices.loader import load_inventory
 from gateway.service import Gateway, build_gateway
 from gateway.settings import Settings
-from tests.api.conftest import auth, feed
+from tests.api.conftest import auth, feed, open_alerts
 from tests.support.gateway import SPEC_EXAMPLE
 
 DOOR = ("estate/sunrise/lift/L1/event", {"type": "fault", "code": "door_open_failure"})
@@ -69,19 +69,19 @@ def test_a_shift_without_a_signed_handover_raises_an_info_alarm_until_one_is_sig
     assert book is not None
     clock.advance(timedelta(hours=8))
     book.check()
-    assert not [a for a in gateway.alarms.book.open_alerts() if a.rule == MISSING]
+    assert not [a for a in open_alerts(gateway) if a.rule == MISSING]
     clock.advance(timedelta(minutes=31))
     book.check()
     book.check()  # once, not a repeat each look
-    [alarm] = [a for a in gateway.alarms.book.open_alerts() if a.rule == MISSING]
+    [alarm] = [a for a in open_alerts(gateway) if a.rule == MISSING]
     assert (alarm.severity.value, alarm.count, alarm.estate) == ("info", 1, "sunrise")
     assert "交接班" in alarm.message and "handover" in alarm.message_en
     hid = client.post("/api/handovers", json={}, headers=auth("operator")).json()["id"]
     assert client.post(f"/api/handovers/{hid}/sign", headers=auth("admin")).status_code == 200
-    assert not [a for a in gateway.alarms.book.open_alerts() if a.rule == MISSING and a.active]
+    assert not [a for a in open_alerts(gateway) if a.rule == MISSING and a.active]
     clock.advance(timedelta(hours=8, minutes=31))  # the next shift signs nothing
     book.check()
-    assert [a for a in gateway.alarms.book.open_alerts() if a.rule == MISSING and a.active]
+    assert [a for a in open_alerts(gateway) if a.rule == MISSING and a.active]
 
 
 def test_the_shift_length_and_grace_are_settings(tmp_path: Path, clock: ManualClock) -> None:

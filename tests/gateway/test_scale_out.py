@@ -86,7 +86,7 @@ def test_instances_sharing_a_database_read_back_only_their_own(tmp_path: Path) -
     two = build_gateway(settings(tmp_path, "b,c", "two"), inventory)
     for gateway, estate in ((one, "a"), (two, "b"), (two, "c")):
         gateway.alarms.book.load()
-        with gateway.alarms.book.lock:
+        with gateway.alarms.book.guard:
             gateway.alarms.book.raise_(raise_in(estate))
         gateway.alarms.book.flush()
     # A restart of each reads back its own open alerts only.

@@ -167,7 +167,7 @@ class _Forbidden:
 
 
 def test_no_kpi_or_patrol_read_takes_the_alarm_lock(client: TestClient, gateway: Gateway) -> None:
-    gateway.alarms.book.lock = _Forbidden()  # type: ignore[assignment]
+    gateway.alarms.book.guard = _Forbidden()  # type: ignore[assignment]
     manager = auth("manager")
     long = {"estate": "sunrise", "start": "2025-01-01T00:00:00Z", "stop": "2026-02-05T00:00:00Z"}
     paths = [
