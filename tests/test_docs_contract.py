@@ -31,7 +31,7 @@ from devices.inventory import Inventory
 from devices.loader import load_inventory
 from devices.registry import REGISTRY
 from dispatch.model import OrderAction, OrderState, Source, WorkOrder
-from gateway import cli as gateway_cli
+from estate_gateway import cli as gateway_cli
 from gateway.settings import Settings
 from simulators import cli as simulators_cli
 

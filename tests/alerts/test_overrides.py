@@ -50,7 +50,7 @@ def test_bad_overrides_are_reported_at_their_line(tmp_path: Path) -> None:
         "      water.level_low: {when.3.value: 1.0}",
     )
     result = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "check-config", str(path)],
+        [sys.executable, "-m", "estate_gateway.cli", "check-config", str(path)],
         capture_output=True,
         text=True,
         check=False,

@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from devices.clock import ManualClock
 from devices.loader import load_inventory
-from gateway.cli import sample_inventory_path
+from estate_gateway.cli import sample_inventory_path
 from gateway.service import Gateway, build_gateway
 from gateway.settings import Settings
 from tests.api.browser import SHOTS, Served, browser, needs_chromium, open_page, served, wall_clock

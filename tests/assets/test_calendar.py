@@ -14,7 +14,7 @@ from devices.base import Severity
 from devices.inventory import DurationUnit, HolidayCalendar, SlaDuration
 from devices.workdays import package_covers
 from dispatch.deadlines import add_duration
-from gateway.cli import calendar_warnings
+from estate_gateway.cli import calendar_warnings
 from tests.assets.test_year import _sample
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -18,7 +18,7 @@ from devices.inventory import Inventory
 from devices.loader import load_inventory
 from dispatch.desk_core import BREACH_RULE
 from dispatch.model import OrderAction, Source
-from gateway.cli import sample_inventory_path
+from estate_gateway.cli import sample_inventory_path
 from tests.dispatch.harness import DispatchHarness
 
 NEW_YEAR = datetime(2025, 12, 31, 16, 0, tzinfo=UTC)  # 2026-01-01 00:00 in Shanghai

@@ -18,7 +18,7 @@ from assets.model import CERT_EXPIRED_RULE, CERT_EXPIRING_RULE, OVERDUE_RULE
 from devices.base import Severity
 from devices.loader import load_inventory
 from dispatch.model import OrderState, Source
-from gateway.cli import sample_inventory_path
+from estate_gateway.cli import sample_inventory_path
 from tests.assets.harness import LedgerHarness
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

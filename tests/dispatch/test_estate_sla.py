@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from devices.loader import load_inventory
-from gateway.cli import sla_checks
+from estate_gateway.cli import sla_checks
 from tests.dispatch.harness import CREWS, HOLIDAYS_2026, DispatchHarness
 from tests.support.gateway import SPEC_EXAMPLE
 

@@ -18,7 +18,8 @@ from assets.plans import ALARMED_BY, DEFAULT_PLANS
 from devices.inventory import SlaPolicy
 from devices.ledger import Interval, IntervalUnit
 from dispatch.desk_core import BREACH_RULE
-from gateway import cli, rule_words, rules_doc
+from estate_gateway import cli
+from gateway import rule_words, rules_doc
 from gateway.broker_watch import BROKER_DROPPING
 from gateway.stages import STAGE_FAILED
 

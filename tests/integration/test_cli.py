@@ -30,7 +30,7 @@ sla_policies:
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", *args],
+        [sys.executable, "-m", "estate_gateway.cli", *args],
         capture_output=True,
         text=True,
         check=False,
@@ -99,7 +99,7 @@ def test_run_refuses_a_broken_inventory_with_the_same_lines(tmp_path: Path) -> N
 def test_run_without_an_inventory_says_so(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "ESTATE_INVENTORY"}
     result = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "run"],
+        [sys.executable, "-m", "estate_gateway.cli", "run"],
         capture_output=True,
         text=True,
         check=False,

@@ -17,7 +17,16 @@ from tests.support.servers import free_port, wait_until
 def test_demo_shows_all_six_kinds_within_30_s(tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "demo", "--port", str(port), "--data-dir", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "estate_gateway.cli",
+            "demo",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

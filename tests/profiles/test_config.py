@@ -102,7 +102,7 @@ def test_check_config_exits_1_naming_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "inventory.yaml"
     path.write_text(BAD, encoding="utf-8")
     done = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "check-config", str(path)],
+        [sys.executable, "-m", "estate_gateway.cli", "check-config", str(path)],
         check=False,
         capture_output=True,
         text=True,

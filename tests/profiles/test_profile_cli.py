@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gateway.cli import main
+from estate_gateway.cli import main
 from profiles.config import ModbusParams
 from profiles.encode import hikvision_xml, modbus_response
 from tests.profiles.helpers import INVENTORY, MODBUS

@@ -11,7 +11,7 @@ import pytest
 
 from devices.clock import ManualClock
 from devices.loader import load_inventory
-from gateway.cli import main
+from estate_gateway.cli import main
 from gateway.db import make_engine
 from gateway.service import Gateway, build_gateway
 from gateway.settings import Settings

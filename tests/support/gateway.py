@@ -150,7 +150,7 @@ class GatewayProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "run"],
+            [sys.executable, "-m", "estate_gateway.cli", "run"],
             env=self.env,
             cwd=REPO,
             stdout=log,

@@ -287,12 +287,12 @@ def _report_progress(gateway: Gateway, every_s: float = 15.0) -> None:
         by_status = Counter(s.status(now_ns).value for s in states)
         stored = gateway.sink.stats.points_written
         dead = sum(gateway.dead_letters.counts().values())
-        alerts = gateway.alarms.book.open_alerts()
+        alerts = gateway.core.alerts.open_alerts(with_history=False)
         active = sum(1 for a in alerts if a.active)
         print(
             f"[demo] devices online {by_status.get('online', 0)}/{len(states)} · "
             f"readings stored {stored:,} · dead letters {dead} · open alerts {len(alerts)} ({active} active)"
-            f" · work orders under way {len(gateway.dispatcher.live)}",
+            f" · work orders under way {len(gateway.core.orders.live())}",
             flush=True,
         )
 
