@@ -11,7 +11,6 @@ to the alert's history; ``flush`` stores a batch of changes in one transaction, 
 
 from __future__ import annotations
 
-import heapq
 from collections import defaultdict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from alerts.model import SYSTEM, Action, Alert, HistoryEntry, Note, alert_key, c
 from alerts.outbox import Outbox, alert_event
 from alerts.owner import OwnerGuard
 from alerts.store import AlertStore, Ids
+from alerts.timers import Timers
 from devices.base import Severity
 from devices.clock import Clock
 
@@ -143,8 +143,7 @@ class AlertBook:
         self.flooding: set[str] = set()
         #: (due, sequence, alert key): escalations and shelve expiries, checked lazily when due,
         #: so a tick costs what is due, not what is open.
-        self._due: list[tuple[datetime, int, str]] = []
-        self._due_seq = 0
+        self._due: Timers[datetime, str] = Timers()
 
     def load(self) -> None:
         with self.guard:
@@ -389,8 +388,7 @@ class AlertBook:
 
     # -- timers --------------------------------------------------------------------------------
     def _at(self, due: datetime, key: str) -> None:
-        self._due_seq += 1
-        heapq.heappush(self._due, (due, self._due_seq, key))
+        self._due.at(due, key)
 
     def _arm_escalation(self, alert: Alert, now: datetime) -> None:
         after = self.policy_for(alert.estate).escalate_after.get(alert.severity)
@@ -461,8 +459,7 @@ class AlertBook:
         """Apply what time has made due: escalations, shelve expiries, on-delays, flood end."""
         with self.guard:
             now = self.clock.now()
-            while self._due and self._due[0][0] <= now:
-                _, _, key = heapq.heappop(self._due)
+            for _, key in self._due.due(now):
                 alert = self._open.get(key)
                 if alert is not None:  # closed since, or a stale entry: nothing to do
                     self._expire(alert, now)

@@ -11,7 +11,6 @@ The parts live beside it: offline and groups (alerts/offline.py), lamps and comp
 
 from __future__ import annotations
 
-import heapq
 import logging
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
@@ -278,8 +277,7 @@ class AlarmEngine(OfflineWatch, EstateChecks, PatrolWatch, FeedWatch):
 
     def _arm(self, due_ns: int | None, key: MemKey) -> None:
         if due_ns is not None:
-            self._seq += 1
-            heapq.heappush(self._timers, (due_ns, self._seq, key))
+            self._timers.at(due_ns, key)
 
     def tick(self) -> None:
         with self.book.guard:
@@ -305,8 +303,7 @@ class AlarmEngine(OfflineWatch, EstateChecks, PatrolWatch, FeedWatch):
     def _run_timers(self, now: datetime, held: Mapping[str, datetime]) -> None:
         """The on-delays that came due; those of an estate whose timers wait are put back."""
         now_ns, later = to_ns(now), []
-        while self._timers and self._timers[0][0] <= now_ns:
-            _, _, key = heapq.heappop(self._timers)
+        for _, key in self._timers.due(now_ns):
             estate, device, rule_id = key
             if estate in held:
                 later.append((to_ns(held[estate]), key))

@@ -29,6 +29,7 @@ from alerts.rules import (
     apply_overrides,
 )
 from alerts.staleness import DeadlineWheel
+from alerts.timers import Timers
 from alerts.topology import OUT_OF_SERVICE_RULE, STOPPING_FAULTS, Topology, stopped_by
 from devices.base import FieldValue, Reading, Severity
 from devices.clock import Clock
@@ -121,8 +122,7 @@ class EngineCore:
         #: them, so they never count towards a grouped alarm of that parent.
         self._explained: set[DevKey] = set()
         self._memory: dict[MemKey, RuleMemory] = {}
-        self._timers: list[tuple[int, int, MemKey]] = []
-        self._seq = 0
+        self._timers: Timers[int, MemKey] = Timers()
         #: When each device last sent each event type (ns): for after_event rules and compliance.
         self._events: dict[DevKey, dict[str, int]] = defaultdict(dict)
         self._compliance_every = compliance_every

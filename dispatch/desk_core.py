@@ -10,7 +10,6 @@ book's ``flush`` (storage, then MQTT ``crew/{crew}/orders`` and the event stream
 
 from __future__ import annotations
 
-import heapq
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from alerts.model import Action, Alert, Note, alert_key, coded
 from alerts.outbox import order_event
 from alerts.rules import RuleBase
 from alerts.store import Ids
+from alerts.timers import Timers
 from devices.base import Severity, Trade
 from devices.clock import Clock
 from devices.inventory import Inventory
@@ -91,8 +91,7 @@ class DeskCore:
         self._closed: dict[str, tuple[int, datetime]] = {}
         self._closed_order: deque[tuple[datetime, str]] = deque()
         self._ids = Ids(1)
-        self._due: list[tuple[datetime, int, int, Step]] = []
-        self._seq = 0
+        self._due: Timers[datetime, tuple[int, Step]] = Timers()
         self._dirty: dict[int, WorkOrder] = {}
         self._history: list[tuple[int, OrderEntry]] = []
         self._events: list[tuple[WorkOrder, OrderAction, tuple[str, ...]]] = []
@@ -182,8 +181,7 @@ class DeskCore:
             closed_at, key = self._closed_order.popleft()
             if key in self._closed and self._closed[key][1] == closed_at:
                 del self._closed[key]
-        while self._due and self._due[0][0] <= now:
-            due, _, order_id, step = heapq.heappop(self._due)
+        for due, (order_id, step) in self._due.due(now):
             order = self.live.get(order_id)
             if order is None or order.due(step) != due or order.done_at(step) or order.resolved_at:
                 continue  # done, moved or gone since it was armed
@@ -230,8 +228,7 @@ class DeskCore:
         for step in Step:
             due = order.due(step)
             if due is not None and order.done_at(step) is None:
-                self._seq += 1
-                heapq.heappush(self._due, (due, self._seq, order.id, step))
+                self._due.at(due, (order.id, step))
 
     def _clocks(
         self, order: WorkOrder, start: datetime, steps: Sequence[Step] = tuple(Step), *, tighten: bool = False
