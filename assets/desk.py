@@ -10,7 +10,7 @@ on; ``write`` stores the changes in the book's transaction.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Connection
@@ -106,24 +106,6 @@ class MaintenanceDesk:
                     self.states[key] = state
             self._next_check = now
         self.book.flush()
-
-    def snapshot(self, estate: str, asset: str) -> list[PlanState]:
-        with self.book.guard:
-            return [PlanState(**vars(s)) for (e, a, _), s in self.states.items() if (e, a) == (estate, asset)]
-
-    def plan_states(self) -> list[PlanState]:
-        """Copies of every plan's state (they leave the owner's thread)."""
-        with self.book.guard:
-            return [PlanState(**vars(s)) for s in self.states.values()]
-
-    def next_dues(self) -> dict[AssetKey, date]:
-        """Each asset's earliest next due date (for the ledger's list)."""
-        with self.book.guard:
-            dues: dict[AssetKey, date] = {}
-            for (estate, asset, _), state in self.states.items():
-                current = dues.get((estate, asset))
-                dues[(estate, asset)] = state.due if current is None else min(current, state.due)
-            return dues
 
     # -- the book's extension ------------------------------------------------------------------
     def observe(self, alert: Alert, action: Action) -> None:
@@ -386,7 +368,11 @@ class MaintenanceDesk:
             source="device",
         )
 
-    def order_plan(self, order_id: int) -> PlanKey | None:
-        """The plan a planned order was made for (a crew records against its order)."""
-        with self.book.guard:
-            return next((k for k, s in self.states.items() if s.order == order_id), None)
+
+def next_dues(states: Iterable[PlanState]) -> dict[AssetKey, date]:
+    """Each asset's earliest next due date (for the ledger's list)."""
+    dues: dict[AssetKey, date] = {}
+    for state in states:
+        current = dues.get((state.estate, state.asset))
+        dues[(state.estate, state.asset)] = state.due if current is None else min(current, state.due)
+    return dues

@@ -19,6 +19,7 @@ from alerts.model import Alert
 from alerts.owner import Owner
 from alerts.store import AlertStore, MaintenanceWindow
 from assets.desk import MaintenanceDesk
+from assets.model import PlanState
 from devices.base import Reading
 from dispatch.desk import Dispatcher
 from dispatch.model import WorkOrder
@@ -122,9 +123,13 @@ class AlarmCore:
     def dispatch_alert(self, alert_id: int, by: str, crew: str | None) -> dict[str, Any]:
         return self._command(lambda: self._desk.dispatch_alert(alert_id, by, crew).to_json())
 
+    def plan_states(self) -> list[PlanState]:
+        """The maintenance schedule as stored (every flush writes the plans that changed)."""
+        return [] if self._ledger is None else self._ledger.store.states()
+
     def ledger(self, fn: Callable[[MaintenanceDesk], T]) -> T:
-        """A read or change of the equipment ledger's schedule, which the owner keeps (what
-        ``fn`` returns must be a copy or JSON: it leaves the owner's thread)."""
+        """A change of the equipment ledger (a record), on the owner's thread (what ``fn``
+        returns must be JSON or a copy: it leaves that thread)."""
         desk = self._ledger
         if desk is None:
             raise LookupError("this gateway keeps no equipment ledger")

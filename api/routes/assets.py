@@ -23,9 +23,8 @@ from api.auth import CurrentPrincipal, Principal, Role, check_estate, require_ro
 from api.deps import GatewayDep
 from api.errors import errors
 from api.params import MAX_PAGE, OrderId
-from assets.desk import LedgerError, LedgerNotFound, MaintenanceDesk
+from assets.desk import LedgerError, LedgerNotFound, MaintenanceDesk, next_dues
 from assets.ledger import Asset
-from assets.model import PlanState
 from assets.photos import MAX_PHOTO_BYTES, PHOTO_TYPES, PhotoError, PhotoStore
 from devices.base import IdStr
 from devices.ledger import AssetKind
@@ -98,8 +97,9 @@ def list_assets(
     offset: int = Query(0, ge=0, le=10**9),
 ) -> list[dict[str, Any]]:
     desk = _desk(gateway)
-    dues = gateway.core.ledger(lambda d: d.next_dues())
-    overdue = {(s.estate, s.asset) for s in _states(gateway) if s.overdue}
+    states = gateway.core.plan_states()
+    dues = next_dues(states)
+    overdue = {(s.estate, s.asset) for s in states if s.overdue}
     out = []
     for asset in _assets(desk, principal, estate, kind)[offset : offset + limit]:
         due = dues.get(asset.key)
@@ -107,11 +107,6 @@ def list_assets(
             asset.to_json() | {"next_due": due.isoformat() if due else None, "overdue": asset.key in overdue}
         )
     return out
-
-
-def _states(gateway: Gateway) -> list[PlanState]:
-    """Copies of the schedule's states, made on the alarm core's thread, which keeps them."""
-    return gateway.core.ledger(lambda d: d.plan_states())
 
 
 def _csv(rows: list[list[Any]], filename: str) -> Response:
@@ -161,7 +156,7 @@ def ledger_csv(
     kind: AssetKind | None = None,
 ) -> Response:
     desk = _desk(gateway)
-    dues = gateway.core.ledger(lambda d: d.next_dues())
+    dues = next_dues(gateway.core.plan_states())
     rows: list[list[Any]] = [_LEDGER_HEAD]
     for a in _assets(desk, principal, estate, kind):
         certs = "; ".join(f"{c.kind} {c.number} → {c.expires}" for c in a.certificates)
@@ -267,7 +262,9 @@ def get_asset(
 ) -> dict[str, Any]:
     desk = _desk(gateway)
     asset = _find(desk, principal, asset_id, estate)
-    states = {s.plan: s for s in gateway.core.ledger(lambda d: d.snapshot(asset.estate, asset.id))}
+    states = {
+        s.plan: s for s in gateway.core.plan_states() if (s.estate, s.asset) == (asset.estate, asset.id)
+    }
     plans = []
     for plan in asset.plans:
         state = states.get(plan.id)
@@ -329,7 +326,7 @@ def record_order(
         raise HTTPException(404, f"no work order {order_id}")
     if principal.role is Role.CREW and order.crew != principal.crew:
         raise HTTPException(403, f"work order {order_id} is not your crew's")
-    key = gateway.core.ledger(lambda d: d.order_plan(order_id))
+    key = next((s.key for s in gateway.core.plan_states() if s.order == order_id), None)
     if key is None:
         raise HTTPException(409, f"work order {order_id} is not an open planned maintenance order")
     try:

@@ -24,7 +24,7 @@ def test_an_entry_set_while_taking_comes_out_in_the_same_pass_when_due() -> None
     timers: Timers[int, str] = Timers()
     timers.at(10, "first")
     taken = []
-    for due, key in timers.due(20):
+    for _, key in timers.due(20):
         taken.append(key)
         if key == "first":
             timers.at(15, "re-armed")  # due by now: taken in this pass
