@@ -14,7 +14,7 @@ from devices.clock import ManualClock
 from devices.loader import load_inventory
 from gateway.service import Gateway, build_gateway
 from reports.rollup import RollupJob
-from tests.api.conftest import auth, feed
+from tests.api.conftest import auth, feed, tick
 from tests.support.gateway import SPEC_EXAMPLE
 
 TRAPPED = ("estate/sunrise/lift/L1/event", {"type": "fault", "code": "entrapment"})
@@ -24,7 +24,7 @@ FREED = ("estate/sunrise/lift/L1/event", {"type": "fault_cleared", "code": "entr
 def _midnight_passes(gateway: Gateway, clock: ManualClock) -> None:
     """08:00 UTC on 2026-01-05 is 16:00 in Shanghai: 8 h 5 min later the local day has ended."""
     clock.advance(timedelta(hours=8, minutes=5))
-    gateway.alarms.tick()
+    tick(gateway)
 
 
 def test_the_day_is_rolled_up_after_local_midnight_and_served(
@@ -134,7 +134,7 @@ def test_the_patrol_record_survives_a_restart(
         feed(gateway, ("estate/sunrise/patrol/H1/event", scan))
         clock.advance(timedelta(minutes=20))
     clock.advance(timedelta(hours=11, minutes=5))
-    gateway.alarms.tick()
+    tick(gateway)
     params = {"estate": "sunrise", "date": "2026-01-05"}
     [before] = client.get("/api/patrols", params=params, headers=auth("operator")).json()
     again = build_gateway(gateway.settings, load_inventory(SPEC_EXAMPLE), clock=clock)
