@@ -9,6 +9,7 @@ import gc
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -74,6 +75,9 @@ from reports.store import RollupStore
 
 log = logging.getLogger(__name__)
 
+#: Python's thread switch interval while a gateway runs (docs/benchmarks.md, issue 20).
+SWITCH_INTERVAL_S = 0.001
+
 
 @dataclass
 class Gateway:
@@ -109,9 +113,15 @@ class Gateway:
     rollup_job: RollupJob | None = field(default=None)
     #: The equipment ledger and planned maintenance (assets/).
     ledger: MaintenanceDesk | None = field(default=None)
+    _switch_interval: float = field(default=0.005, repr=False)
 
     def start(self) -> None:
         self.events.open()  # a gateway stopped and started again in one process streams again
+        # Each batch and tick crosses to the alarm core's thread and back. While another thread
+        # computes (the writer encoding a batch, a KPI request), each crossing waits for Python's
+        # switch interval: 5 ms by default, two a round trip (8.7 ms measured; 2.2 ms at 1 ms).
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_interval, SWITCH_INTERVAL_S))
         owner = self.core.owner
         owner.start()
         self.stages.stage("rules", owner.thread)  # the rules run on the owner's thread
@@ -166,6 +176,7 @@ class Gateway:
         if self.history is not None:
             self.history.close()
         gc.unfreeze()
+        sys.setswitchinterval(self._switch_interval)
         self.started = False
 
     def now_ns(self) -> int:
