@@ -64,15 +64,8 @@ def test_a_command_that_sends_another_runs_it_in_place(owner: Owner) -> None:
 
 
 def test_a_full_queue_answers_busy_within_the_callers_wait_and_loses_nothing_queued(owner: Owner) -> None:
-    release, started = threading.Event(), threading.Event()
     done: list[int] = []
-
-    def hold() -> None:
-        started.set()
-        release.wait(10)
-
-    assert owner.post(hold)
-    started.wait(5)
+    release = _hold(owner)
     assert owner.post(lambda: done.append(1)) and owner.post(lambda: done.append(2))  # the queue's 2
     assert owner.depth == 2
     assert not owner.post(lambda: done.append(3))  # full: refused, not dropped silently
@@ -90,16 +83,22 @@ def test_without_a_running_owner_a_command_runs_in_the_callers_thread() -> None:
 
 
 def test_an_answer_that_does_not_come_in_time_cancels_the_command_still_queued(owner: Owner) -> None:
-    release, started = threading.Event(), threading.Event()
     done: list[str] = []
+    release = _hold(owner)
+    with pytest.raises(OwnerBusy, match="nothing was changed"):
+        owner.call(lambda: done.append("late ack"), timeout_s=0.01)
+    release.set()
+    assert owner.call(lambda: list(done)) == []  # it never ran: the operator's retry is the only one
+
+
+def _hold(owner: Owner) -> threading.Event:
+    """Keep the owner's thread on one command until the event is set."""
+    release, started = threading.Event(), threading.Event()
 
     def hold() -> None:
         started.set()
         release.wait(10)
 
     assert owner.post(hold)
-    started.wait(5)
-    with pytest.raises(OwnerBusy, match="nothing was changed"):
-        owner.call(lambda: done.append("late ack"), timeout_s=0.01)
-    release.set()
-    assert owner.call(lambda: list(done)) == []  # it never ran: the operator's retry is the only one
+    assert started.wait(5)
+    return release
