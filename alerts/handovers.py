@@ -108,9 +108,10 @@ class HandoverBook:
         owner: Owner | None = None,
     ) -> None:
         """``shift`` and ``grace``: the settings ``handover_shift_h`` and ``handover_grace_min``;
-        ``owner``: the alarm core's (alerts/owner.py), which raises and clears the alarm."""
+        ``owner``: the alarm core's (alerts/owner.py), which raises and clears the alarm (none:
+        an owner without a thread, which runs it in the caller's)."""
         self.engine, self.book, self.inventory, self.clock = engine, book, inventory, clock
-        self.owner = owner
+        self.owner = owner or Owner(book.guard)
         self.shift, self.grace = shift, grace
         create_tables(engine, metadata)
         #: Shifts are counted from the gateway's start when nothing was ever signed.
@@ -179,10 +180,7 @@ class HandoverBook:
         last shift (``shift`` and ``grace``, 8 h and 30 min by default), or clear it. A
         housekeeping job: returns 0 (drops nothing)."""
         since = self.last_signed() or self.started  # read here; the alarm is the owner's
-        if self.owner is None:
-            self._alarm(since)
-        else:
-            self.owner.call(lambda: self._alarm(since))
+        self.owner.call(lambda: self._alarm(since))
         return 0
 
     def _alarm(self, since: datetime) -> None:
