@@ -10,6 +10,7 @@ grace), an info alarm ``console.handover_missing`` is raised for each estate unt
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,11 +19,13 @@ from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, i
 
 from alerts.book import AlertBook, Raise
 from alerts.model import alert_key
-from alerts.owner import Owner
+from alerts.owner import Owner, OwnerBusy
 from alerts.store import as_utc, create_tables, ts_column
 from devices.base import Severity
 from devices.clock import Clock
 from devices.inventory import Inventory
+
+log = logging.getLogger(__name__)
 
 SHIFT = timedelta(hours=8)
 GRACE = timedelta(minutes=30)
@@ -106,12 +109,15 @@ class HandoverBook:
         shift: timedelta = SHIFT,
         grace: timedelta = GRACE,
         owner: Owner | None = None,
+        timeout_s: float | None = None,
     ) -> None:
         """``shift`` and ``grace``: the settings ``handover_shift_h`` and ``handover_grace_min``;
         ``owner``: the alarm core's (alerts/owner.py), which raises and clears the alarm (none:
-        an owner without a thread, which runs it in the caller's)."""
+        an owner without a thread, which runs it in the caller's); ``timeout_s``: how long a
+        signature waits for the core to clear the alarm (the API's ``ESTATE_CORE_TIMEOUT_S``)."""
         self.engine, self.book, self.inventory, self.clock = engine, book, inventory, clock
         self.owner = owner or Owner(book.guard)
+        self.timeout_s = timeout_s
         self.shift, self.grace = shift, grace
         create_tables(engine, metadata)
         #: Shifts are counted from the gateway's start when nothing was ever signed.
@@ -150,7 +156,12 @@ class HandoverBook:
             ).rowcount
         if done != 1:  # signed meanwhile by someone else
             raise HandoverError(f"handover {handover_id} was signed already")
-        self.check()
+        try:
+            self.check(self.timeout_s)
+        except OwnerBusy:  # the signature is stored: the next check (housekeeping) clears the alarm
+            log.warning(
+                "handover %s signed; the alarm core is busy, its alarm clears at the next check", handover_id
+            )
         return Handover(**{**vars(found), "signed_at": now, "signed_by": by, "sign_note": note})
 
     def get(self, handover_id: int) -> Handover | None:
@@ -175,12 +186,12 @@ class HandoverBook:
             found = conn.execute(select(t.c.signed_at).order_by(t.c.signed_at.desc()).limit(1)).scalar()
         return as_utc(found)
 
-    def check(self) -> int:
+    def check(self, timeout_s: float | None = None) -> int:
         """Raise the missing-handover alarm for every estate when no handover was signed in the
         last shift (``shift`` and ``grace``, 8 h and 30 min by default), or clear it. A
-        housekeeping job: returns 0 (drops nothing)."""
+        housekeeping job (waiting for the core as long as it takes): returns 0 (drops nothing)."""
         since = self.last_signed() or self.started  # read here; the alarm is the owner's
-        self.owner.call(lambda: self._alarm(since))
+        self.owner.call(lambda: self._alarm(since), timeout_s)
         return 0
 
     def _alarm(self, since: datetime) -> None:

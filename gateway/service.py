@@ -506,7 +506,16 @@ def _handovers(
 ) -> HandoverBook:
     """The shift-handover book with the settings' shift length and grace."""
     shift, grace = timedelta(hours=settings.handover_shift_h), timedelta(minutes=settings.handover_grace_min)
-    return HandoverBook(engine, book, inventory, book.clock, shift=shift, grace=grace, owner=owner)
+    return HandoverBook(
+        engine,
+        book,
+        inventory,
+        book.clock,
+        shift=shift,
+        grace=grace,
+        owner=owner,
+        timeout_s=settings.core_timeout_s,
+    )
 
 
 def _patrol_retention(records: PatrolRecords, settings: Settings, clock: Clock) -> Callable[[], int]:

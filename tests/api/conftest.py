@@ -4,6 +4,7 @@ FastAPI app, tokens for each role, and a manual clock."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,3 +83,16 @@ def tick(gateway: Gateway) -> None:
 def open_alerts(gateway: Gateway) -> list[Alert]:
     """The open alerts as the book holds them now (read on the core's thread)."""
     return gateway.core.owner.call(gateway.alarms.book.open_alerts)
+
+
+def hold_core(gateway: Gateway) -> threading.Event:
+    """Keep the alarm core's thread busy (a long batch) until the returned event is set."""
+    release, started = threading.Event(), threading.Event()
+
+    def long_batch() -> None:
+        started.set()
+        release.wait(10)
+
+    assert gateway.core.owner.post(long_batch)
+    assert started.wait(5)
+    return release

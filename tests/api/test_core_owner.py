@@ -3,7 +3,6 @@ for it, actions run on its thread, and an action it cannot take in time is a cle
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -11,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from alerts.owner import NotOwner
 from gateway.service import Gateway
-from tests.api.conftest import auth, feed
+from tests.api.conftest import auth, feed, hold_core
 
 TRAPPED = ("estate/sunrise/lift/L1/event", {"type": "fault", "code": "entrapment"})
 
@@ -22,19 +21,6 @@ def running(gateway: Gateway) -> Iterator[Gateway]:
     gateway.core.owner.start()
     yield gateway
     gateway.core.owner.stop()
-
-
-def _hold(gateway: Gateway) -> threading.Event:
-    """Keep the owner's thread busy (a long batch) until the event is set."""
-    release, started = threading.Event(), threading.Event()
-
-    def long_batch() -> None:
-        started.set()
-        release.wait(10)
-
-    assert gateway.core.owner.post(long_batch)
-    assert started.wait(5)
-    return release
 
 
 def test_readings_raise_on_the_owners_thread_and_the_state_is_refused_to_others(
@@ -53,7 +39,7 @@ def test_while_the_core_is_busy_reads_answer_and_an_action_is_503_then_done_once
     feed(running, TRAPPED)
     [alert] = client.get("/api/alerts", headers=auth("operator")).json()
     running.core.timeout_s = 0.2
-    release = _hold(running)
+    release = hold_core(running)
     try:
         # Reads go to the stores: answered while the owner is busy.
         assert client.get(f"/api/alerts/{alert['id']}", headers=auth("operator")).json()["state"] == "active"

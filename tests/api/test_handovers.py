@@ -14,7 +14,7 @@ from devices.clock import ManualClock
 from devices.loader import load_inventory
 from gateway.service import Gateway, build_gateway
 from gateway.settings import Settings
-from tests.api.conftest import auth, feed, open_alerts
+from tests.api.conftest import auth, feed, hold_core, open_alerts
 from tests.support.gateway import SPEC_EXAMPLE
 
 DOOR = ("estate/sunrise/lift/L1/event", {"type": "fault", "code": "door_open_failure"})
@@ -82,6 +82,28 @@ def test_a_shift_without_a_signed_handover_raises_an_info_alarm_until_one_is_sig
     clock.advance(timedelta(hours=8, minutes=31))  # the next shift signs nothing
     book.check()
     assert [a for a in open_alerts(gateway) if a.rule == MISSING and a.active]
+
+
+def test_a_signature_while_the_core_is_busy_is_kept_and_the_next_check_clears_the_alarm(
+    client: TestClient, gateway: Gateway, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    book = gateway.handovers
+    assert book is not None
+    clock.advance(timedelta(hours=8, minutes=31))
+    book.check()
+    assert [a for a in open_alerts(gateway) if a.rule == MISSING and a.active]
+    hid = client.post("/api/handovers", json={}, headers=auth("operator")).json()["id"]
+    book.timeout_s = 0.2
+    release = hold_core(gateway)
+    try:
+        signed = client.post(f"/api/handovers/{hid}/sign", headers=auth("admin"))
+    finally:
+        release.set()
+    assert signed.status_code == 200 and signed.json()["signed_by"] == "admin"  # not a 503: it is stored
+    assert "clears at the next check" in caplog.text
+    assert client.get(f"/api/handovers/{hid}", headers=auth("operator")).json()["signed_by"] == "admin"
+    book.check()  # housekeeping's next look
+    assert not [a for a in open_alerts(gateway) if a.rule == MISSING and a.active]
 
 
 def test_the_shift_length_and_grace_are_settings(tmp_path: Path, clock: ManualClock) -> None:
