@@ -1,13 +1,21 @@
 """E-mail over SMTP with the standard library: STARTTLS (587) or TLS from the start (465),
 verified against the system's CAs or the channel's ``ca_file``. Connection trouble and 4xx answers
 are retried; a refused login is a broken channel; a 5xx refusal of the message refuses that message.
+
+Each mail's ``Message-ID`` is made from its event id and the channel (``<EVENT.CHANNEL@domain>``),
+with the event id in ``X-Estate-Event`` as a webhook has it: the one request that can go out twice
+(in flight when the gateway was killed, marked as a possible repeat) then carries the same
+Message-ID, which mail stores and clients that drop duplicates (Gmail, Thunderbird's option) show
+once.
 """
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from email.message import EmailMessage
+from email.utils import parseaddr
 
 from devices.notifications import EmailChannel
 from notify.channels.base import Broken, Message, Rejected, Transient
@@ -27,6 +35,11 @@ class Email:
         mail["To"] = ", ".join(message.emails or self.config.to)  # on duty, else the channel's
         if message.critical:
             mail["Importance"] = "high"
+        event = re.sub(r"[^A-Za-z0-9._-]", "-", str(message.body.get("event_id") or ""))
+        if event:
+            domain = parseaddr(self.config.sender)[1].rpartition("@")[2] or "estate-gateway.invalid"
+            mail["Message-ID"] = f"<{event}.{re.sub(r'[^A-Za-z0-9._-]', '-', self.id)}@{domain}>"
+            mail["X-Estate-Event"] = event
         mail.set_content(f"{message.text}\n\n{message.link}\n")
         return mail
 

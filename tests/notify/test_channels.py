@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from email.parser import BytesParser
+from email.policy import default
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ from notify.channels.email import Email
 from notify.channels.sms import Aliyun, Sms
 from notify.channels.webhook import Webhook
 from notify.channels.wecom import Wecom
+from notify.messages import Words
 from tests.notify.fakes import (
     FakeAliyunSms,
     FakeDingtalk,
@@ -255,6 +258,24 @@ def test_email_over_starttls_with_login(smtp: FakeSmtp, cert: tuple[Path, Path])
     [envelope] = smtp.messages
     assert envelope.rcpt_tos == ["duty@estate.example"]
     assert "http://console/#/alarm/7" in envelope.content.decode()
+
+
+def test_an_email_repeated_after_a_restart_keeps_its_message_id(
+    smtp: FakeSmtp, cert: tuple[Path, Path]
+) -> None:
+    """The request in flight at a SIGKILL is sent again (marked as a possible repeat) with the same
+    Message-ID, so a mailbox that drops duplicates shows it once."""
+    channel = email_channel(smtp.port, cert[0])
+    first = message()
+    channel.send(first)
+    channel.send(Words.maybe_repeat(first, "zh-CN"))
+    ids = [BytesParser(policy=default).parsebytes(e.content)["Message-ID"] for e in smtp.messages]
+    event = str(first.body["event_id"])
+    assert ids[0] == ids[1] == f"<{event}.m@estate.example>"
+    assert [BytesParser(policy=default).parsebytes(e.content)["X-Estate-Event"] for e in smtp.messages] == [
+        event,
+        event,
+    ]
 
 
 def test_email_wrong_password_is_broken_server_down_transient(
