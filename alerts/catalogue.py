@@ -224,6 +224,7 @@ LIFT_RULES: list[Rule] = [
         severity=MN,
         event="maintenance",
         max_age_days=15,
+        enabled=False,  # opt-in: the ledger's maintenance.overdue is the default (assets/plans.py)
         message="{device}电梯距上次维保已 {days} 天（超过 15 天）",
         message_en="Lift {device}: {days} days since the last maintenance (over 15)",
     ),
@@ -373,6 +374,7 @@ WATER_RULES: list[Rule] = [
         severity=MN,
         event="cleaned",
         max_age_days=183,
+        enabled=False,  # opt-in, as lift.maintenance_overdue
         message="{device}水箱距上次清洗 {days} 天（超过 6 个月）",
         message_en="Tank {device}: {days} days since cleaning (over 6 months)",
     ),
@@ -383,6 +385,7 @@ WATER_RULES: list[Rule] = [
         severity=MJ,
         event="cleaned",
         max_age_days=365,
+        enabled=False,  # opt-in, as lift.maintenance_overdue
         message="{device}水箱距上次清洗 {days} 天（超过 12 个月）",
         message_en="Tank {device}: {days} days since cleaning (over 12 months)",
     ),

@@ -166,22 +166,41 @@ class MaintenanceDesk:
             )
             state.order = order.id
             self._dirty[state.key] = state
-        if not state.overdue and today > state.due:
+        if today <= state.due:
+            return
+        first = not state.overdue
+        if first:
             state.overdue = True
             self._dirty[state.key] = state
-            if self._alarmed_elsewhere(asset, plan):
-                return  # the catalogue's compliance rule raises it (assets/plans.py ALARMED_BY)
-            days = (today - state.due).days
-            self.book.raise_(
-                self._raise(
-                    asset,
-                    OVERDUE_RULE,
-                    plan.overdue_severity,
-                    f"{asset.label}{plan.task}已逾期 {days} 天（应于 {state.due.isoformat()} 完成）",
-                    f"{asset.id}: {plan.task_en} overdue by {days} day(s) (due {state.due.isoformat()})",
-                    subject=asset.id,
-                )
+        if self._alarmed_elsewhere(asset, plan):
+            return  # an estate's opt-in compliance rule raises it (assets/plans.py ALARMED_BY)
+        severity = plan.overdue_severity
+        if plan.worse_after is not None and plan.worse_severity is not None:
+            worse_from = add_interval(state.due, plan.worse_after, self.inventory.calendar_for(asset.estate))
+            if today > worse_from and RANK[plan.worse_severity] > RANK[severity]:
+                severity = plan.worse_severity
+        if not first:  # raised already: again only to make it worse (once: the book keeps the worst)
+            if severity is plan.overdue_severity:
+                return
+            open_ = self.book.open_alert(self._overdue_key(asset))
+            if open_ is None or not open_.active or RANK[severity] <= RANK[open_.severity]:
+                return
+        days = (today - state.due).days
+        self.book.raise_(
+            self._raise(
+                asset,
+                OVERDUE_RULE,
+                severity,
+                f"{asset.label}{plan.task}已逾期 {days} 天（应于 {state.due.isoformat()} 完成）",
+                f"{asset.id}: {plan.task_en} overdue by {days} day(s) (due {state.due.isoformat()})",
+                subject=asset.id,
             )
+        )
+
+    @staticmethod
+    def _overdue_key(asset: Asset) -> str:
+        """One overdue alarm per asset, whichever of its plans is late."""
+        return alert_key(asset.estate, asset.id if asset.device else None, OVERDUE_RULE, asset.id)
 
     def _alarmed_elsewhere(self, asset: Asset, plan: Plan) -> bool:
         """Whether a compliance rule of the catalogue, on in the asset's estate, is this device
@@ -337,8 +356,7 @@ class MaintenanceDesk:
             state.overdue = False
             others = [s for k, s in self.states.items() if k[:2] == asset.key and s.overdue]
             if not others:  # one overdue alarm per asset: it clears when none of its plans is late
-                key = alert_key(asset.estate, asset.id if asset.device else None, OVERDUE_RULE, asset.id)
-                self.book.clear(key, record.by, f"record {record.id}")
+                self.book.clear(self._overdue_key(asset), record.by, f"record {record.id}")
         self._dirty[state.key] = state
         self._next_check = self.clock.now()  # the next order may be due at once (a short interval)
 

@@ -35,6 +35,10 @@ class Plan:
     #: Readings a record of it should carry (shown on the form; a record without them is kept).
     readings: tuple[str, ...] = ()
     enabled: bool = True
+    #: Late by more than this past the due day, the overdue alarm becomes ``worse_severity``
+    #: (a tank not cleaned for over 12 months: major, STANDARDS.md §2).
+    worse_after: Interval | None = None
+    worse_severity: Severity | None = None
 
 
 def _i(text: str) -> Interval:
@@ -57,8 +61,9 @@ DEFAULT_PLANS: tuple[Plan, ...] = (
     _plan("lift.inspection", K.LIFT, "电梯年度定期检验", "lift annual statutory inspection", "1y", "30d",
           T.LIFT, MJ, "TSG T7001 / 特种设备安全法: periodic inspection every year"),
     _plan("water.cleaning", K.WATER_TANK, "水箱清洗消毒并取样检测", "tank cleaning and sampling",
-          "6mo", "14d", T.WATER, MN, "estate service standard (seed): tanks cleaned every 6 months, sampled",
-          readings=("chlorine_mg_l", "turbidity_ntu")),
+          "6mo", "14d", T.WATER, MN,
+          "estate service standard (seed): tanks cleaned every 6 months, sampled; > 12 months major",
+          readings=("chlorine_mg_l", "turbidity_ntu"), worse_after=_i("6mo"), worse_severity=MJ),
     _plan("fire.extinguisher_check", K.FIRE_EXTINGUISHER, "灭火器月度检查", "extinguisher monthly check",
           "1mo", "5d", T.SECURITY, MN, "GB 50444 (extinguishers checked monthly)"),
     _plan("fire.hose_box_check", K.HOSE_BOX, "消火栓箱月度检查", "hose box monthly check", "1mo", "5d",
@@ -81,10 +86,12 @@ RECORD_EVENTS: dict[str, str | None] = {
     "cleaned": "water.cleaning",
     "sampled": None,
 }
-#: Plans whose lateness on a device already has its alarm in the catalogue: the compliance rule
-#: that counts days since the device's own record event (docs/rules.md §9). Where that rule is on,
-#: it is the one source of the alarm — its id, figure and overrides as before — and the ledger
-#: raises no ``maintenance.overdue`` for the plan; a crew's record moves the rule's clock on.
+#: Device plans with an opt-in compliance rule in the catalogue, counting days since the device's
+#: own record event (docs/rules.md §9). The rules are off by default: the ledger's
+#: ``maintenance.overdue`` is the alarm of every plan (issue 26). An estate that switches one on
+#: (``rules: {lift.maintenance_overdue: {enabled: true}}``) makes it the one source of that plan's
+#: alarm instead: the ledger then raises no ``maintenance.overdue`` for the plan, and a crew's
+#: record moves the rule's clock on.
 ALARMED_BY: dict[str, tuple[str, str]] = {
     "lift.maintenance": ("lift.maintenance_overdue", "maintenance"),
     "water.cleaning": ("water.cleaning_overdue", "cleaned"),
@@ -98,7 +105,15 @@ def apply_settings(plan: Plan, settings: Iterable[PlanSetting]) -> Plan:
             continue
         changes = {
             name: value
-            for name in ("every", "lead", "trade", "overdue_severity", "enabled")
+            for name in (
+                "every",
+                "lead",
+                "trade",
+                "overdue_severity",
+                "worse_after",
+                "worse_severity",
+                "enabled",
+            )
             if (value := getattr(s, name)) is not None
         }
         plan = replace(plan, **changes)

@@ -93,6 +93,11 @@ class PlanSetting(_Config):
     lead: IntervalText | None = Field(None, description="How long before it is due its order is made")
     trade: Trade | None = Field(None, description="Trade whose crew gets the order")
     overdue_severity: Severity | None = Field(None, description="Severity of maintenance.overdue")
+    worse_after: IntervalText | None = Field(
+        None,
+        description='Late by more than this past the due day, e.g. "6mo": the alarm becomes worse_severity',
+    )
+    worse_severity: Severity | None = Field(None, description="Severity once late by more than worse_after")
     enabled: bool | None = Field(None, description="false: no orders, no overdue alarm for it")
 
 

@@ -68,6 +68,14 @@ _KIND_SECTIONS: dict[Kind | None, tuple[int, str]] = {
 _PATROL_SECTION, _SYSTEM_SECTION, _LEDGER_SECTION = 7, 8, 9
 
 
+#: What an off-by-default rule's section says.
+_OPT_IN = (
+    "**off by default** (opt-in): the equipment ledger's `maintenance.overdue` is this lateness's "
+    "alarm (§9); an estate switches this rule on with `rules: {<id>: {enabled: true}}`, and it is "
+    "then the one source"
+)
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
@@ -83,6 +91,8 @@ def _rule_section(rule: Rule) -> Iterator[str]:
     yield f"| 告警 (zh-CN) | {_cell(rule.message)} |"
     yield f"| alert (English) | {_cell(rule.message_en)} |"
     yield f"| kind | `{rule.kind}` |" if rule.kind else "| kind | — (estate-wide) |"
+    if not rule.enabled:
+        yield f"| on | {_OPT_IN} |"
     yield f"| raised by | {_cell(raised)} |"
     yield f"| cleared by | {_cell(clears)} |"
     for severity, when in levels:
@@ -103,7 +113,7 @@ def _summary(rules: Sequence[Rule]) -> Iterator[str]:
     for rule in rules:
         kind = f"`{rule.kind}`" if rule.kind else "—"
         auto = "auto" if rule.dispatch else "operator"
-        link = f"[`{rule.id}`](#{rule.id.replace('.', '')})"
+        link = f"[`{rule.id}`](#{rule.id.replace('.', '')})" + ("" if rule.enabled else " (opt-in)")
         yield f"| {link} | {kind} | {rule.severity} | {auto} | {_cell(rule.standard)} |"
 
 
@@ -192,10 +202,11 @@ def _ledger_rows() -> Iterator[str]:
     rows = (
         (
             OVERDUE_RULE,
-            "a plan's task not recorded by the end of its due day (local time); one alarm per asset, "
-            "whichever of its plans is late — except a device plan whose lateness a catalogue rule "
-            "alarms (below)",
-            "the plan's overdue severity (table below)",
+            "a plan's task not recorded by the end of its due day (local time), a lift's 15-day "
+            "visit and a tank's cleaning included; one alarm per asset, whichever of its plans is "
+            "late — except a device plan whose opt-in compliance rule the estate switched on (below)",
+            "the plan's overdue severity (table below), raised once more to the worse one when it is "
+            "late past the plan's `worse_after`",
             "a record of every late plan of the asset",
         ),
         (
@@ -225,20 +236,27 @@ def _ledger_rows() -> Iterator[str]:
         "Each plan makes a **planned work order** (preventive, category `maintenance`) its lead time "
         "before the due day, routed to its trade's crew, its resolve deadline the end of the due day. "
         "One lateness is one alarm: that order running past its deadline is recorded on the order "
-        f"(维修及时率) but raises no `{BREACH_RULE}`, the asset's `{OVERDUE_RULE}` being the alarm; and "
-        "where the catalogue already alarms a device plan's lateness (its compliance rule, on in the "
-        f"estate) that rule is the only source and the ledger raises no `{OVERDUE_RULE}` for it — a "
-        "crew's record moves the rule's clock on as the device's own event does. Switch the rule off "
-        f"(`estates[].rules`) and the ledger's `{OVERDUE_RULE}` takes its place."
+        f"(维修及时率) but raises no `{BREACH_RULE}`, the asset's `{OVERDUE_RULE}` being the alarm. "
+        "Two device plans have an **opt-in** compliance rule in the catalogue, counting days since the "
+        "device's own record event (the alarm column, in brackets). They are off by default, so "
+        f"`{OVERDUE_RULE}` is the alarm of every plan; an estate that switches one on "
+        "(`estates[].rules`) makes it the only source of that plan's alarm — the ledger then raises "
+        f"no `{OVERDUE_RULE}` for it, and a crew's record moves the rule's clock on as the device's "
+        "own event does."
     )
     yield ""
     yield "| plan | asset | task 任务 | every | order made | trade | overdue severity | alarm | standard |"
     yield "|---|---|---|---|---|---|---|---|---|"
     for plan in DEFAULT_PLANS:
-        alarm = f"`{ALARMED_BY[plan.id][0]}`" if plan.id in ALARMED_BY else f"`{OVERDUE_RULE}`"
+        alarm = f"`{OVERDUE_RULE}`"
+        if plan.id in ALARMED_BY:
+            alarm += f" (opt-in: `{ALARMED_BY[plan.id][0]}`)"
+        severity = str(plan.overdue_severity)
+        if plan.worse_after is not None and plan.worse_severity is not None:
+            severity += f"; {plan.worse_severity} when late more than {plan.worse_after}"
         yield (
             f"| `{plan.id}` | `{plan.kind}` | {_cell(plan.task)} / {_cell(plan.task_en)} | {plan.every} "
-            f"| {plan.lead} ahead | `{plan.trade}` | {plan.overdue_severity} | {alarm} "
+            f"| {plan.lead} ahead | `{plan.trade}` | {severity} | {alarm} "
             f"| {_cell(plan.standard)} |"
         )
 

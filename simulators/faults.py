@@ -1,7 +1,8 @@
 """The faults a simulated device can be given (``World.inject``), as data for scenario writers.
 
 Each :class:`FaultSpec` names the device kinds it applies to and the alarm rules it is expected
-to raise with the default rules (``alerts/catalogue.py``, ``alerts/patrol_plan.py``): on the
+to raise with the default rules (``alerts/catalogue.py``, ``alerts/patrol_plan.py``, and the
+equipment ledger's ``maintenance.overdue`` for a skipped visit): on the
 device itself, or — for patrol faults — on the rounds its guards walk. ``also`` lists rules it may
 raise elsewhere as a consequence (a lamp out lowers the estate's 完好率; cameras behind a failed
 switch each go offline). ``within_s`` is how long after injection the rules are due at the latest
@@ -27,6 +28,8 @@ RULE_PREFIXES: Mapping[Kind, tuple[str, ...]] = {
     V: ("cctv.",),
     P: ("patrol.",),
 }
+#: The equipment ledger's alarms, on an asset of any kind (assets/model.py).
+LEDGER_PREFIXES = ("maintenance.",)
 MIN, HOUR, DAY = 60.0, 3600.0, 86_400.0
 
 
@@ -53,7 +56,7 @@ class FaultSpec:
 
     def rules_for(self, kind: Kind) -> tuple[str, ...]:
         """The expected rules on a device of ``kind`` (a generic fault names every kind's rule)."""
-        return tuple(r for r in self.rules if r.startswith(RULE_PREFIXES[kind]))
+        return tuple(r for r in self.rules if r.startswith((*RULE_PREFIXES[kind], *LEDGER_PREFIXES)))
 
 
 _LIFT = [
@@ -156,9 +159,10 @@ _LIFT = [
     FaultSpec(
         "maintenance_skipped",
         (L,),
-        ("lift.maintenance_overdue",),
-        "no maintenance visits (normally one every 14 days): overdue 15 days after the last one",
-        within_s=15 * DAY + 2 * HOUR,
+        ("maintenance.overdue",),
+        "no maintenance visits (normally one every 14 days): the ledger's plan is overdue from the "
+        "midnight after its 15th day",
+        within_s=16 * DAY + 2 * HOUR,
     ),
 ]
 

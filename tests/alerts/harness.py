@@ -21,6 +21,9 @@ from devices.loader import load_inventory
 from gateway.db import make_engine
 from tests.support.gateway import SPEC_EXAMPLE
 
+#: The catalogue with its opt-in rules switched on (the compliance rules a ledger plan stands for).
+ALL_RULES: list[Rule] = [r.model_copy(update={"enabled": True}) for r in DEFAULT_RULES]
+
 
 class Recorder:
     """A notifier that keeps every notification (alert json, actions) and, one by one, every

@@ -26,7 +26,7 @@ from devices.base import Severity
 from devices.inventory import Inventory
 from devices.kinds.lift import LiftFaultCode
 from devices.loader import InventoryError, load_inventory
-from tests.alerts.harness import Harness
+from tests.alerts.harness import ALL_RULES, Harness
 
 C, MJ, MN, INFO = Severity.CRITICAL, Severity.MAJOR, Severity.MINOR, Severity.INFO
 MIN, HOUR, DAY = 60.0, 3600.0, 86_400.0
@@ -176,7 +176,7 @@ LAMPS: Devices = [
 @pytest.fixture
 def make(tmp_path: Path) -> Callable[..., Harness]:
     def build(devices: Devices | None = None) -> Harness:
-        return Harness(tmp_path, inventory=estate(tmp_path, devices) if devices else None)
+        return Harness(tmp_path, inventory=estate(tmp_path, devices) if devices else None, rules=ALL_RULES)
 
     return build
 
@@ -821,6 +821,15 @@ def test_every_default_rule_has_a_case() -> None:
     assert set(CASES) == {r.id for r in DEFAULT_RULES}
 
 
+def test_the_compliance_rules_of_ledger_plans_are_opt_in() -> None:
+    """Off unless an estate switches them on: the ledger's maintenance.overdue is the default."""
+    assert {r.id for r in DEFAULT_RULES if not r.enabled} == {
+        "lift.maintenance_overdue",
+        "water.cleaning_overdue",
+        "water.cleaning_overdue_year",
+    }
+
+
 @pytest.mark.parametrize("rule_id", sorted(CASES))
 def test_rule_raises(rule_id: str, make: Callable[..., Harness]) -> None:
     case = CASES[rule_id]
@@ -1106,10 +1115,10 @@ def test_event_alert_is_not_cleared_by_values_older_than_the_event(
 
 # -- state across a restart ----------------------------------------------------------------
 def test_maintenance_clock_survives_a_restart(tmp_path: Path) -> None:
-    before = Harness(tmp_path)
+    before = Harness(tmp_path, rules=ALL_RULES)
     before.event("L1", "maintenance", technician="王师傅")
     before.advance(10 * DAY, step=HOUR)
-    after = Harness(tmp_path)
+    after = Harness(tmp_path, rules=ALL_RULES)
     after.clock.set(before.clock.now())
     after.advance(6 * DAY, step=HOUR)
     raised(after, "L1", "lift.maintenance_overdue", MN)

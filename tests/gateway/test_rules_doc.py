@@ -108,11 +108,25 @@ def test_the_ledger_rules_and_every_plan_are_documented() -> None:
         assert f"| `{rule_id}` |" in ledger and STANDARD_OF_OTHER_RULES[rule_id] in ledger
     for plan in DEFAULT_PLANS:
         row = next(line for line in ledger.splitlines() if line.startswith(f"| `{plan.id}` |"))
-        alarm = ALARMED_BY[plan.id][0] if plan.id in ALARMED_BY else OVERDUE_RULE
-        assert f"| {plan.every} |" in row and f"| {plan.overdue_severity} |" in row and f"`{alarm}`" in row
+        assert (
+            f"| {plan.every} |" in row and f"| {plan.overdue_severity}" in row and f"`{OVERDUE_RULE}`" in row
+        )
+        if plan.id in ALARMED_BY:
+            assert f"(opt-in: `{ALARMED_BY[plan.id][0]}`)" in row
+        if plan.worse_severity is not None:
+            assert f"; {plan.worse_severity} when late more than {plan.worse_after} |" in row
         assert plan.standard in row
         assert any(name in plan.standard for name in SOURCE_NAMES), f"{plan.id}: {plan.standard}"
     assert "critical** for a lift inspection certificate" in ledger
+
+
+def test_the_opt_in_rules_say_they_are_off_by_default() -> None:
+    text = rules_doc.render()
+    for rule in DEFAULT_RULES:
+        section = text.split(f"### `{rule.id}`", 1)[1].split("###", 1)[0]
+        summary = next(line for line in text.splitlines() if line.startswith(f"| [`{rule.id}`]"))
+        assert ("**off by default** (opt-in)" in section) is (not rule.enabled), rule.id
+        assert ("(opt-in)" in summary) is (not rule.enabled), rule.id
 
 
 def test_the_ledger_section_follows_a_changed_plan(monkeypatch: pytest.MonkeyPatch) -> None:

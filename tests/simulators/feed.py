@@ -1,5 +1,6 @@
 """The world's messages through the gateway's own path, without a broker: the decoder, device
-state, and a real alarm engine (SQLite alert store) on a manual clock that follows simulated time.
+state, and a real alarm engine (SQLite alert store) on a manual clock that follows simulated time;
+with ``ledger``, the dispatch desk and the equipment ledger too (planned maintenance).
 
 This is what ``estate-sim run`` feeds a gateway, minus the wall-clock pacing: each message is
 decoded as received at its simulated time, and the engine ticks once per simulated ``tick_s``
@@ -22,9 +23,14 @@ from alerts.catalogue import DEFAULT_RULES
 from alerts.engine import AlarmEngine
 from alerts.model import Alert
 from alerts.store import AlertStore
+from assets.desk import MaintenanceDesk
+from assets.plans import RECORD_EVENTS
+from assets.store import LedgerStore
 from devices.base import Channel, FieldValue, Kind, Reading
 from devices.clock import ManualClock, to_ns
 from devices.inventory import Inventory
+from dispatch.desk import Dispatcher
+from dispatch.store import OrderStore
 from gateway.db import make_engine
 from gateway.ingest import Rejection, decode
 from gateway.state import DeviceRegistry
@@ -55,6 +61,7 @@ class Feed:
         seed: int = 1,
         keep: bool = True,
         sparse: bool = False,
+        ledger: bool = False,
     ) -> None:
         self.inventory = inventory
         self.sparse = sparse
@@ -78,6 +85,23 @@ class Feed:
             dead_letter=lambda *ref: self.seen.unknown_references.append(ref),
         )
         self.engine.start()
+        self.ledger: MaintenanceDesk | None = None
+        if ledger:  # planned maintenance and its maintenance.overdue, wired as gateway/service.py does
+            desk = Dispatcher(
+                inventory, self.book, OrderStore(store.engine), self.clock, self.engine.rule, []
+            )
+            self.ledger = MaintenanceDesk(
+                inventory,
+                self.book,
+                desk,
+                LedgerStore(store.engine),
+                self.clock,
+                alarm_rule=self.engine.rule,
+                on_record=self.engine.note_record,
+            )
+            self.engine.hook_events(RECORD_EVENTS, self.ledger.on_event)
+            desk.start()
+            self.ledger.start()
         self._last_tick = start
 
     @property

@@ -14,6 +14,7 @@ import pytest
 from alerts.model import AlertState
 from devices.base import Kind
 from devices.inventory import Inventory
+from devices.ledger import PlanSetting
 from devices.loader import load_inventory
 from simulators.world import FAULTS, FaultSpec, World
 from tests.simulators.feed import Feed
@@ -50,19 +51,20 @@ class Case:
 
     @property
     def only(self) -> Inventory:
-        """Just the device, no patrols, and overdue after 2 days rather than 15 (a long run needs
-        nothing else; the 14-day visits are checked on the world alone)."""
+        """Just the device, no patrols, and its maintenance due every 2 days rather than 15 (a long
+        run needs nothing else; the 14-day visits are checked on the world alone)."""
         estate = self.inventory.estates[0]
         devices = [d for d in estate.devices if d.id == self.device]
-        rules = {"lift.maintenance_overdue": {"max_age_days": 2}}
-        alone = estate.model_copy(update={"devices": devices, "patrols": [], "rules": rules})
+        every = [PlanSetting.model_validate({"plan": "lift.maintenance", "every": "2d", "lead": "1d"})]
+        update = {"devices": devices, "patrols": [], "assets": [], "maintenance": every}
+        alone = estate.model_copy(update=update)
         return self.inventory.model_copy(update={"estates": [alone]})
 
 
 def _run_s(spec: FaultSpec, kind: Kind, device: str) -> float:
     rounds = kind is Kind.PATROL and any(r != "patrol.sos" for r in spec.rules_for(kind))
     if spec.name == "maintenance_skipped":
-        return 2 * 86_400 + 2 * 3600  # with the rule at 2 days (Case.only)
+        return 3 * 86_400  # due 2 days from the start (Case.only), overdue from the next midnight
     if spec.within_s is not None and not rounds:
         return spec.within_s + 60
     if spec.name == "silent":
@@ -92,7 +94,7 @@ CASES = cases()
 def _feed(case: Case, tmp_path: Path) -> Feed:
     long = case.fault == "maintenance_skipped"
     inventory = case.only if long else case.inventory
-    feed = Feed(tmp_path, inventory, case.start, seed=5, keep=not long, sparse=long)
+    feed = Feed(tmp_path, inventory, case.start, seed=5, keep=not long, sparse=long, ledger=long)
     feed.run(WARM_UP_S, tick_s=case.tick_s)
     assert not feed.alerts(), "alerts before the fault"
     return feed
@@ -148,7 +150,7 @@ def test_without_faults_nothing_is_raised(inventory: Inventory, tmp_path: Path) 
 
 
 def test_a_technician_services_each_lift_every_14_days() -> None:
-    """What keeps ``lift.maintenance_overdue`` (15 days) quiet: a visit in inspection mode, then a
+    """What keeps the lift's ``maintenance.overdue`` (15 days) quiet: a visit in inspection mode, then a
     ``maintenance`` record, the first within 14 days and every 14 days after, in working hours."""
     case = next(c for c in CASES if c.fault == "maintenance_skipped")
     world = World(case.only, start=case.start)
