@@ -1,4 +1,5 @@
-"""The maintenance desk on the dispatch harness: real SQLite, a manual clock, the book ticked by hand."""
+"""The maintenance desk on the dispatch harness, wired as the gateway wires it: real SQLite, a
+manual clock, the book ticked by hand."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from assets.desk import MaintenanceDesk
+from assets.plans import RECORD_EVENTS
 from assets.store import LedgerStore
 from devices.inventory import Inventory
 from dispatch.model import WorkOrder
@@ -16,8 +18,18 @@ class LedgerHarness(DispatchHarness):
     def __init__(self, tmp_path: Path, inventory: Inventory, start: datetime) -> None:
         super().__init__(tmp_path, inventory, start=start)
         self.ledger_store = LedgerStore(self.store.engine)
-        self.ledger = MaintenanceDesk(self.inventory, self.book, self.desk, self.ledger_store, self.clock)
-        self.engine.hook_events(("maintenance", "cleaned", "sampled"), self.ledger.on_event)
+        # Wired as gateway/service.py wires it: an estate's opt-in compliance rule, when on, is
+        # the plan's alarm (assets/plans.py ALARMED_BY), and a crew's record moves its clock on.
+        self.ledger = MaintenanceDesk(
+            self.inventory,
+            self.book,
+            self.desk,
+            self.ledger_store,
+            self.clock,
+            alarm_rule=self.engine.rule,
+            on_record=self.engine.note_record,
+        )
+        self.engine.hook_events(RECORD_EVENTS, self.ledger.on_event)
         self.ledger.start()
 
     def days(self, count: int, step: timedelta = timedelta(hours=6)) -> None:

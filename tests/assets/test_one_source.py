@@ -14,10 +14,8 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from assets.desk import MaintenanceDesk
 from assets.model import OVERDUE_RULE
 from assets.plans import plans_for
-from assets.store import LedgerStore
 from devices.base import Severity
 from devices.inventory import Inventory
 from devices.ledger import AssetKind, Interval, IntervalUnit, PlanSetting
@@ -25,32 +23,22 @@ from devices.loader import load_inventory
 from dispatch.desk_core import BREACH_RULE
 from dispatch.model import OrderAction, Source
 from estate_gateway.cli import sample_inventory_path
-from tests.dispatch.harness import DispatchHarness
+from tests.assets.harness import LedgerHarness
 
 NEW_YEAR = datetime(2025, 12, 31, 16, 0, tzinfo=UTC)  # 2026-01-01 00:00 in Shanghai
 LIFT, EXTINGUISHER, TANK = "L-B1-1", "FE-B1", "T1"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-class Wired(DispatchHarness):
-    """The desk wired to the alarm engine as gateway/service.py wires it."""
+class Wired(LedgerHarness):
+    """The ledger harness from New Year, its days run through the engine's tick (the compliance
+    pass of an opt-in rule included), the devices silent."""
 
     def __init__(self, tmp_path: Path, inventory: Inventory) -> None:
-        super().__init__(tmp_path, inventory, start=NEW_YEAR)
-        self.ledger = MaintenanceDesk(
-            self.inventory,
-            self.book,
-            self.desk,
-            LedgerStore(self.store.engine),
-            self.clock,
-            alarm_rule=self.engine.rule,
-            on_record=self.engine.note_record,
-        )
-        self.engine.hook_events(("maintenance", "cleaned", "sampled"), self.ledger.on_event)
-        self.ledger.start()
+        super().__init__(tmp_path, inventory, NEW_YEAR)
 
-    def days(self, count: float) -> None:
-        self.advance(count * 86_400, keep_alive=[], step=6 * 3600)
+    def days(self, count: float, step: timedelta = timedelta(hours=6)) -> None:
+        self.advance(count * 86_400, keep_alive=[], step=step.total_seconds())
 
     def active(self, key: str) -> bool:
         alert = self.book.open_alert(key)
