@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     bindparam,
     delete,
     func,
@@ -36,6 +37,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 
 from alerts.model import Action, Alert, HistoryEntry
 from devices.base import Severity
@@ -58,9 +60,27 @@ def create_tables(engine: Engine, tables: MetaData) -> None:
         tables.create_all(conn)
 
 
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC whatever zone it comes in, read back aware in UTC.
+
+    SQLite keeps no zone: a time given at +08:00 (a lock-step clock message, an API parameter
+    with an offset) stored as it came would read back 8 h off. A naive time is taken as UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None or value.tzinfo is None:
+            return value
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return as_utc(value)
+
+
 def ts_column(name: str, **kw: object) -> Column[datetime]:
-    """A timestamp column (UTC; SQLite keeps it naive, :func:`as_utc` puts the zone back)."""
-    return Column(name, DateTime(timezone=True), **kw)  # type: ignore[arg-type]
+    """A timestamp column (UTC; :class:`UtcDateTime`)."""
+    return Column(name, UtcDateTime(), **kw)  # type: ignore[arg-type]
 
 
 alerts_t = Table(

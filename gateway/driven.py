@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from devices.clock import DrivenClock, from_ns
 
@@ -56,4 +56,4 @@ def parse_now(payload: bytes) -> datetime | str:
         return f"clock time {value[:40]!r} is not ISO 8601"
     if when.tzinfo is None:
         return "clock time has no UTC offset"
-    return when
+    return when.astimezone(UTC)  # the gateway's clock is UTC, as every time it stores
