@@ -355,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     profile.add_argument("--estate", default=None, help="its estate, if the id is in several")
     profile.add_argument("sample", help="a file holding the payload as the device sends it (- for stdin)")
     profile.set_defaults(func=cmd_profile)
-    rollup_cli.add_parser(sub)  # rollup --estate E --date YYYY-MM-DD [--to …]: past days' KPIs
+    rollup_cli.add_parser(sub, CHECKS)  # rollup --estate E --date YYYY-MM-DD [--to …]: past days' KPIs
     return parser
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any, TextIO
 
@@ -14,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from devices.clock import Clock, SystemClock
 from devices.inventory import Inventory
-from devices.loader import InventoryError, load_inventory
+from devices.loader import ExtraCheck, InventoryError, load_inventory
 from gateway.db import make_engine
 from gateway.settings import command_settings
 from reports.rollup import MAX_DAYS, Rollups
@@ -38,8 +39,10 @@ def local_day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a day: give YYYY-MM-DD, e.g. 2026-04-03") from None
 
 
-def add_parser(sub: Any) -> None:
-    """The ``rollup`` subcommand, on ``estate-gateway``'s subparsers."""
+def add_parser(sub: Any, checks: Sequence[ExtraCheck] = ()) -> None:
+    """The ``rollup`` subcommand, on ``estate-gateway``'s subparsers; ``checks``: the inventory
+    checks ``run`` and ``check-config`` make (the composition root's), so an inventory ``run``
+    refuses is refused here too."""
     rollup = sub.add_parser(
         "rollup",
         help="recompute the daily KPI rollups of past local days (from the gateway's database)",
@@ -51,7 +54,7 @@ def add_parser(sub: Any) -> None:
     )
     rollup.add_argument("--config", help="inventory YAML (default: $ESTATE_INVENTORY)")
     rollup.add_argument("--settings", help="a settings file adding to the environment (KEY=value lines)")
-    rollup.set_defaults(func=cmd_rollup)
+    rollup.set_defaults(func=cmd_rollup, checks=tuple(checks))
 
 
 def _figure(row: dict[str, Any], column: str) -> str:
@@ -122,7 +125,7 @@ def cmd_rollup(args: argparse.Namespace) -> int:
         return 2
     settings, path = found
     try:
-        inventory = load_inventory(path)
+        inventory = load_inventory(path, getattr(args, "checks", ()))
     except InventoryError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from devices.clock import ManualClock
 from devices.loader import load_inventory
@@ -113,3 +114,18 @@ def test_an_inventory_that_fails_is_exit_2(
     monkeypatch.setenv("ESTATE_INVENTORY", str(data_dir / "missing.yaml"))
     assert main(["rollup", "--estate", "sunrise", "--date", "2026-01-05"]) == 2
     assert "cannot read the inventory" in capsys.readouterr().err
+
+
+def test_an_inventory_that_run_refuses_is_refused_here_too(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same checks as ``run`` and ``check-config``: an override of a rule that does not exist."""
+    data = yaml.safe_load(SPEC_EXAMPLE.read_text(encoding="utf-8"))
+    data["estates"][0]["rules"] = {"lift.no_such_rule": {"enabled": False}}
+    path = data_dir / "bad-rules.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("ESTATE_INVENTORY", str(path))
+    assert main(["rollup", "--estate", "sunrise", "--date", "2026-01-05"]) == 2
+    err = capsys.readouterr().err
+    assert "lift.no_such_rule" in err and "1 error(s)" in err
+    assert stored(data_dir) == []
