@@ -15,7 +15,6 @@ from alerts.model import alert_key
 from alerts.patrol import PatrolSignal, PatrolTracker
 from alerts.patrol_plan import PatrolRule
 from alerts.patrol_records import PatrolRecords, ScanRecord, Verdict
-from alerts.store import patrols_t, upsert
 from devices.base import Reading
 from devices.inventory import Estate
 
@@ -83,10 +82,8 @@ class PatrolWatch(EngineCore):
         scans = [ScanRecord(e, r.id, r.day, s) for e, (new, _) in journals.items() for r, s in new]
         verdicts = [Verdict.of(e, r, v) for e, (_, closed) in journals.items() for r, v in closed]
         if snapshots or scans or verdicts:
-            engine = self.book.store.engine
-            with engine.begin() as conn:
-                if snapshots:
-                    conn.execute(upsert(engine, patrols_t, "estate"), snapshots)
+            with self.book.store.engine.begin() as conn:
+                self.book.store.write_patrols(conn, snapshots)
                 if self.patrol_records is not None:
                     self.patrol_records.write(conn, scans, verdicts)
         self._patrols_dirty.clear()

@@ -355,12 +355,11 @@ class AlertStore:
             with self.engine.begin() as conn:
                 conn.execute(self._upsert(facts_t, "estate", "device", "name"), rows)
 
-    def save_patrols(self, snapshots: dict[str, dict[str, Any]]) -> None:
-        """Each estate's patrol tracker state (rounds, scans, open findings): survives restarts."""
+    def write_patrols(self, conn: Connection, snapshots: Sequence[dict[str, Any]]) -> None:
+        """Estates' patrol tracker state (rounds, scans, open findings: ``{"estate", "snapshot"}``
+        rows) in the caller's transaction: survives restarts."""
         if snapshots:
-            rows = [{"estate": estate, "snapshot": snap} for estate, snap in snapshots.items()]
-            with self.engine.begin() as conn:
-                conn.execute(self._upsert(patrols_t, "estate"), rows)
+            conn.execute(self._upsert(patrols_t, "estate"), list(snapshots))
 
     def patrol_snapshots(self) -> dict[str, dict[str, Any]]:
         with self.engine.connect() as conn:
