@@ -7,6 +7,7 @@ Writes happen once per batch (``save``), in one transaction.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    inspect,
     or_,
     select,
     text,
@@ -38,11 +40,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.schema import CreateColumn
 
 from alerts.model import Action, Alert, HistoryEntry
 from devices.base import Severity
 
 metadata = MetaData()
+
+log = logging.getLogger(__name__)
 
 
 #: Instances starting together on one PostgreSQL would each find a table missing and each create
@@ -51,13 +56,45 @@ _SCHEMA_LOCK = 0x65737461
 
 
 def create_tables(engine: Engine, tables: MetaData) -> None:
-    """``tables.create_all``, one instance at a time on PostgreSQL (an advisory lock)."""
-    if engine.dialect.name != "postgresql":
-        tables.create_all(engine)
-        return
+    """``tables.create_all``, one instance at a time on PostgreSQL (an advisory lock), and the
+    columns a newer version added to a table that exists already (:func:`add_columns`)."""
     with engine.begin() as conn:
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
         tables.create_all(conn)
+        add_columns(conn, tables)
+
+
+def add_columns(conn: Connection, tables: MetaData) -> list[str]:
+    """Add to existing tables the columns their declaration has and they lack (an upgrade's new
+    columns: each nullable, so the rows already there keep their meaning), and those columns'
+    indexes. A missing column that may not be null cannot be added so: a clear error at start-up,
+    not a failing write later. Returns ``table.column`` of each column added."""
+    found = inspect(conn)
+    added: list[str] = []
+    for table in tables.sorted_tables:
+        have = {c["name"] for c in found.get_columns(table.name)}
+        missing = [c for c in table.columns if c.name not in have]
+        for column in missing:
+            if not column.nullable:
+                raise RuntimeError(
+                    f"table {table.name} lacks column {column.name}, which cannot be added to "
+                    "existing rows (NOT NULL): migrate the database by hand"
+                )
+            definition = CreateColumn(column).compile(conn)
+            conn.execute(text(f"ALTER TABLE {_quoted(conn, table.name)} ADD COLUMN {definition}"))
+            added.append(f"{table.name}.{column.name}")
+        names = {c.name for c in missing}
+        for index in table.indexes:
+            if names & {c.name for c in index.columns}:
+                index.create(conn, checkfirst=True)
+    if added:
+        log.warning("database upgraded: added column(s) %s", ", ".join(added))
+    return added
+
+
+def _quoted(conn: Connection, name: str) -> str:
+    return conn.dialect.identifier_preparer.quote(name)
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -52,7 +52,10 @@ dead_letters = Table(
     Column("reason", String(32), nullable=False),
     Column("detail", Text, nullable=False),
     Column("excerpt", Text, nullable=False),
+    #: Its estate where known (gateway.ingest.Rejection.of_estate); added in place to older tables.
+    Column("estate", String(64)),
     Index("ix_dead_letters_reason", "reason"),
+    Index("ix_dead_letters_estate", "estate"),
 )
 
 

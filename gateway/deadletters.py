@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, or_, select
+from sqlalchemy import Engine, and_, delete, func, insert, or_, select
 
 from devices.clock import from_ns
 from gateway.db import dead_letters
-from gateway.ingest import Rejection
+from gateway.ingest import Rejection, topic_estate
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class DeadLetter:
     reason: str
     detail: str
     excerpt: str
+    estate: str | None = None
 
 
 def _text(value: str) -> str:
@@ -31,22 +32,30 @@ def _text(value: str) -> str:
 
 
 class DeadLetterStore:
-    """``owned`` (scale-out): the estates of this instance; it lists only the dead letters of their
-    topics (``estate/{estate}/…``, all it subscribes to) from a table it may share with others."""
+    """Each dead letter is kept with its estate where known: a canonical topic's, or that of the
+    device a profile's own topic named (``dtu/{vendor_id}/up``), so an estate-scoped operator sees
+    its vendor devices' refusals too.
+
+    ``owned`` (scale-out): the estates of this instance, from a table it may share with others; it
+    lists their dead letters and those of no estate (an unknown vendor id, a topic naming no
+    estate), which every instance receives and keeps."""
 
     def __init__(self, engine: Engine, owned: frozenset[str] | None = None) -> None:
         self._engine = engine
         self._owned = owned
 
     def _mine(self, stmt: Any, estates: frozenset[str] | None = None) -> Any:
-        """Only the dead letters of the instance's estates, and of ``estates`` (a caller's scope)
-        when given: a scoped caller sees no topic outside its estates (nor one of no estate)."""
-        for scope in (self._owned, estates):
+        """Only the dead letters of the instance's estates (and of none), and of ``estates`` (a
+        caller's scope) when given: a scoped caller sees nothing of another estate's, nor of
+        none. A row stored before the estate was kept is placed by its topic."""
+        t = dead_letters
+        for scope, orphans in ((self._owned, True), (estates, False)):
             if scope is not None:
-                topic = dead_letters.c.topic
-                stmt = stmt.where(
-                    or_(*(topic.startswith(f"estate/{e}/", autoescape=True) for e in sorted(scope)))
-                )
+                prefixes = [t.c.topic.startswith(f"estate/{e}/", autoescape=True) for e in sorted(scope)]
+                ways = [t.c.estate.in_(sorted(scope)), and_(t.c.estate.is_(None), or_(*prefixes))]
+                if orphans:
+                    ways.append(and_(t.c.estate.is_(None), ~t.c.topic.startswith("estate/")))
+                stmt = stmt.where(or_(*ways))
         return stmt
 
     def add_many(self, rejections: Sequence[Rejection]) -> None:
@@ -59,6 +68,7 @@ class DeadLetterStore:
                 "reason": r.reason.value,
                 "detail": _text(r.detail),
                 "excerpt": _text(r.excerpt),
+                "estate": r.of_estate(),
             }
             for r in rejections
         ]
@@ -80,7 +90,15 @@ class DeadLetterStore:
             stmt = stmt.where(t.c.id < before_id)
         with self._engine.connect() as conn:
             return [
-                DeadLetter(r.id, from_ns(r.received_ns), r.topic, r.reason, r.detail, r.excerpt)
+                DeadLetter(
+                    r.id,
+                    from_ns(r.received_ns),
+                    r.topic,
+                    r.reason,
+                    r.detail,
+                    r.excerpt,
+                    r.estate or topic_estate(r.topic),
+                )
                 for r in conn.execute(self._mine(stmt, estates))
             ]
 

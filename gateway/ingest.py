@@ -76,6 +76,20 @@ class Rejection:
     detail: str
     excerpt: str
     received_ns: int
+    #: The estate it belongs to where known: a canonical topic's, or the device a profile's own
+    #: topic (``dtu/{vendor_id}/up``) named. None: no estate (an unknown vendor id, a bad topic).
+    estate: str | None = None
+
+    def of_estate(self) -> str | None:
+        """Its estate, from ``estate`` or else from a canonical topic (``estate/{estate}/…``)."""
+        return self.estate or topic_estate(self.topic)
+
+
+def topic_estate(topic: str) -> str | None:
+    """The estate a topic names (``estate/{estate}/…``), or None."""
+    root, _, rest = topic.partition("/")
+    estate = rest.partition("/")[0]
+    return estate[:64] if root == TOPIC_ROOT and estate and "/" in rest else None
 
 
 class Topic(NamedTuple):
@@ -357,12 +371,12 @@ def decode_vendor(
     """A vendor payload the canonical decoder refused for its topic: its readings, or its dead letter
     naming the profile; None when the topic is neither ``raw`` nor a profile's (the refusal stands).
     Never raises, whatever the payload holds."""
-    profile = "?"
+    profile, estate = "?", None
     try:
         target = _vendor_target(topic, router)
         if target is None:
             return None
-        profile = target.profile
+        profile, estate = target.profile, target.estate
         if len(payload) > limits.max_payload_bytes:
             raise _Reject(Reason.OVERSIZED, f"payload of {len(payload)} bytes > {limits.max_payload_bytes}")
         messages = router.decode(payload, target)
@@ -371,14 +385,14 @@ def decode_vendor(
         return []  # a device of an estate another instance owns (scale-out): its owner reads it
     except ProfileError as exc:
         reason = Reason(exc.failure.value)
-        return _vendor_rejected(topic, payload, received_ns, reason, f"{profile}: {exc.detail}")
+        return _vendor_rejected(topic, payload, received_ns, reason, f"{profile}: {exc.detail}", estate)
     except _Reject as rej:
         detail = rej.detail if profile == "?" else f"{profile}: {rej.detail}"
-        return _vendor_rejected(topic, payload, received_ns, rej.reason, detail)
+        return _vendor_rejected(topic, payload, received_ns, rej.reason, detail, estate)
     except Exception as exc:  # a profile's bug costs one message, never the pipeline
         log.exception("profile %s failed on a message of %s", profile, topic[:200])
         detail = f"{profile}: the gateway could not process it: {type(exc).__name__}: {str(exc)[:200]}"
-        return _vendor_rejected(topic, payload, received_ns, Reason.DECODE_FAILED, detail)
+        return _vendor_rejected(topic, payload, received_ns, Reason.DECODE_FAILED, detail, estate)
 
 
 class _Elsewhere(Exception):
@@ -441,5 +455,7 @@ def vendor_excerpt(payload: bytes) -> str:
         return "hex: " + payload[: EXCERPT_BYTES // 3].hex(" ")
 
 
-def _vendor_rejected(topic: str, payload: bytes, received_ns: int, reason: Reason, detail: str) -> Rejection:
-    return Rejection(topic[:512], reason, detail[:500], vendor_excerpt(payload), received_ns)
+def _vendor_rejected(
+    topic: str, payload: bytes, received_ns: int, reason: Reason, detail: str, estate: str | None = None
+) -> Rejection:
+    return Rejection(topic[:512], reason, detail[:500], vendor_excerpt(payload), received_ns, estate)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.auth import CurrentPrincipal, Role, require_roles
 from api.deps import GatewayDep
@@ -23,6 +23,9 @@ class DeadLetterPublic(BaseModel):
     reason: str
     detail: str
     excerpt: str
+    estate: str | None = Field(
+        None, description="Its estate where known: the topic's, or the vendor device's a profile topic named"
+    )
 
 
 class DeadLetterPage(BaseModel):
@@ -46,7 +49,8 @@ def list_dead_letters(
     before_id: BeforeId = None,
 ) -> DeadLetterPage:
     """In the caller's estate scope, like every other list: a scoped token sees only its estates'
-    topics (nothing of another estate's, nor of a topic that names none). Paged like the devices:
+    dead letters (their topics', and their vendor devices' on a profile's own topic; nothing of
+    another estate's, nor of none). Paged like the devices:
     ``X-Total-Count`` (of ``reason``, or of all) and a ``Link`` to the next page."""
     store, scope = gateway.dead_letters, principal.estates or None
     found = store.list(reason, limit + 1, before_id, scope)  # one more: is there a next page?

@@ -325,7 +325,7 @@ def test_dead_letters_round_trip(connect: Connect) -> None:
     fresh = DeadLetterStore(connect())
     stored = fresh.list()
     expected = [
-        DeadLetter(i, from_ns(r.received_ns), r.topic, r.reason.value, r.detail, r.excerpt)
+        DeadLetter(i, from_ns(r.received_ns), r.topic, r.reason.value, r.detail, r.excerpt, r.of_estate())
         for i, r in reversed(list(enumerate(rejections, start=1)))
     ]
     assert stored == expected

@@ -94,22 +94,9 @@ def rows(database: str, query: str) -> list[Any]:
         engine.dispose()
 
 
-#: Scale-out lists an instance's dead letters by their estate/{estate}/ topic: one on a profile's
-#: own topic (dtu/{vendor_id}/up) is stored but listed by no instance yet (issue 22's note).
-NOT_SPLIT = {"vendor-devices"}
-SPLIT = [
-    pytest.param(
-        path, marks=pytest.mark.skip(reason="dead letters of profile topics are not listed per instance")
-    )
-    if path.stem in NOT_SPLIT
-    else path
-    for path in library()
-]
-
-
 @pytest.mark.slow
 @pytest.mark.live
-@pytest.mark.parametrize("path", SPLIT, ids=lambda path: path.stem)
+@pytest.mark.parametrize("path", library(), ids=lambda path: path.stem)
 def test_two_instances_pass_the_scenario_together(
     path: Path, tmp_path: Path, mosquitto: MosquittoServer, pg_url: str
 ) -> None:
