@@ -483,10 +483,14 @@ class AlertStore:
         estates: frozenset[str] | None = None,
         limit: int = 500,
         with_history: bool = False,
+        *,
+        device: str | None = None,
+        rule: str | None = None,
     ) -> list[Alert]:
         t = alerts_t
         stmt = select(t).order_by(t.c.raised_at.desc(), t.c.id.desc()).limit(limit)
-        for column, value in ((t.c.estate, estate), (t.c.state, state), (t.c.severity, severity)):
+        equal = ((t.c.estate, estate), (t.c.state, state), (t.c.severity, severity), (t.c.device, device))
+        for column, value in (*equal, (t.c.rule, rule)):
             if value is not None:
                 stmt = stmt.where(column == value)
         if since is not None:

@@ -69,10 +69,12 @@ def _visible(gateway: GatewayDep, principal: Principal, alert_id: int) -> Alert:
 def list_alerts(
     gateway: GatewayDep,
     principal: CurrentPrincipal,
-    estate: str | None = None,
+    estate: str | None = Query(None, max_length=64),
     state: AlertState | None = None,
     severity: Severity | None = None,
     since: Instant | None = Query(None, description="Raised at or after (ISO 8601 with offset)"),
+    device: str | None = Query(None, max_length=64, description="Only this device's (its id)"),
+    rule: str | None = Query(None, max_length=64, description="Only this rule's, e.g. maintenance.overdue"),
     limit: int = Query(500, ge=1, le=5000),
 ) -> list[dict[str, Any]]:
     if estate is not None:
@@ -84,6 +86,8 @@ def list_alerts(
         since,
         principal.estates or None,
         limit,
+        device=device,
+        rule=rule,
     )
     return [a.to_json() for a in found]
 

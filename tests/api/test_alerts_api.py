@@ -44,6 +44,23 @@ def test_estate_scope_hides_other_estates_alerts(client: TestClient, gateway: Ga
     assert client.post(f"/api/alerts/{alert_id}/ack", headers=auth("other-estate")).status_code == 403
 
 
+def test_alerts_of_one_device_or_one_rule(client: TestClient, gateway: Gateway) -> None:
+    door = ("estate/sunrise/access/D1/event", {"type": "forced"})
+    feed(gateway, TRAPPED, door)
+    everything = client.get("/api/alerts", headers=auth("operator")).json()
+    assert {a["device"] for a in everything} >= {"L1", "D1"}
+    lift = client.get("/api/alerts", params={"device": "L1"}, headers=auth("operator")).json()
+    assert lift and {a["device"] for a in lift} == {"L1"}
+    forced = client.get("/api/alerts", params={"rule": "access.forced"}, headers=auth("operator")).json()
+    assert [(a["device"], a["rule"]) for a in forced] == [("D1", "access.forced")]
+    none = client.get(
+        "/api/alerts", params={"device": "D1", "rule": "lift.entrapment"}, headers=auth("operator")
+    )
+    assert none.status_code == 200 and none.json() == []
+    long = client.get("/api/alerts", params={"device": "x" * 65}, headers=auth("operator"))
+    assert long.status_code == 422
+
+
 def test_ack_shelve_unshelve_over_http(client: TestClient, gateway: Gateway) -> None:
     alert_id = trapped_id(client, gateway)
     op = auth("operator")
