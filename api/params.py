@@ -1,6 +1,7 @@
 """Bounded API parameters: ids, instants and periods that a request may name.
 
-Every id is a positive 64-bit integer (a larger one is a 422, never a database overflow); every
+Every id is a positive integer up to 2,147,483,647, what every id column holds (SQL ``INTEGER``,
+PostgreSQL's 4-byte ``integer``): a larger one is a 422, never a database overflow (a 500); every
 instant lies in [2000-01-01, 2100-01-01) (0001 or 9999 is a 422, not an overflow in a later
 ``- timedelta``); a period is ordered and at most ``MAX_PERIOD`` long, so no request can ask for
 a millennium of work (issue 20: a 1,000-year KPI request held the alarms for 32 s).
@@ -14,7 +15,7 @@ from typing import Annotated
 from fastapi import HTTPException, Path, Query
 from pydantic import AfterValidator
 
-MAX_ID = 2**63 - 1
+MAX_ID = 2**31 - 1
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 MAX_PERIOD = timedelta(days=400)

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from api.auth import CurrentPrincipal, Principal, Role, check_estate, require_roles
 from api.deps import GatewayDep
 from api.errors import errors
-from api.params import MAX_PAGE, OrderId
+from api.params import MAX_ID, MAX_PAGE, OrderId
 from assets.desk import LedgerError, LedgerNotFound, MaintenanceDesk, next_dues
 from assets.ledger import Asset
 from assets.photos import MAX_PHOTO_BYTES, PHOTO_TYPES, PhotoError, PhotoStore
@@ -34,7 +34,7 @@ from gateway.service import Gateway
 router = APIRouter(prefix="/api", tags=["assets"], responses=errors(404))
 _READ = require_roles(Role.OPERATOR, Role.MANAGER, Role.CREW)
 _RECORD = require_roles(Role.OPERATOR, Role.CREW)
-RecordId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Record id")]
+RecordId = Annotated[int, Path(ge=1, le=MAX_ID, description="Record id")]
 Reading = Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)]
 
 

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from gateway.service import Gateway
 from tests.api.conftest import auth
 
-HUGE = str(2**63)  # one past the largest 64-bit id
+HUGE = str(2**31)  # one past the largest id a column holds (PostgreSQL's integer overflowed: a 500)
 
 
 @pytest.mark.parametrize(
@@ -24,15 +24,28 @@ HUGE = str(2**63)  # one past the largest 64-bit id
         ("get", f"/api/workorders/{HUGE}", None),
         ("post", f"/api/workorders/{HUGE}/accept", {}),
         ("get", f"/api/deadletters?before_id={HUGE}", None),
+        ("get", f"/api/handovers/{HUGE}", None),
+        ("post", f"/api/handovers/{HUGE}/sign", {}),
+        ("get", f"/api/assets/records/{HUGE}/photo", None),
+        ("get", f"/api/notifications?alert={HUGE}", None),
+        ("get", f"/api/alerts/{2**63}", None),
         ("get", "/api/alerts/0", None),
     ],
 )
-def test_ids_beyond_64_bits_are_refused(client: TestClient, method: str, path: str, body: Any) -> None:
+def test_ids_beyond_what_a_column_holds_are_refused(
+    client: TestClient, method: str, path: str, body: Any
+) -> None:
     kwargs: dict[str, Any] = {"headers": auth("operator")}
     if body is not None:
         kwargs["json"] = body
     response = getattr(client, method)(path, **kwargs)
     assert response.status_code == 422, response.text
+
+
+def test_the_largest_id_is_looked_up(client: TestClient) -> None:
+    largest = 2**31 - 1
+    assert client.get(f"/api/alerts/{largest}", headers=auth("operator")).status_code == 404
+    assert client.get(f"/api/workorders/{largest}", headers=auth("operator")).status_code == 404
 
 
 @pytest.mark.parametrize(
