@@ -54,7 +54,8 @@ class OutboxRelay:
         if not self.mqtt.connected:
             return 0
         rows = self.outbox.pending(CONSUMER, self.chunk)
-        if not rows:
+        if not rows:  # the outbox was read: nothing to deliver is working (an outage is over)
+            self.stages.succeeded("outbox")
             return 0
         for row in rows:
             self.mqtt.publish(row.topic, row.payload, qos=1)

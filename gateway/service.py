@@ -231,12 +231,14 @@ class Gateway:
                 **self.core.owner.facts(),
                 "bound_s": self.settings.health_lag_s,
             },
-            "outbox": {
-                "ok": True,  # a relay that cannot deliver shows as the failing stage "outbox"
-                "backlog": self.relay.outbox.backlog(CONSUMER),
-                "delivered": self.relay.delivered,
-            },
-            **({"notifications": self.notifier.health()} if self.notifier is not None else {}),
+            "outbox": _readable(
+                lambda: {
+                    "ok": True,  # a relay that cannot deliver shows as the failing stage "outbox"
+                    "backlog": self.relay.outbox.backlog(CONSUMER),
+                    "delivered": self.relay.delivered,
+                }
+            ),
+            **({"notifications": _readable(self.notifier.health)} if self.notifier is not None else {}),
             "stages": {
                 "ok": all(stage["ok"] for stage in stages.values()),
                 **stages,
@@ -256,6 +258,16 @@ class Gateway:
             "clock": clock,
             **checks,
         }
+
+
+def _readable(part: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A part of ``/health`` that reads the database (a backlog count): while the database is
+    down it is reported as not ok with why, never an exception that makes ``/health`` a 500."""
+    try:
+        return part()
+    except Exception as exc:
+        first = (str(exc).splitlines() or [""])[0][:200]
+        return {"ok": False, "detail": f"cannot be read: {type(exc).__name__}: {first}"}
 
 
 def build_sink(

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import OperationalError
 
 from devices.clock import ManualClock
 from gateway.service import Gateway
@@ -37,6 +38,26 @@ def test_health_and_metrics_need_no_token(client: TestClient) -> None:
     assert metrics.status_code == 200
     assert 'estate_dead_letters_total{reason="malformed_json"} 0.0' in metrics.text
     assert "estate_queue_depth 0.0" in metrics.text
+
+
+@pytest.mark.parametrize("dead", ["database", "file"])
+def test_health_answers_with_facts_while_the_database_is_away(
+    client: TestClient, gateway: Gateway, monkeypatch: pytest.MonkeyPatch, dead: str
+) -> None:
+    """Its backlog count cannot be read: /health is a 503 naming why, never a 500 (the outage is
+    when monitoring needs the facts). ``file``: an SQLite file gone unreadable mid-run."""
+
+    def away(*_: object) -> int:
+        raise OperationalError("SELECT count(*) …", {}, ConnectionRefusedError("connection refused"))
+
+    monkeypatch.setattr(gateway.relay.outbox, "backlog", away)
+    if dead == "database":
+        monkeypatch.setattr("gateway.service.ping", lambda _engine: "OperationalError: connection refused")
+    health = client.get("/health")
+    assert health.status_code == 503
+    body = health.json()
+    assert body["outbox"]["ok"] is False and "cannot be read: OperationalError" in body["outbox"]["detail"]
+    assert body["database"]["ok"] is (dead != "database")
 
 
 def test_device_json_has_the_spec_fields(client: TestClient, gateway: Gateway) -> None:

@@ -136,6 +136,19 @@ def test_a_failing_database_is_counted_and_the_relay_goes_on(
     assert not stages.snapshot()["outbox"]["alive"]  # stopped: /health would say so
 
 
+@pytest.mark.expect_errors  # the self-alarm of the injected outage
+def test_an_idle_relay_that_reads_the_outbox_again_is_well_again(engine: Engine) -> None:
+    """A quiet estate after a database outage: nothing to deliver, but the outbox reads fine, so
+    the stage (and /health, and its self-alarm) is well again without waiting for an alarm."""
+    outbox, stages = Outbox(engine, "gw-a"), Stages("gw-a", alarm_after=3)
+    relay = OutboxRelay(outbox, Broker(), stages)
+    for _ in range(3):
+        stages.failed("outbox", OSError("injected: database away"))  # as the relay's loop counts it
+    assert not stages.snapshot()["outbox"]["ok"] and "outbox" in stages.alarms()
+    assert relay.relay_once() == 0  # the database is back; the outbox is empty
+    assert stages.snapshot()["outbox"]["ok"] and stages.alarms() == []
+
+
 def test_an_id_is_never_reused_after_the_table_was_pruned_empty(engine: Engine) -> None:
     """SQLite reuses the highest rowid of an emptied table unless told not to: a new row would
     then sit behind the cursor and never be delivered (seen: a crew missed accept and arrive)."""
