@@ -10,8 +10,6 @@ CSV (UTF-8 with a BOM, so Excel reads the Chinese): ``/api/assets.csv`` and
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date
 from typing import Annotated, Any
 
@@ -23,6 +21,7 @@ from api.auth import CurrentPrincipal, Principal, Role, check_estate, require_ro
 from api.deps import GatewayDep
 from api.errors import errors
 from api.params import MAX_ID, MAX_PAGE, OrderId
+from api.spreadsheet import csv_text
 from assets.desk import LedgerError, LedgerNotFound, MaintenanceDesk, next_dues
 from assets.ledger import Asset
 from assets.photos import MAX_PHOTO_BYTES, PHOTO_TYPES, PhotoError, PhotoStore
@@ -110,11 +109,8 @@ def list_assets(
 
 
 def _csv(rows: list[list[Any]], filename: str) -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerows(rows)
     return Response(
-        ("\ufeff" + out.getvalue()).encode("utf-8"),
+        csv_text(rows).encode("utf-8"),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

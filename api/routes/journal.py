@@ -7,8 +7,6 @@ The period is at most 400 days (api.params.period) and the answer at most ``limi
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -20,11 +18,11 @@ from alerts.model import Alert
 from api.auth import CurrentPrincipal, Role, check_estate, require_roles
 from api.deps import GatewayDep
 from api.params import Instant, period
+from api.spreadsheet import csv_text
 from dispatch.model import WorkOrder
 
 router = APIRouter(prefix="/api", tags=["journal"])
 _READ = require_roles(Role.OPERATOR, Role.MANAGER)
-BOM = "\ufeff"
 
 
 class Format(StrEnum):
@@ -107,12 +105,8 @@ def _matches(row: dict[str, Any], q: str) -> bool:
 
 
 def _csv(rows: list[dict[str, Any]], lang: Lang) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(en if lang is Lang.EN else zh for _, zh, en in COLUMNS)
-    for row in rows:
-        writer.writerow("" if row[key] is None else row[key] for key, _, _ in COLUMNS)
-    return BOM + out.getvalue()
+    head = [en if lang is Lang.EN else zh for _, zh, en in COLUMNS]
+    return csv_text([head, *([row[key] for key, _, _ in COLUMNS] for row in rows)])
 
 
 @router.get(

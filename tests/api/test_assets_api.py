@@ -111,3 +111,16 @@ def test_csv_exports_with_bom(client: TestClient, ledger: Gateway) -> None:
         == 1
     )
     assert client.get("/api/assets/records.csv?year=1999", headers=h).status_code == 422
+
+
+def test_a_note_a_spreadsheet_would_run_is_exported_as_text(client: TestClient, ledger: Gateway) -> None:
+    """CSV injection: a crew's note ``=HYPERLINK(…)`` must not become a live formula in the manager's
+    Excel; it is written with a leading ``'``, and a plain note as it is."""
+    h = auth("operator")
+    for note in ('=HYPERLINK("http://x","click")', "+1 pump", "@SUM(A1)", "-2+3", "已清洗 ok"):
+        assert client.post("/api/assets/T1/records", json={"note": note}, headers=h).status_code == 201
+    year = client.get("/api/assets/records.csv?year=2026&estate=sunrise", headers=h)
+    rows = list(csv.reader(io.StringIO(year.content.decode("utf-8-sig"))))
+    column = rows[0].index("备注 note")
+    notes = {row[column] for row in rows[1:]}
+    assert notes == {'\'=HYPERLINK("http://x","click")', "'+1 pump", "'@SUM(A1)", "'-2+3", "已清洗 ok"}
