@@ -338,7 +338,7 @@ class MaintenanceDesk:
 
     def _move_on(self, asset: Asset, plan: Plan, record: Record) -> None:
         state = self.states[(asset.estate, asset.id, plan.id)]
-        if record.done_on < state.since:  # an older visit entered late: the schedule stands
+        if state.recorded and record.done_on < state.since:  # older than the last record: it stands
             record.next_due = state.due
             return
         if state.order is not None and state.order in self.dispatcher.live:
@@ -346,10 +346,11 @@ class MaintenanceDesk:
             with contextlib.suppress(OrderError):
                 self.dispatcher.complete_planned(state.order, record.by, f"record {record.id}")
             record.work_order = state.order
-        state.since, state.due, state.order = (
+        state.since, state.due, state.order, state.recorded = (
             record.done_on,
             self._next(asset.estate, record.done_on, plan),
             None,
+            True,
         )
         record.next_due = state.due
         if state.overdue:

@@ -18,7 +18,9 @@ PlanKey = tuple[str, str, str]  # (estate, asset, plan)
 
 @dataclass
 class PlanState:
-    """Where one asset's plan stands: done last ``since``, due ``due``, the order made for it."""
+    """Where one asset's plan stands: counted from ``since``, due ``due``, the order made for it.
+    ``recorded``: ``since`` is a record's date (else the day the ledger first saw the asset, or its
+    install date: the first record, even of an earlier day, counts from its own date)."""
 
     estate: str
     asset: str
@@ -27,6 +29,7 @@ class PlanState:
     due: date
     order: int | None = None
     overdue: bool = False
+    recorded: bool = False
 
     @property
     def key(self) -> PlanKey:
@@ -35,7 +38,8 @@ class PlanState:
     def to_json(self) -> dict[str, Any]:
         return {
             "plan": self.plan,
-            "last_done": self.since.isoformat(),
+            "last_done": self.since.isoformat(),  # or, before any record, what it counts from
+            "recorded": self.recorded,
             "next_due": self.due.isoformat(),
             "work_order": self.order,
             "overdue": self.overdue,

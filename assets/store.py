@@ -62,6 +62,9 @@ plans_t = Table(
     Column("due", Date, nullable=False),
     Column("work_order", Integer),
     Column("overdue", Boolean, nullable=False),
+    #: ``since`` is a record's date (PlanState.recorded); null in rows from before it was kept: taken
+    #: as recorded (the schedule those rows hold stands against an older record, as it did).
+    Column("recorded", Boolean),
 )
 
 
@@ -76,6 +79,7 @@ class LedgerStore:
     def __init__(self, engine: Engine, owned: frozenset[str] | None = None) -> None:
         self.engine, self.owned = engine, owned
         create_tables(engine, metadata)
+        self._upsert_plans = upsert(engine, plans_t, "estate", "asset", "plan")
 
     def ids(self) -> Ids:
         return Ids.for_table(self.engine, "maintenance_records", records_t.c.id)
@@ -85,10 +89,10 @@ class LedgerStore:
         if states:
             rows = [
                 {"estate": s.estate, "asset": s.asset, "plan": s.plan, "since": s.since, "due": s.due,
-                 "work_order": s.order, "overdue": s.overdue}
+                 "work_order": s.order, "overdue": s.overdue, "recorded": s.recorded}
                 for s in states
             ]  # fmt: skip
-            conn.execute(upsert(self.engine, plans_t, "estate", "asset", "plan"), rows)
+            conn.execute(self._upsert_plans, rows)
         if records:
             conn.execute(
                 insert(records_t),
@@ -100,7 +104,16 @@ class LedgerStore:
         stmt = only_estates(select(plans_t), plans_t.c.estate, self.owned)
         with self.engine.connect() as conn:
             return [
-                PlanState(r.estate, r.asset, r.plan, r.since, r.due, r.work_order, r.overdue)
+                PlanState(
+                    r.estate,
+                    r.asset,
+                    r.plan,
+                    r.since,
+                    r.due,
+                    r.work_order,
+                    r.overdue,
+                    r.recorded is not False,
+                )
                 for r in conn.execute(stmt)
             ]
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from api.auth import CurrentPrincipal, Principal, Role, check_estate, require_roles
 from api.deps import GatewayDep
 from api.errors import errors
-from api.params import MAX_ID, MAX_PAGE, OrderId
+from api.params import MAX_ID, MAX_PAGE, Day, OrderId
 from api.spreadsheet import csv_text
 from assets.desk import LedgerError, LedgerNotFound, MaintenanceDesk, next_dues
 from assets.ledger import Asset
@@ -40,8 +40,8 @@ Reading = Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)]
 class RecordBody(BaseModel):
     plan: str | None = Field(None, max_length=64, description="The plan it fulfils, e.g. lift.maintenance")
     task: str = Field("", max_length=200, description="What was done (default: the plan's task)")
-    done_on: date | None = Field(
-        None, description="Local date it was done (default: today); not in the future"
+    done_on: Day | None = Field(
+        None, description="Local date it was done (default: today); not in the future, not before 2000"
     )
     readings: dict[Annotated[str, Field(max_length=64)], Reading] = Field(
         default_factory=dict, max_length=20, description="Readings taken, e.g. chlorine_mg_l, turbidity_ntu"
@@ -51,7 +51,7 @@ class RecordBody(BaseModel):
 
 class OrderRecordBody(BaseModel):
     task: str = Field("", max_length=200)
-    done_on: date | None = None
+    done_on: Day | None = None
     readings: dict[Annotated[str, Field(max_length=64)], Reading] = Field(default_factory=dict, max_length=20)
     note: str = Field("", max_length=2000)
 

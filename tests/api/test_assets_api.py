@@ -113,6 +113,14 @@ def test_csv_exports_with_bom(client: TestClient, ledger: Gateway) -> None:
     assert client.get("/api/assets/records.csv?year=1999", headers=h).status_code == 422
 
 
+def test_a_record_date_out_of_range_is_refused(client: TestClient, ledger: Gateway) -> None:
+    h = auth("operator")
+    for day in ("1900-12-08", "0001-01-01"):
+        answer = client.post("/api/assets/T1/records", json={"done_on": day}, headers=h)
+        assert answer.status_code == 422 and "2000-01-01" in answer.text, answer.text
+    assert client.get("/api/assets/T1", headers=h).json()["records"] == []  # nothing stored
+
+
 def test_a_note_a_spreadsheet_would_run_is_exported_as_text(client: TestClient, ledger: Gateway) -> None:
     """CSV injection: a crew's note ``=HYPERLINK(…)`` must not become a live formula in the manager's
     Excel; it is written with a leading ``'``, and a plain note as it is."""

@@ -130,3 +130,25 @@ def test_how_late_makes_it_worse_is_a_plan_setting() -> None:
     (default,) = [p for p in plans_for(AssetKind.WATER_TANK) if p.id == "water.cleaning"]
     assert default.worse_after == Interval(6, IntervalUnit.MONTHS)
     assert default.worse_severity is Severity.MAJOR
+
+
+def test_the_first_record_counts_from_its_own_day_even_before_the_ledger_saw_the_asset(
+    tmp_path: Path,
+) -> None:
+    """A gateway first started on 1 January: the lift's last visit, on 30 December, entered then.
+    The next is due 15 days after that visit (14 January), not after the ledger's first day; a
+    visit older than that record changes nothing."""
+    h = sample(tmp_path)
+    state = h.ledger.states[("sunrise", LIFT, "lift.maintenance")]
+    assert (state.since, state.due, state.recorded) == (date(2026, 1, 1), date(2026, 1, 16), False)
+    first = h.ledger.record(
+        "sunrise", LIFT, by="王师傅", plan_id="lift.maintenance", done_on=date(2025, 12, 30)
+    )
+    assert first.next_due == date(2026, 1, 14) and state.recorded
+    older = h.ledger.record(
+        "sunrise", LIFT, by="王师傅", plan_id="lift.maintenance", done_on=date(2025, 12, 20)
+    )
+    assert older.next_due == date(2026, 1, 14) and state.since == date(2025, 12, 30)
+    h.book.flush()
+    [stored] = [s for s in h.ledger_store.states() if s.key == state.key]
+    assert (stored.since, stored.due, stored.recorded) == (date(2025, 12, 30), date(2026, 1, 14), True)
