@@ -19,9 +19,6 @@ export const BREACH_RULE = "workorder.overdue";
 /** Rows drawn at once: a flood of 2 000 alarms stays responsive; the rest follow on request. */
 const PAGE_ROWS = 300;
 
-/** Active and not acknowledged: its condition is present now and nobody has answered it. */
-const needsAttention = (a) => a.state === "active";
-
 /** Waiting for an operator's acknowledgement: the gateway's own `unacknowledged` (alerts/model.py),
  *  the one definition the list, the badge and the overview count. */
 export const awaitingAck = (a) => (a.unacknowledged ?? (!a.acknowledged && ["active", "cleared"].includes(a.state)));
@@ -171,16 +168,18 @@ const COLUMNS = [
   ["alarms.order", (a) => a.work_order ?? -1], ["alarms.actions", null],
 ];
 
-/** Unacknowledged active first, then critical > major > minor > info, then newest. */
+/** Unacknowledged first (the gateway's `unacknowledged`: a critical one that has cleared still
+ *  waits), then critical > major > minor > info, then active before cleared, then newest. */
 function byAttention(a, b) {
   const rank = (x) => SEVERITY_RANK[x.severity] ?? 9;
-  return Number(needsAttention(b)) - Number(needsAttention(a)) || rank(a) - rank(b) ||
+  const active = (x) => Number(x.state === "active");
+  return Number(awaitingAck(b)) - Number(awaitingAck(a)) || rank(a) - rank(b) || active(b) - active(a) ||
     Date.parse(b.raised_at) - Date.parse(a.raised_at) || b.id - a.id;
 }
 
 function row(alert, ctx, selected, onSelect) {
   const classes = [`sev-${alert.severity}`, `state-${alert.state}`];
-  if (needsAttention(alert)) classes.push("unacked");
+  if (awaitingAck(alert)) classes.push("unacked");
   if (isCritical(alert)) classes.push("flash");
   const canAck = ctx.can("alerts:act") && !alert.acknowledged && alert.state !== "closed";
   const box = canAck

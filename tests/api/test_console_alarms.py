@@ -62,6 +62,24 @@ def test_one_count_of_unacknowledged_alarms_in_the_list_the_badge_and_the_overvi
     assert errors == []
 
 
+def test_an_unacknowledged_critical_alarm_that_cleared_stays_above_lesser_ones(
+    served: Served, gateway: Gateway, browser: Browser
+) -> None:
+    """Unacknowledged and critical first (README): an entrapment that cleared before anyone
+    answered it still waits, so it is listed above an active major alarm, marked as waiting."""
+    page = open_page(browser, served.url, "operator")
+    trapped = (LIFT_EVENT, {"type": "fault", "code": "entrapment"})
+    freed = (LIFT_EVENT, {"type": "fault_cleared", "code": "entrapment"})
+    feed(gateway, trapped, freed)
+    feed(gateway, HATCH)
+    entrapment, door = _alert(served, "lift.entrapment"), _alert(served, "water.hatch_open")
+    assert entrapment["state"] == "cleared" and entrapment["unacknowledged"] and door["state"] == "active"
+    rows = page.locator('[data-testid="alarm-row"]')
+    expect(rows.first).to_have_attribute("data-alert-id", str(entrapment["id"]))
+    assert _rows(page).index(str(entrapment["id"])) < _rows(page).index(str(door["id"]))
+    expect(rows.first).to_have_class(re.compile(r"\bunacked\b"))
+
+
 def test_an_alarm_whose_order_was_cancelled_can_be_dispatched_again(
     served: Served, gateway: Gateway, browser: Browser
 ) -> None:
