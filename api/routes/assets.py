@@ -286,8 +286,9 @@ def get_asset(
     "/assets/{asset_id}/records",
     dependencies=[_RECORD],
     status_code=201,
-    responses=errors(400, 422),
-    summary="Record work done on an asset (closes its planned order, moves its plan on)",
+    responses=errors(400, 403, 422),
+    summary="Record work done on an asset (closes its planned order, moves its plan on); a crew "
+    "records only its trades' plans",
 )
 def add_record(
     gateway: GatewayDep,
@@ -298,6 +299,12 @@ def add_record(
 ) -> dict[str, Any]:
     desk = _desk(gateway)
     asset = _find(desk, principal, asset_id, estate)
+    plan = asset.plan(body.plan) if body.plan is not None else None
+    if principal.role is Role.CREW and plan is not None:
+        crew = next((c for c in gateway.inventory.crews if c.id == principal.crew), None)
+        if crew is None or plan.trade not in crew.trades:
+            # A lift's statutory visit is signed by the lift crew, not by whoever holds a crew token.
+            raise HTTPException(403, f"{plan.id} is {plan.trade} work; your crew does not do it")
     try:
         return _record(gateway, principal, (asset.estate, asset.id, body.plan), body)
     except LedgerNotFound as exc:

@@ -113,6 +113,24 @@ def test_csv_exports_with_bom(client: TestClient, ledger: Gateway) -> None:
     assert client.get("/api/assets/records.csv?year=1999", headers=h).status_code == 422
 
 
+def test_a_crew_records_only_its_own_trades_plans(client: TestClient, ledger: Gateway) -> None:
+    """The lift crew's token cannot sign off a tank's cleaning (nor a water crew a lift's statutory
+    visit); a record with no plan, or an operator's, is not limited so."""
+    crew, operator = auth("crew"), auth("operator")  # crew: lift-team
+    refused = client.post("/api/assets/T1/records", json={"plan": "water.cleaning"}, headers=crew)
+    assert refused.status_code == 403 and "water work" in refused.json()["detail"]
+    assert client.get("/api/assets/T1", headers=operator).json()["records"] == []  # nothing stored
+    assert (
+        client.post("/api/assets/L1/records", json={"plan": "lift.maintenance"}, headers=crew).status_code
+        == 201
+    )
+    assert client.post("/api/assets/T1/records", json={"note": "看过"}, headers=crew).status_code == 201
+    assert (
+        client.post("/api/assets/T1/records", json={"plan": "water.cleaning"}, headers=operator).status_code
+        == 201
+    )
+
+
 def test_a_record_date_out_of_range_is_refused(client: TestClient, ledger: Gateway) -> None:
     h = auth("operator")
     for day in ("1900-12-08", "0001-01-01"):
