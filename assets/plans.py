@@ -36,7 +36,7 @@ class Plan:
     readings: tuple[str, ...] = ()
     enabled: bool = True
     #: Late by more than this past the due day, the overdue alarm becomes ``worse_severity``
-    #: (a tank not cleaned for over 12 months: major, STANDARDS.md §2).
+    #: (a tank not cleaned for over 12 months: major, docs/rules.md §9).
     worse_after: Interval | None = None
     worse_severity: Severity | None = None
 

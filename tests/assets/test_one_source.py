@@ -1,6 +1,6 @@
 """One lateness, one alarm (issue 26). By default the equipment ledger's ``maintenance.overdue``
 is the alarm of every plan, a lift's 15-day visit and a tank's cleaning included (made major once a
-tank is more than 12 months from its last cleaning, as STANDARDS.md §2 says). An estate may switch
+tank is more than 12 months from its last cleaning, as docs/rules.md §9 says). An estate may switch
 on the catalogue's opt-in compliance rules (``lift.maintenance_overdue``, ``water.cleaning_overdue``:
 assets/plans.py ``ALARMED_BY``): that rule is then the one source, moved on by crews' records too.
 A planned order running past its due day is no second alarm."""
